@@ -1,0 +1,40 @@
+import { Command, CommanderError } from 'commander';
+import { InputError } from './errors.js';
+import { version } from './version.js';
+// commands: one import per command file
+
+/** Registers every command; the work itself lives in src/commands/*.ts and the library code they call. */
+export function buildProgram(): Command {
+  const program = new Command('moe-inspect')
+    .description('Record and analyse expert routing of Mixture-of-Experts checkpoints (DeepSeekMoE family).')
+    .version(version)
+    .option('--debug', 'print stack traces for errors')
+    .showHelpAfterError('(add --help for usage)');
+  // commands: one addCommand per command
+  return program;
+}
+
+/** Runs the CLI: bad input exits 1 with one line on stderr, bad usage exits 2 (commander's own handling). */
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    process.exitCode = exitCodeFor(error, argv.includes('--debug'));
+  }
+}
+
+function exitCodeFor(error: unknown, debug: boolean): number {
+  if (error instanceof CommanderError) {
+    // Help and version are "errors" in commander's exitOverride mode; usage errors were already printed.
+    return error.exitCode === 0 ? 0 : 2;
+  }
+  if (error instanceof InputError) {
+    process.stderr.write(`moe-inspect: ${error.message}\n`);
+    if (debug) process.stderr.write(`${error.stack}\n`);
+    return 1;
+  }
+  process.stderr.write(`moe-inspect: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
+  return 3;
+}

@@ -1,0 +1,21 @@
+/**
+ * The one error type for bad input. `main` prints `moe-inspect: <message>` on one line and exits 1;
+ * anything else that escapes is a bug and gets a stack trace.
+ * Messages name the file, the field or tensor, and what was expected versus found.
+ */
+export class InputError extends Error {
+  override name = 'InputError';
+  constructor(
+    message: string,
+    /** A short stable identifier of the check that failed, for tests, e.g. `header-too-large`. */
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Builds an InputError whose message starts with the file it is about. */
+export function fileError(file: string, code: string, problem: string, cause?: unknown): InputError {
+  return new InputError(`${file}: ${problem}`, code, cause === undefined ? undefined : { cause });
+}

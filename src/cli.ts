@@ -2,6 +2,12 @@ import { Command, CommanderError } from 'commander';
 import { InputError } from './errors.js';
 import { version } from './version.js';
 // commands: one import per command file
+import { reportCommand } from './commands/report.js';
+import { infoCommand } from './commands/info.js';
+import { routeCommand } from './commands/route.js';
+import { synthCommand } from './commands/synth.js';
+import { balanceCommand } from './commands/balance.js';
+import { importCommand } from './commands/import.js';
 
 /** Registers every command; the work itself lives in src/commands/*.ts and the library code they call. */
 export function buildProgram(): Command {
@@ -11,13 +17,20 @@ export function buildProgram(): Command {
     .option('--debug', 'print stack traces for errors')
     .showHelpAfterError('(add --help for usage)');
   // commands: one addCommand per command
+  program.addCommand(reportCommand());
+  program.addCommand(infoCommand());
+  program.addCommand(routeCommand());
+  program.addCommand(synthCommand());
+  program.addCommand(balanceCommand());
+  program.addCommand(importCommand());
   return program;
 }
 
 /** Runs the CLI: bad input exits 1 with one line on stderr, bad usage exits 2 (commander's own handling). */
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
-  program.exitOverride();
+  // addCommand does not pass settings down, so each command gets them here.
+  for (const command of [program, ...program.commands]) command.exitOverride().showHelpAfterError('(add --help for usage)');
   try {
     await program.parseAsync(argv);
   } catch (error) {
@@ -33,7 +46,7 @@ function exitCodeFor(error: unknown, debug: boolean): number {
   if (error instanceof InputError) {
     process.stderr.write(`moe-inspect: ${error.message}\n`);
     if (debug) process.stderr.write(`${error.stack}\n`);
-    return 1;
+    return error.code.startsWith('usage-') ? 2 : 1;
   }
   process.stderr.write(`moe-inspect: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
   return 3;

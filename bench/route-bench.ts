@@ -1,0 +1,124 @@
+/**
+ * Routing benchmark (issue 2): `route` on a deepseek-moe-16b-shaped checkpoint cut to 3 layers (1 dense,
+ * 2 MoE, real widths, bf16) with the bundled demo prompts, at 512 and 2048 tokens per chunk.
+ * Figures are ratios measured in this one run: achieved GFLOP/s over the f32 MatMul ceiling measured here.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { assetPath } from '../src/assets.js';
+import { isMoeLayer, readModelConfig, type ModelConfig } from '../src/models/config.js';
+import { layerWeightBytes } from '../src/runtime/layer-weights.js';
+import { GraphBuilder } from '../src/runtime/graph-builder.js';
+import { TensorType } from '../src/runtime/onnx-proto.js';
+import { synthesize } from '../src/synth/synth.js';
+
+export interface RouteBenchRow {
+  batchTokens: number;
+  tokens: number;
+  tokensPerSecond: number;
+  gflops: number;
+  ceilingGflops: number;
+  ratio: number;
+  wallSeconds: number;
+  loadSeconds: number;
+  openSeconds: number;
+  loadGBps: number;
+  peakRssBytes: number;
+  rssTargetBytes: number;
+}
+
+export async function routeBench(workDir: string, log: (line: string) => void): Promise<{ rows: RouteBenchRow[]; diskBytes: number; model: string }> {
+  const model = path.join(workDir, 'deepseek-moe-16b-3l-bf16');
+  if (!fs.existsSync(path.join(model, 'config.json'))) {
+    log(`synthesizing ${model} (deepseek-moe-16b, 3 layers, bf16) ...`);
+    await synthesize({ preset: 'deepseek-moe-16b', out: model, layers: 3, dtype: 'bf16', seed: 1, force: true });
+  }
+  const config = readModelConfig(model);
+  const prompts = assetPath('prompts', 'demo.txt');
+  log('measuring the f32 MatMul ceiling [2048x2048]x[2048x1408] ...');
+  const ceilingGflops = await matmulCeiling();
+
+  const rows: RouteBenchRow[] = [];
+  let diskBytes = folderBytes(model);
+  for (const batchTokens of [512, 2048]) {
+    log(`routing the demo prompts at ${batchTokens} tokens per chunk ...`);
+    const out = path.join(workDir, `bench-${batchTokens}.trace.safetensors`);
+    fs.rmSync(out, { force: true });
+    fs.rmSync(`${out}.partial`, { recursive: true, force: true });
+    const started = performance.now();
+    const child = path.join(path.dirname(new URL(import.meta.url).pathname), 'route-child.js');
+    const output = execFileSync(process.execPath, [child, model, prompts, String(batchTokens), out], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const wallSeconds = (performance.now() - started) / 1000;
+    const result = JSON.parse(output.trim().split('\n').pop()!);
+    if (batchTokens === 2048) diskBytes += fs.statSync(out).size;
+
+    // Steady state: the first run of every layer pays onnxruntime's one-time set-up, so it is left out.
+    const seen = new Set<number>();
+    const steady = (result.runs as Array<{ layer: number; tokens: number; attentionPairs: number; seconds: number }>).filter((r) => {
+      if (seen.has(r.layer)) return true;
+      seen.add(r.layer);
+      return false;
+    });
+    const seconds = steady.reduce((sum, r) => sum + r.seconds, 0);
+    const flops = steady.reduce((sum, r) => sum + layerFlops(config, r.layer, r.tokens, r.attentionPairs), 0);
+    const steadyTokens = steady.reduce((sum, r) => sum + r.tokens, 0) / config.numLayers;
+    const loadedBytes = Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l) / 2).reduce((a, b) => a + b, 0);
+    const gflops = flops / seconds / 1e9;
+    rows.push({
+      batchTokens,
+      tokens: result.tokens,
+      tokensPerSecond: steadyTokens / seconds,
+      gflops,
+      ceilingGflops,
+      ratio: gflops / ceilingGflops,
+      wallSeconds,
+      loadSeconds: result.load,
+      openSeconds: result.open,
+      loadGBps: loadedBytes / result.load / 1e9,
+      peakRssBytes: result.maxRssBytes,
+      rssTargetBytes: 2 * layerWeightBytes(config, config.firstKDenseReplace) + 1e9,
+    });
+    fs.rmSync(out, { force: true });
+  }
+  return { rows, diskBytes, model };
+}
+
+/**
+ * The real floating-point work of one layer on a chunk (multiply-adds count 2): attention projections,
+ * causal attention over the pairs each prompt needs, router, and dense or routed + shared expert MLPs.
+ */
+export function layerFlops(config: ModelConfig, layer: number, tokens: number, attentionPairs: number): number {
+  const { hiddenSize: H, numHeads, numKvHeads, headDim: D, intermediateSize: I, moeIntermediateSize: Im, nRoutedExperts: E, nSharedExperts: Ns, topK: K } = config;
+  const projections = 2 * H * D * (2 * numHeads + 2 * numKvHeads) * tokens;
+  const attention = 2 * 2 * numHeads * D * attentionPairs;
+  const ffn = isMoeLayer(config, layer) ? (2 * H * E + 3 * 2 * H * Im * (K + Ns)) * tokens : 3 * 2 * H * I * tokens;
+  return projections + attention + ffn;
+}
+
+/** Median GFLOP/s of an f32 MatMul [2048x2048]x[2048x1408] with the weight as an initializer, as onnxruntime runs it here. */
+async function matmulCeiling(): Promise<number> {
+  const [M, K, N] = [2048, 2048, 1408];
+  const g = new GraphBuilder('matmul_ceiling');
+  const a = g.input('a', TensorType.float, [M, K]);
+  const b = g.constant('b', TensorType.float, [K, N], new Float32Array(K * N).map((_, i) => ((i * 7919) % 1000) / 1000 - 0.5));
+  g.output(g.node('MatMul', [a, b]), 'y', TensorType.float, [M, N]);
+  const session = await ort.InferenceSession.create(g.build(), { executionProviders: ['cpu'], intraOpNumThreads: os.availableParallelism(), graphOptimizationLevel: 'all' });
+  const input = { a: new ort.Tensor('float32', new Float32Array(M * K).fill(0.5), [M, K]) };
+  const times: number[] = [];
+  for (let i = 0; i < 12; i++) {
+    const started = performance.now();
+    await session.run(input);
+    if (i >= 2) times.push((performance.now() - started) / 1000);
+  }
+  await session.release();
+  times.sort((x, y) => x - y);
+  return (2 * M * K * N) / times[Math.floor(times.length / 2)] / 1e9;
+}
+
+function folderBytes(dir: string): number {
+  return fs.readdirSync(dir).reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0);
+}
+

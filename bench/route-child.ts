@@ -1,0 +1,25 @@
+/**
+ * One `route` run in a process of its own, so its peak RSS is its own. Prints one JSON line with the time
+ * spent running layers (routing proper), loading and converting weights, and opening sessions, apart.
+ * Usage: node dist/bench/route-child.js MODEL_DIR PROMPTS BATCH_TOKENS OUT
+ */
+import { route } from '../src/route/route.js';
+
+const [model, prompts, batchTokens, out] = process.argv.slice(2);
+const totals = { run: 0, load: 0, open: 0 };
+const runs: Array<{ layer: number; tokens: number; attentionPairs: number; seconds: number }> = [];
+
+const started = performance.now();
+const result = await route({
+  prompts,
+  model,
+  out,
+  device: 'cpu',
+  batchTokens: Number(batchTokens),
+  onTiming: (timing) => {
+    totals[timing.phase] += timing.seconds;
+    if (timing.phase === 'run') runs.push(timing);
+  },
+});
+const wallSeconds = (performance.now() - started) / 1000;
+process.stdout.write(`${JSON.stringify({ ...totals, runs, wallSeconds, tokens: result.tokens, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`);

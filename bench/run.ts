@@ -1,0 +1,39 @@
+/**
+ * `npm run bench`: every speed and memory target of the project, each printed as a table.
+ * Set MOE_INSPECT_BENCH_DIR to keep the (large) synthetic checkpoints between runs; default: a temp folder.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Table from 'cli-table3';
+import { formatBytes } from '../src/commands/info.js';
+import { routeBench } from './route-bench.js';
+
+const workDir = process.env.MOE_INSPECT_BENCH_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'moe-inspect-bench-'));
+fs.mkdirSync(workDir, { recursive: true });
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+const { rows, diskBytes } = await routeBench(workDir, log);
+const table = new Table({
+  head: ['tokens/chunk', 'tokens', 'steady tok/s', 'GFLOP/s', 'MatMul ceiling', 'ratio', 'route wall s', 'load+convert s', 'bf16 GB/s', 'sessions s', 'peak RSS', 'RSS target'],
+  style: { head: [] },
+});
+for (const r of rows) {
+  table.push([
+    r.batchTokens,
+    r.tokens,
+    r.tokensPerSecond.toFixed(1),
+    r.gflops.toFixed(1),
+    r.ceilingGflops.toFixed(1),
+    r.ratio.toFixed(2),
+    r.wallSeconds.toFixed(1),
+    r.loadSeconds.toFixed(1),
+    r.loadGBps.toFixed(2),
+    r.openSeconds.toFixed(2),
+    formatBytes(r.peakRssBytes),
+    formatBytes(r.rssTargetBytes),
+  ]);
+}
+process.stdout.write(`\nroute: deepseek-moe-16b shapes, 3 layers (1 dense + 2 MoE), bf16, bundled demo prompts, cpu, ${os.availableParallelism()} threads\n`);
+process.stdout.write(`${table.toString()}\ndisk used (model + one trace): ${formatBytes(diskBytes)}\n`);
+if (!process.env.MOE_INSPECT_BENCH_DIR) fs.rmSync(workDir, { recursive: true, force: true });

@@ -1,0 +1,256 @@
+/**
+ * Routing diff of two traces of the same prompts through two checkpoints (analyses.md, "Comparing two
+ * checkpoints"). Per MoE layer, over the T tokens:
+ *   overlap        = mean_t |S_a(t) ∩ S_b(t)| / K            (OLMoE's router saturation)
+ *   top-1 agreement = share of tokens whose first choice is the same expert
+ *   load shift     = Jensen-Shannon divergence (bits, 0..1) of the two load distributions, and per expert
+ *                    load_b - load_a
+ * and per token the overlap averaged over layers, whose lowest values are the tokens whose routing changed most.
+ * The traces are read in blocks of tokens, so memory is one block plus a float per token.
+ */
+import { InputError } from '../errors.js';
+import type { Trace } from '../trace.js';
+
+export interface LayerRoutingChange {
+  layer: number;
+  overlap: number;
+  top1Agreement: number;
+  /** Bits; 0 for the same load distribution, 1 for disjoint ones. */
+  loadJsDivergence: number;
+  /** Tokens routed to each expert (load_i), by expert index. */
+  loadA: number[];
+  loadB: number[];
+}
+
+export interface TokenRoutingChange {
+  /** Global token index in the traces. */
+  token: number;
+  tokenId: number;
+  prompt: number;
+  /** Position within its prompt. */
+  position: number;
+  /** Overlap averaged over the layers. */
+  overlap: number;
+  /** Share of layers where the top-1 expert is the same. */
+  top1Agreement: number;
+  /** The token's text and up to `contextChars` of its prompt on either side; absent when the traces carry no text. */
+  text?: { before: string; token: string; after: string };
+}
+
+export interface RoutingDiff {
+  tokens: number;
+  k: number;
+  nExperts: number;
+  layers: LayerRoutingChange[];
+  /** Lowest mean overlap first (ties: lower top-1 agreement, then earlier token). */
+  mostChanged: TokenRoutingChange[];
+}
+
+/** What RoutingComparison knows without the traces: tokens by global index only. */
+export type ComparisonResult = Omit<RoutingDiff, 'mostChanged'> & { mostChanged: Array<Pick<TokenRoutingChange, 'token' | 'overlap' | 'top1Agreement'>> };
+
+export const routingDiffDefaults = {
+  /** How many of the most changed tokens to keep. */
+  mostChanged: 25,
+  /** Tokens read from each trace per block. */
+  blockTokens: 4096,
+  /** Characters of prompt text shown on either side of a changed token. */
+  contextChars: 40,
+};
+
+/** Jensen-Shannon divergence in bits of two distributions given as non-negative weights (normalised here). */
+export function jsDivergenceBits(p: ArrayLike<number>, q: ArrayLike<number>): number {
+  if (p.length !== q.length) throw new RangeError(`cannot compare distributions over ${p.length} and ${q.length} outcomes`);
+  const totalP = sum(p);
+  const totalQ = sum(q);
+  if (!(totalP > 0 && totalQ > 0)) throw new RangeError('cannot compare an empty distribution');
+  // JS = H(m) - (H(p) + H(q)) / 2 written term by term: sum_i p_i/2 log2(p_i/m_i) + q_i/2 log2(q_i/m_i).
+  let divergence = 0;
+  for (let i = 0; i < p.length; i++) {
+    const pi = p[i] / totalP;
+    const qi = q[i] / totalQ;
+    const mi = (pi + qi) / 2;
+    if (pi > 0) divergence += (pi / 2) * Math.log2(pi / mi);
+    if (qi > 0) divergence += (qi / 2) * Math.log2(qi / mi);
+  }
+  // Rounding can leave a value a hair outside [0, 1].
+  return Math.max(0, Math.min(1, divergence));
+}
+
+/**
+ * Accumulates the comparison block by block. `add` takes the two traces' topk_ids for the same tokens,
+ * [(n), L, K] each, in descending order of selection score (so entry 0 is the top-1 expert).
+ */
+export class RoutingComparison {
+  private readonly overlapSum: Float64Array;
+  private readonly top1Count: Float64Array;
+  /** [L, E] */
+  private readonly loadA: Float64Array;
+  private readonly loadB: Float64Array;
+  /** Per token: overlap summed over layers, and layers with the same top-1. */
+  private tokenOverlap: Float32Array;
+  private tokenTop1: Uint16Array;
+  private tokens = 0;
+  /** Expert e is in the current S_a when mark[e] equals the current stamp. */
+  private readonly mark: Uint32Array;
+  private stamp = 0;
+
+  constructor(
+    readonly layers: number[],
+    readonly k: number,
+    readonly nExperts: number,
+  ) {
+    const L = layers.length;
+    this.overlapSum = new Float64Array(L);
+    this.top1Count = new Float64Array(L);
+    this.loadA = new Float64Array(L * nExperts);
+    this.loadB = new Float64Array(L * nExperts);
+    this.tokenOverlap = new Float32Array(1024);
+    this.tokenTop1 = new Uint16Array(1024);
+    this.mark = new Uint32Array(nExperts);
+  }
+
+  add(idsA: Int32Array, idsB: Int32Array): void {
+    const { k: K, nExperts: E } = this;
+    const L = this.layers.length;
+    if (idsA.length !== idsB.length || idsA.length % (L * K) !== 0) {
+      throw new RangeError(`topk_ids blocks of ${idsA.length} and ${idsB.length} values do not both hold whole tokens of ${L} layers x ${K}`);
+    }
+    const n = idsA.length / (L * K);
+    this.reserve(this.tokens + n);
+    for (let t = 0; t < n; t++) {
+      let tokenOverlap = 0;
+      let tokenTop1 = 0;
+      for (let l = 0; l < L; l++) {
+        const base = (t * L + l) * K;
+        // |S_a ∩ S_b| by marking S_a; a matched expert is unmarked so a repeated id in S_b counts once.
+        if (++this.stamp === 0xffffffff) {
+          this.mark.fill(0);
+          this.stamp = 1;
+        }
+        for (let j = 0; j < K; j++) {
+          this.mark[idsA[base + j]] = this.stamp;
+          this.loadA[l * E + idsA[base + j]]++;
+          this.loadB[l * E + idsB[base + j]]++;
+        }
+        let shared = 0;
+        for (let j = 0; j < K; j++) {
+          if (this.mark[idsB[base + j]] === this.stamp) {
+            shared++;
+            this.mark[idsB[base + j]] = 0;
+          }
+        }
+        const overlap = shared / K;
+        const sameTop1 = idsA[base] === idsB[base] ? 1 : 0;
+        this.overlapSum[l] += overlap;
+        this.top1Count[l] += sameTop1;
+        tokenOverlap += overlap;
+        tokenTop1 += sameTop1;
+      }
+      this.tokenOverlap[this.tokens + t] = tokenOverlap;
+      this.tokenTop1[this.tokens + t] = tokenTop1;
+    }
+    this.tokens += n;
+  }
+
+  /** Per-layer results, and the `count` tokens with the lowest mean overlap (global token indices). */
+  result(count: number = routingDiffDefaults.mostChanged): ComparisonResult {
+    const { k, nExperts: E, tokens: T } = this;
+    const L = this.layers.length;
+    if (T === 0) throw new RangeError('no tokens to compare');
+    const layers = this.layers.map((layer, l) => {
+      const loadA = Array.from(this.loadA.subarray(l * E, (l + 1) * E));
+      const loadB = Array.from(this.loadB.subarray(l * E, (l + 1) * E));
+      return { layer, overlap: this.overlapSum[l] / T, top1Agreement: this.top1Count[l] / T, loadJsDivergence: jsDivergenceBits(loadA, loadB), loadA, loadB };
+    });
+    const byChange = (x: number, y: number) => this.tokenOverlap[x] - this.tokenOverlap[y] || this.tokenTop1[x] - this.tokenTop1[y] || x - y;
+    const mostChanged = lowest(T, count, byChange).map((token) => ({ token, overlap: this.tokenOverlap[token] / L, top1Agreement: this.tokenTop1[token] / L }));
+    return { tokens: T, k, nExperts: E, layers, mostChanged };
+  }
+
+  private reserve(tokens: number): void {
+    if (tokens <= this.tokenOverlap.length) return;
+    const size = Math.max(tokens, 2 * this.tokenOverlap.length);
+    const overlap = new Float32Array(size);
+    overlap.set(this.tokenOverlap);
+    this.tokenOverlap = overlap;
+    const top1 = new Uint16Array(size);
+    top1.set(this.tokenTop1);
+    this.tokenTop1 = top1;
+  }
+}
+
+/**
+ * Compares two traces of the same prompts. They must record the same layers, K, E and token ids: anything
+ * else means they were not made from the same prompts with the same tokenizer.
+ */
+export function compareTraces(a: Trace, b: Trace, options: { mostChanged?: number; blockTokens?: number; contextChars?: number } = {}): RoutingDiff {
+  const { mostChanged = routingDiffDefaults.mostChanged, blockTokens = routingDiffDefaults.blockTokens, contextChars = routingDiffDefaults.contextChars } = options;
+  checkComparable(a, b);
+  const comparison = new RoutingComparison(a.layers, a.k, a.nExperts);
+  for (let start = 0; start < a.nTokens; start += blockTokens) {
+    const end = Math.min(a.nTokens, start + blockTokens);
+    comparison.add(a.readTopkIds(start, end), b.readTopkIds(start, end));
+  }
+  const result = comparison.result(mostChanged);
+  const located = result.mostChanged.map((change): TokenRoutingChange => {
+    const prompt = promptOf(a.promptOffsets, change.token);
+    const text = a.hasText ? tokenContext(a, change.token, prompt, contextChars) : undefined;
+    return { ...change, tokenId: a.tokenIds[change.token], prompt, position: change.token - a.promptOffsets[prompt], text };
+  });
+  return { ...result, mostChanged: located };
+}
+
+function checkComparable(a: Trace, b: Trace): void {
+  const differ = (what: string, valueA: unknown, valueB: unknown) =>
+    new InputError(`traces ${a.file} and ${b.file} cannot be compared: ${what} ${JSON.stringify(valueA)} vs ${JSON.stringify(valueB)}`, 'diff-traces');
+  if (a.k !== b.k) throw differ('num_experts_per_tok', a.k, b.k);
+  if (a.nExperts !== b.nExperts) throw differ('n_routed_experts', a.nExperts, b.nExperts);
+  if (a.layers.join() !== b.layers.join()) throw differ('layers', a.layers, b.layers);
+  if (a.nTokens !== b.nTokens) throw differ('token count', a.nTokens, b.nTokens);
+  if (a.nTokens === 0) throw new InputError(`traces ${a.file} and ${b.file} hold no tokens to compare`, 'diff-traces');
+  const t = a.tokenIds.findIndex((id, i) => id !== b.tokenIds[i]);
+  if (t >= 0) throw differ(`token ${t} id`, a.tokenIds[t], b.tokenIds[t]);
+}
+
+/** The token's text with its prompt's text around it, cut to whole tokens within `chars` characters. */
+function tokenContext(trace: Trace, token: number, prompt: number, chars: number): { before: string; token: string; after: string } {
+  const [first, end] = [trace.promptOffsets[prompt], trace.promptOffsets[prompt + 1]];
+  let before = '';
+  for (let t = token - 1; t >= first && before.length < chars; t--) before = trace.tokenText(t) + before;
+  let after = '';
+  for (let t = token + 1; t < end && after.length < chars; t++) after += trace.tokenText(t);
+  return { before, token: trace.tokenText(token), after };
+}
+
+/** Index of the prompt that owns `token`: the last p with offsets[p] <= token (binary search). */
+function promptOf(offsets: number[], token: number): number {
+  let low = 0;
+  let high = offsets.length - 2;
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (offsets[mid] <= token) low = mid;
+    else high = mid - 1;
+  }
+  return low;
+}
+
+/** The `count` smallest of 0..n-1 under `compare`, in order, kept in a bounded sorted list (count is small). */
+function lowest(n: number, count: number, compare: (x: number, y: number) => number): number[] {
+  const kept: number[] = [];
+  if (count <= 0) return kept;
+  for (let i = 0; i < n; i++) {
+    if (kept.length === count && compare(i, kept[count - 1]) >= 0) continue;
+    let at = kept.length;
+    while (at > 0 && compare(i, kept[at - 1]) < 0) at--;
+    kept.splice(at, 0, i);
+    if (kept.length > count) kept.pop();
+  }
+  return kept;
+}
+
+function sum(values: ArrayLike<number>): number {
+  let total = 0;
+  for (let i = 0; i < values.length; i++) total += values[i];
+  return total;
+}

@@ -1,0 +1,80 @@
+import { Command, Option } from 'commander';
+import Table from 'cli-table3';
+import { collectModelInfo, type ModelInfo } from '../models/model-info.js';
+import { probeDevice, devices, parseDevice } from '../runtime/execution-provider.js';
+
+export function infoCommand(): Command {
+  return new Command('info')
+    .summary('describe a model folder (headers only), or check that an execution provider loads')
+    .description(
+      'Prints architecture, layer kinds, expert counts, parameter counts (total and active per token), dtypes,\n' +
+        'shards and bytes on disk, reading config.json and the safetensors headers only.\n' +
+        'With --device, also says whether that onnxruntime execution provider loads on this machine.',
+    )
+    .argument('[model_dir]', 'model folder (default: $MOE_INSPECT_MODEL)')
+    .addOption(new Option('--device <device>', 'check whether this execution provider loads').choices(devices))
+    .option('--json', 'print the same facts as JSON')
+    .addHelpText('after', '\nExamples:\n  moe-inspect info tiny-model\n  moe-inspect info --device cuda')
+    .action(async (modelDir: string | undefined, flags) => {
+      const dir = modelDir ?? (flags.device ? undefined : process.env.MOE_INSPECT_MODEL);
+      const model = dir ? collectModelInfo(dir) : undefined;
+      const device = flags.device ? await probeDevice(parseDevice(flags.device)) : undefined;
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify({ ...(model ?? {}), ...(device ? { device } : {}) }, null, 2)}\n`);
+        return;
+      }
+      if (!model && !device) {
+        process.stdout.write('nothing to report: give a MODEL_DIR (or set MOE_INSPECT_MODEL) or --device\n');
+        return;
+      }
+      if (model) printModelInfo(model);
+      if (device) process.stdout.write(`execution provider ${device.requested}: ${device.loaded ? `loads (using ${device.provider})` : 'does not load'}${device.detail ? ` — ${device.detail}` : ''}\n`);
+    });
+}
+
+function printModelInfo(info: ModelInfo): void {
+  const table = new Table({ style: { head: [], border: [] } });
+  const count = (n: number) => `${(n / 1e9).toFixed(3)} B (${n.toLocaleString('en-US')})`;
+  const ranges = (layers: number[]) => (layers.length === 0 ? 'none' : compactRanges(layers));
+  table.push(
+    { 'model folder': info.dir },
+    { architecture: `${info.modelType} (${info.architectures.join(', ') || 'no architectures field'})` },
+    { 'hidden size / vocab': `${info.hiddenSize} / ${info.vocabSize}, max positions ${info.maxPositionEmbeddings}` },
+    { attention: `${info.attention.kind}: ${info.attention.heads} heads (${info.attention.kvHeads} kv) of ${info.attention.headDim}` },
+    { layers: `${info.layers.total}: dense ${ranges(info.layers.dense)}; MoE ${ranges(info.layers.moe)}` },
+    { experts: `${info.experts.routed} routed (width ${info.experts.intermediateSize}) + ${info.experts.shared} shared; top-${info.experts.perToken} per token` },
+    {
+      routing: `${info.routing.scoring}, ${info.routing.method}, ${info.routing.groups} group(s) keep ${info.routing.topkGroup}, ` +
+        `norm_topk_prob ${info.routing.normTopkProb}, scaling ${info.routing.routedScalingFactor}`,
+    },
+    { 'parameters, total': count(info.parameters.total) },
+    { 'parameters, active per token': count(info.parameters.activePerToken) },
+    { dtypes: Object.entries(info.dtypes).map(([dtype, d]) => `${dtype}: ${d.tensors} tensors, ${formatBytes(d.bytes)}`).join('; ') },
+    { shards: `${info.shards.length}: ${info.shards.map((s) => `${s.file} (${formatBytes(s.bytes)})`).join(', ')}` },
+    { 'bytes on disk': `${formatBytes(info.bytesOnDisk)} (${info.bytesOnDisk.toLocaleString('en-US')})` },
+  );
+  process.stdout.write(`${table.toString()}\n`);
+}
+
+function compactRanges(values: number[]): string {
+  const parts: string[] = [];
+  let start = values[0];
+  for (let i = 1; i <= values.length; i++) {
+    if (i < values.length && values[i] === values[i - 1] + 1) continue;
+    const end = values[i - 1];
+    parts.push(start === end ? `${start}` : `${start}-${end}`);
+    start = values[i];
+  }
+  return parts.join(', ');
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}

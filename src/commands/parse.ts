@@ -1,0 +1,19 @@
+import { InvalidArgumentError } from 'commander';
+
+/** commander argument parser for positive integers; commander reports the error as bad usage. */
+export function positiveInteger(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} must be a positive integer, found "${value}"`);
+    return n;
+  };
+}
+
+/** commander argument parser for non-negative integers. */
+export function nonNegativeInteger(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${flag} must be a non-negative integer, found "${value}"`);
+    return n;
+  };
+}

@@ -1,0 +1,73 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { InputError } from '../errors.js';
+import { createProgress, type Progress } from '../progress.js';
+import { runReport } from '../report/report.js';
+import { summaryTable } from '../report/summary.js';
+import { positiveInteger } from './parse.js';
+
+export function reportCommand(): Command {
+  return new Command('report')
+    .summary('analyse routing traces (or expert load counts) into an HTML report, a table and JSON')
+    .description(
+      // Paragraphs without hard line breaks: commander wraps them to the terminal.
+      [
+        'Computes every figure of the analyses per MoE layer: load imbalance (MaxVio, CV, entropy, Gini, dead and hot experts), GPU balancedness for a placement, the DeepSeekMoE balance losses, GPUs/nodes/groups per token, same-token overlap, co-activation, token and domain specialization. Writes one self-contained HTML file (opens from disk, makes no network request) and prints the headline figures per layer.',
+        'Inputs: traces (.safetensors, from route or import) and/or expert count matrices (.json, .csv, .npy, as for balance), which give the figures counts allow. Several inputs are compared side by side per layer; they must have the same number of experts.',
+        "Placement: without --replicas, experts are split contiguously, E/D per GPU. With --replicas R, each input gets DeepSeek's EPLB plan made from its own load (R - E redundant experts; --groups defaults to the model's n_group).",
+      ].join('\n\n'),
+    )
+    .argument('<inputs...>', 'traces (.safetensors) or expert count matrices (.json, .csv, .npy)')
+    .requiredOption('--out <REPORT.html>', 'where to write the HTML report')
+    .option('--json <SUMMARY.json>', 'also write the per-layer figures as JSON')
+    .option('--gpus <D>', 'GPUs in the placement (default 8, or the largest divisor of E below 8)', positiveInteger('--gpus'))
+    .option('--nodes <N>', 'nodes the GPUs are spread over (default 1)', positiveInteger('--nodes'))
+    .option('--replicas <R>', 'physical expert slots in all: place experts with EPLB (at least E, a multiple of --gpus)', positiveInteger('--replicas'))
+    .option('--groups <G>', "EPLB expert groups (default: the model's n_group, else 1)", positiveInteger('--groups'))
+    .option('--layers <list>', 'model layers to show in detail (co-activation, top tokens), e.g. 1,5,10-12 (default: 4 spread over depth)', layerList)
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  moe-inspect report prompts.trace.safetensors --out report.html --json summary.json\n' +
+        '  moe-inspect report base.trace.safetensors tuned.trace.safetensors --out compare.html --layers 3,12\n' +
+        '  moe-inspect report trace.safetensors --gpus 32 --nodes 4 --replicas 288 --groups 8 --out eplb.html',
+    )
+    .action((inputs: string[], flags) => {
+      const duplicate = inputs.find((input, i) => inputs.indexOf(input) !== i);
+      if (duplicate !== undefined) throw new InputError(`${duplicate}: given twice; each input is one column of the report`, 'usage-duplicate-input');
+      const progress = new Map<string, Progress>();
+      const { analyses, summary } = runReport(inputs, {
+        out: flags.out,
+        json: flags.json,
+        gpus: flags.gpus,
+        nodes: flags.nodes,
+        replicas: flags.replicas,
+        groups: flags.groups,
+        layers: flags.layers,
+        onProgress: (input, done, total) => {
+          if (!progress.has(input)) progress.set(input, createProgress(`report ${input}`, total, 'tok'));
+          const bar = progress.get(input)!;
+          bar.set(done);
+          if (done === total) bar.done();
+        },
+      });
+      for (const analysis of analyses) {
+        for (const note of analysis.notes) process.stderr.write(`${analysis.file}: note: ${note}\n`);
+      }
+      process.stdout.write(`${summaryTable(summary)}\n`);
+      process.stdout.write(`wrote ${flags.out}${flags.json ? ` and ${flags.json}` : ''}\n`);
+    });
+}
+
+/** "1,5,10-12" -> [1, 5, 10, 11, 12]. */
+function layerList(value: string): number[] {
+  const layers: number[] = [];
+  for (const part of value.split(',')) {
+    const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!match) throw new InvalidArgumentError(`--layers expects layer numbers and ranges like 1,5,10-12, found "${value}"`);
+    const first = Number(match[1]);
+    const last = match[2] === undefined ? first : Number(match[2]);
+    if (last < first) throw new InvalidArgumentError(`--layers range ${part.trim()} runs backwards`);
+    for (let layer = first; layer <= last; layer++) if (!layers.includes(layer)) layers.push(layer);
+  }
+  return layers;
+}

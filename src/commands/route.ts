@@ -1,0 +1,47 @@
+import { Command, Option } from 'commander';
+import { InputError } from '../errors.js';
+import { route, routeDefaults } from '../route/route.js';
+import { devices, parseDevice } from '../runtime/execution-provider.js';
+import { positiveInteger } from './parse.js';
+
+export function routeCommand(): Command {
+  return new Command('route')
+    .summary('run prompts through a model and record which experts every token is routed to')
+    .description(
+      'Runs every prompt through the model with onnxruntime (fp32 from the stored weights) and writes a routing trace:\n' +
+        'for each token and MoE layer, the chosen experts, their gate weights and the routing scores (contract.md).\n' +
+        'Work goes in chunks of whole prompts; finished chunks are kept in TRACE.partial/ until the trace is complete.',
+    )
+    .argument('<prompts>', 'UTF-8 text file, one prompt per line (blank lines skipped), or .jsonl of {"text", "label"?}')
+    .option('--model <dir>', 'model folder: config.json, safetensors (sharded or not), tokenizer.json (default: $MOE_INSPECT_MODEL)')
+    .option('--out <trace>', 'output trace (default: PROMPTS with .trace.safetensors)')
+    .addOption(new Option('--device <device>', 'execution provider; a provider that fails to load falls back to cpu with a warning').choices(devices).default(routeDefaults.device))
+    .option('--batch-tokens <n>', 'tokens per chunk of whole prompts', positiveInteger('--batch-tokens'), routeDefaults.batchTokens)
+    .option('--max-prompt-tokens <n>', 'truncate longer prompts to N tokens instead of refusing prompts longer than the model allows', positiveInteger('--max-prompt-tokens'))
+    .option('--save-probs', 'also store every expert\'s routing score per token (F16, T x L x E)', routeDefaults.saveProbs)
+    .option('--resume', 'continue an interrupted run, skipping its finished chunks', routeDefaults.resume)
+    .option('--no-bos', 'do not add the BOS token even where tokenizer_config.json asks for it')
+    .addHelpText('after', '\nExample:\n  moe-inspect synth --preset tiny --planted --out tiny-model\n  moe-inspect route prompts.txt --model tiny-model --out prompts.trace.safetensors')
+    .action(async (prompts: string, flags) => {
+      const model = flags.model ?? process.env.MOE_INSPECT_MODEL;
+      if (!model) throw new InputError('no model given: pass --model DIR or set MOE_INSPECT_MODEL', 'usage-model');
+      const out = flags.out ?? defaultTracePath(prompts);
+      const result = await route({
+        prompts,
+        model,
+        out,
+        device: parseDevice(flags.device),
+        batchTokens: flags.batchTokens,
+        maxPromptTokens: flags.maxPromptTokens,
+        saveProbs: flags.saveProbs,
+        resume: flags.resume,
+        bos: flags.bos,
+      });
+      const resumed = result.resumedChunks > 0 ? ` (${result.resumedChunks} of ${result.chunks} chunks from the interrupted run)` : '';
+      process.stdout.write(`routed ${result.tokens} tokens of ${result.prompts} prompts on ${result.provider}${resumed} -> ${result.out}\n`);
+    });
+}
+
+export function defaultTracePath(prompts: string): string {
+  return prompts.replace(/\.(txt|jsonl)$/i, '') + '.trace.safetensors';
+}

@@ -1,0 +1,61 @@
+import path from 'node:path';
+import { analyseLoadMatrix, analyseTrace, type InputAnalysis } from '../analysis/analyse.js';
+import type { ClusterOptions } from '../analysis/placement.js';
+import { writeFileAtomically } from '../files.js';
+import { readLoadMatrix } from '../loaders/load-matrix.js';
+import { openTrace } from '../trace.js';
+import { renderHtmlReport } from './html.js';
+import { buildReportPage } from './report-page.js';
+import { reportSummary, summaryJson, type ReportSummary } from './summary.js';
+
+/**
+ * `report`: analyses each input (a trace, or a load count matrix with the figures counts allow), then
+ * writes the HTML page and, when asked, SUMMARY.json, both from the same numbers.
+ */
+export interface ReportOptions extends ClusterOptions {
+  /** REPORT.html. */
+  out: string;
+  /** SUMMARY.json. */
+  json?: string;
+  /** Model layers shown in detail (co-activation, top tokens); default up to 4 spread over depth. */
+  layers?: number[];
+  blockTokens?: number;
+  tableBudgetBytes?: number;
+  /** Progress over one input's passes. */
+  onProgress?: (input: string, done: number, total: number) => void;
+}
+
+export interface ReportResult {
+  analyses: InputAnalysis[];
+  summary: ReportSummary;
+}
+
+export function runReport(inputs: string[], options: ReportOptions): ReportResult {
+  const { out, json, layers, onProgress, ...analysisOptions } = options;
+  const names = inputNames(inputs);
+  const analyses = inputs.map((file, i) => {
+    const common = { ...analysisOptions, name: names[i], detailLayers: layers };
+    if (!isTrace(file)) return analyseLoadMatrix(readLoadMatrix(file), common);
+    const trace = openTrace(file);
+    try {
+      return analyseTrace(trace, { ...common, onProgress: (done, total) => onProgress?.(names[i], done, total) });
+    } finally {
+      trace.close();
+    }
+  });
+  const summary = reportSummary(analyses);
+  writeFileAtomically(out, renderHtmlReport(buildReportPage(analyses, summary.per_layer)));
+  if (json !== undefined) writeFileAtomically(json, summaryJson(summary));
+  return { analyses, summary };
+}
+
+/** A trace is a safetensors file; anything else is read as a count matrix (readLoadMatrix names what it accepts). */
+function isTrace(file: string): boolean {
+  return path.extname(file).toLowerCase() === '.safetensors';
+}
+
+/** Inputs are named by their file name, or by the path as given where two share a file name. */
+export function inputNames(inputs: string[]): string[] {
+  const base = inputs.map((file) => path.basename(file));
+  return inputs.map((file, i) => (base.filter((b) => b === base[i]).length > 1 ? file : base[i]));
+}

@@ -1,0 +1,71 @@
+import Table from 'cli-table3';
+import type { InputAnalysis, LayerSummary } from '../analysis/analyse.js';
+import { InputError } from '../errors.js';
+
+/** SUMMARY.json (contract.md, "Report summary"): the same per-layer numbers the HTML report shows. */
+export interface ReportSummary {
+  traces: string[];
+  n_experts: number;
+  /** K; absent when every input is a count matrix. */
+  k?: number;
+  per_layer: LayerSummary[];
+}
+
+/** All inputs of one report must describe the same expert layout. */
+export function reportSummary(analyses: InputAnalysis[]): ReportSummary {
+  const [first] = analyses;
+  for (const analysis of analyses) {
+    if (analysis.experts !== first.experts) {
+      throw new InputError(`${analysis.file}: has ${analysis.experts} experts per layer, but ${first.file} has ${first.experts}; one report compares inputs of the same model shape`, 'report-mismatch');
+    }
+  }
+  const withK = analyses.filter((a) => a.k !== undefined);
+  for (const analysis of withK) {
+    if (analysis.k !== withK[0].k) {
+      throw new InputError(`${analysis.file}: routes ${analysis.k} experts per token, but ${withK[0].file} routes ${withK[0].k}; one report compares inputs of the same model shape`, 'report-mismatch');
+    }
+  }
+  return {
+    traces: analyses.map((a) => a.name),
+    n_experts: first.experts,
+    ...(withK.length > 0 ? { k: withK[0].k } : {}),
+    per_layer: analyses.flatMap((a) => a.perLayer),
+  };
+}
+
+export function summaryJson(summary: ReportSummary): string {
+  return `${JSON.stringify(summary, null, 1)}\n`;
+}
+
+/** The headline figures per layer as a terminal table; columns no input has are left out. */
+export function summaryTable(summary: ReportSummary): string {
+  const columns: Array<[key: keyof LayerSummary, head: string, digits: number]> = [
+    ['layer', 'layer', 0],
+    ['maxvio', 'MaxVio', 3],
+    ['cv', 'CV', 3],
+    ['entropy', 'entropy', 3],
+    ['gini', 'Gini', 3],
+    ['dead', 'dead', 0],
+    ['hot_share', 'hot share', 3],
+    ['balancedness', 'balanced', 3],
+    ['expert_balance_loss', 'exp loss', 3],
+    ['device_balance_loss', 'dev loss', 3],
+    ['same_token_overlap', 'same-tok ovl', 3],
+    ['groups_per_token', 'groups/tok', 2],
+    ['gpus_per_token', 'GPUs/tok', 2],
+  ];
+  const present = columns.filter(([key]) => summary.per_layer.some((row) => row[key] !== undefined));
+  const several = summary.traces.length > 1;
+  const table = new Table({ head: [...(several ? ['input'] : []), ...present.map(([, head]) => head)], style: { head: [], border: [] }, chars: compactRows });
+  for (const row of summary.per_layer) {
+    const cells = present.map(([key, , digits]) => {
+      const value = row[key];
+      return typeof value === 'number' ? value.toFixed(digits) : '';
+    });
+    table.push([...(several ? [row.trace] : []), ...cells]);
+  }
+  return table.toString();
+}
+
+/** No rule between body rows: a table of 60 layers stays 60 lines. */
+const compactRows = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };

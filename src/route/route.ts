@@ -1,0 +1,315 @@
+/**
+ * `moe-inspect route`: tokenizes prompts, runs them through the model layer by layer over chunks of whole
+ * prompts, and writes the routing trace (contract.md "Trace file").
+ *
+ * Order of work: chunks are grouped into passes; a pass loads each layer's weights once and runs every chunk
+ * of the pass through it, so the weights in memory are one layer's whatever the model's depth. When all
+ * layers fit in the weight budget they stay loaded and a pass is a single chunk. A pass's chunks are saved to
+ * the work folder when it finishes; `--resume` skips them.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileError, InputError } from '../errors.js';
+import { Checkpoint } from '../loaders/checkpoint.js';
+import { float32ToF16 } from '../loaders/dtypes.js';
+import { readPrompts, type Prompt } from '../loaders/prompts.js';
+import { PromptTokenizer } from '../loaders/tokenizer.js';
+import { moeLayers, readModelConfig, type ModelConfig } from '../models/config.js';
+import { createProgress } from '../progress.js';
+import { DeepseekRunner } from '../runtime/deepseek-runner.js';
+import type { Device } from '../runtime/execution-provider.js';
+import { layerWeightBytes } from '../runtime/layer-weights.js';
+import { writeTrace } from '../trace.js';
+import { version } from '../version.js';
+import { planChunks, type Chunk } from './chunks.js';
+import { WorkDir, type ChunkRecord, type RunFingerprint } from './work-dir.js';
+
+export interface RouteOptions {
+  prompts: string;
+  model: string;
+  out: string;
+  device?: Device;
+  batchTokens?: number;
+  maxPromptTokens?: number;
+  saveProbs?: boolean;
+  resume?: boolean;
+  bos?: boolean;
+  /** Keep all layers' fp32 weights loaded when they fit in this many bytes. */
+  weightBudgetBytes?: number;
+  /** Hidden states held at once when layers are streamed (bounds the tokens of one pass). */
+  activationBudgetBytes?: number;
+  warn?: (line: string) => void;
+  /** Timing of each phase, for benchmarks: opening sessions, loading a layer's weights, running a layer on a chunk. */
+  onTiming?: (timing: Timing) => void;
+}
+
+export type Timing =
+  | { phase: 'open'; seconds: number }
+  | { phase: 'load'; layer: number; seconds: number }
+  /** attentionPairs: the (query, key) pairs causal attention really needs, sum over prompts of n(n+1)/2. */
+  | { phase: 'run'; layer: number; tokens: number; attentionPairs: number; seconds: number };
+
+export const routeDefaults = {
+  device: 'auto' as Device,
+  batchTokens: 2048,
+  saveProbs: false,
+  resume: false,
+  bos: true,
+  weightBudgetBytes: 2 * 1024 ** 3,
+  activationBudgetBytes: 1024 ** 3,
+};
+
+export interface RouteResult {
+  out: string;
+  tokens: number;
+  prompts: number;
+  chunks: number;
+  resumedChunks: number;
+  provider: string;
+}
+
+interface EncodedPrompts {
+  ids: Int32Array[];
+  spans: Array<Array<[number, number]>>;
+  bytes: Uint8Array[];
+}
+
+export async function route(options: RouteOptions): Promise<RouteResult> {
+  const {
+    prompts: promptsFile,
+    model,
+    out,
+    device = routeDefaults.device,
+    batchTokens = routeDefaults.batchTokens,
+    maxPromptTokens,
+    saveProbs = routeDefaults.saveProbs,
+    resume = routeDefaults.resume,
+    bos = routeDefaults.bos,
+    weightBudgetBytes = routeDefaults.weightBudgetBytes,
+    activationBudgetBytes = routeDefaults.activationBudgetBytes,
+  } = options;
+  if (!Number.isInteger(batchTokens) || batchTokens < 1) throw new InputError(`invalid --batch-tokens: ${batchTokens} (expected a positive integer)`, 'usage-batch-tokens');
+
+  const config = readModelConfig(model);
+  const prompts = readPrompts(promptsFile);
+  const tokenizer = PromptTokenizer.load(model);
+  const encoded = encodePrompts(prompts, tokenizer, config, promptsFile, { bos, maxPromptTokens });
+  const lengths = encoded.ids.map((ids) => ids.length);
+  const chunks = planChunks(lengths, batchTokens);
+  const layers = moeLayers(config);
+  const { topK: K, nRoutedExperts: E } = config;
+
+  const checkpoint = Checkpoint.open(model);
+  const fingerprint = runFingerprint(promptsFile, model, checkpoint, { batchTokens, maxPromptTokens: maxPromptTokens ?? null, saveProbs, bos });
+  const work = WorkDir.open(out, fingerprint, resume);
+  const pending = chunks.filter((c) => !work.isDone(c.index));
+
+  const totalWeightBytes = Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l)).reduce((a, b) => a + b, 0);
+  const keepAllWeights = totalWeightBytes <= weightBudgetBytes;
+  const opening = performance.now();
+  const runner = await DeepseekRunner.open(checkpoint, config, { device, saveProbs, keepAllWeights, warn: options.warn });
+  options.onTiming?.({ phase: 'open', seconds: (performance.now() - opening) / 1000 });
+  const totalTokens = lengths.reduce((a, b) => a + b, 0);
+  const progress = createProgress('route', pending.reduce((sum, c) => sum + c.tokenEnd - c.tokenStart, 0), 'tok');
+  try {
+    const tokensPerPass = keepAllWeights ? 0 : Math.max(1, Math.floor(activationBudgetBytes / (4 * config.hiddenSize)));
+    for (const pass of groupIntoPasses(pending, tokensPerPass)) {
+      const records = await runPass(runner, config, layers, pass, encoded.ids, saveProbs, (tokens) => progress.advance(tokens / config.numLayers), options.onTiming);
+      pass.forEach((chunk, i) => work.save(chunk.index, chunk.tokenEnd - chunk.tokenStart, layers.length, K, E, records[i]));
+    }
+  } finally {
+    await runner.close();
+    checkpoint.close();
+  }
+  progress.done();
+
+  writeTrace(out, {
+    metadata: {
+      model_type: config.modelType,
+      n_routed_experts: E,
+      num_experts_per_tok: K,
+      model_config: JSON.stringify(config.raw),
+      model_dir: path.resolve(model),
+      labels: labelsOf(prompts),
+      source: 'route',
+      prompts_file: path.resolve(promptsFile),
+      execution_provider: runner.provider,
+      batch_tokens: batchTokens,
+      bos_added: bos && tokenizer.addBos,
+    },
+    layers,
+    tokenIds: concatInt32(encoded.ids),
+    promptOffsets: cumulative(lengths),
+    topkIds: mapChunks(work, chunks, (r) => r.topkIds),
+    topkWeights: mapChunks(work, chunks, (r) => r.topkWeights),
+    routerProbSum: sumScoreSums(work, chunks, layers.length * E),
+    routerProbs: saveProbs ? mapChunks(work, chunks, (r) => r.scores!) : undefined,
+    tokenText: tokenText(encoded),
+    promptText: { bytes: concatBytes(encoded.bytes), offsets: cumulative(encoded.bytes.map((b) => b.length)) },
+    promptLabels: promptLabels(prompts),
+  });
+  work.remove();
+  return { out, tokens: totalTokens, prompts: prompts.length, chunks: chunks.length, resumedChunks: chunks.length - pending.length, provider: runner.provider };
+}
+
+/** Runs the chunks of one pass through every layer; returns each chunk's routing record. */
+async function runPass(
+  runner: DeepseekRunner,
+  config: ModelConfig,
+  layers: number[],
+  pass: Chunk[],
+  ids: Int32Array[],
+  saveProbs: boolean,
+  advance: (tokens: number) => void,
+  onTiming: RouteOptions['onTiming'],
+): Promise<ChunkRecord[]> {
+  const { topK: K, nRoutedExperts: E } = config;
+  const L = layers.length;
+  const activations = pass.map((chunk) => runner.embed(ids.slice(chunk.promptStart, chunk.promptEnd)));
+  const attentionPairs = pass.map((chunk) => ids.slice(chunk.promptStart, chunk.promptEnd).reduce((sum, p) => sum + (p.length * (p.length + 1)) / 2, 0));
+  const records: ChunkRecord[] = activations.map(({ tokens }) => ({
+    topkIds: new Int32Array(tokens * L * K),
+    topkWeights: new Float32Array(tokens * L * K),
+    scoreSum: new Float64Array(L * E),
+    scores: saveProbs ? new Uint16Array(tokens * L * E) : undefined,
+  }));
+  for (let layer = 0; layer < config.numLayers; layer++) {
+    const loading = performance.now();
+    runner.loadLayer(layer);
+    onTiming?.({ phase: 'load', layer, seconds: (performance.now() - loading) / 1000 });
+    const slot = layers.indexOf(layer);
+    for (let c = 0; c < pass.length; c++) {
+      const started = performance.now();
+      const routing = await runner.runLayer(layer, activations[c]);
+      const T = activations[c].tokens;
+      onTiming?.({ phase: 'run', layer, tokens: T, attentionPairs: attentionPairs[c], seconds: (performance.now() - started) / 1000 });
+      advance(T);
+      if (!routing) continue;
+      // Rearrange (T, K) of this layer into the record's (T, L, K) layout.
+      const record = records[c];
+      for (let t = 0; t < T; t++) {
+        record.topkIds.set(routing.topkIds.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
+        record.topkWeights.set(routing.topkWeights.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
+        if (record.scores) record.scores.set(float32ToF16(routing.scores!.subarray(t * E, (t + 1) * E)), (t * L + slot) * E);
+      }
+      for (let e = 0; e < E; e++) record.scoreSum[slot * E + e] += routing.scoreSum[e];
+    }
+  }
+  return records;
+}
+
+/** Consecutive chunks up to `tokensPerPass` tokens together (0: one chunk per pass). */
+function groupIntoPasses(chunks: Chunk[], tokensPerPass: number): Chunk[][] {
+  const passes: Chunk[][] = [];
+  let tokens = 0;
+  for (const chunk of chunks) {
+    const size = chunk.tokenEnd - chunk.tokenStart;
+    if (passes.length === 0 || tokensPerPass === 0 || tokens + size > tokensPerPass) {
+      passes.push([]);
+      tokens = 0;
+    }
+    passes[passes.length - 1].push(chunk);
+    tokens += size;
+  }
+  return passes;
+}
+
+function encodePrompts(
+  prompts: Prompt[],
+  tokenizer: PromptTokenizer,
+  config: ModelConfig,
+  file: string,
+  options: { bos: boolean; maxPromptTokens?: number },
+): EncodedPrompts {
+  const limit = config.maxPositionEmbeddings;
+  if (options.maxPromptTokens !== undefined && (!Number.isInteger(options.maxPromptTokens) || options.maxPromptTokens < 1 || options.maxPromptTokens > limit)) {
+    throw new InputError(`invalid --max-prompt-tokens: ${options.maxPromptTokens} (expected 1 to max_position_embeddings ${limit})`, 'usage-max-prompt-tokens');
+  }
+  const encoded: EncodedPrompts = { ids: [], spans: [], bytes: [] };
+  const encoder = new TextEncoder();
+  prompts.forEach((prompt, p) => {
+    let { ids, byteSpans } = tokenizer.encode(prompt.text, { addBos: options.bos });
+    if (ids.length > (options.maxPromptTokens ?? limit)) {
+      if (options.maxPromptTokens === undefined) {
+        throw fileError(file, 'prompt-too-long', `prompt ${p + 1} has ${ids.length} tokens, more than the model's max_position_embeddings ${limit} (add --max-prompt-tokens N to truncate)`);
+      }
+      ids = ids.slice(0, options.maxPromptTokens);
+      byteSpans = byteSpans.slice(0, options.maxPromptTokens);
+    }
+    encoded.ids.push(Int32Array.from(ids));
+    encoded.spans.push(byteSpans);
+    encoded.bytes.push(encoder.encode(prompt.text));
+  });
+  return encoded;
+}
+
+/** The bytes each token covers, concatenated in token order (empty for an added BOS). */
+function tokenText(encoded: EncodedPrompts): { bytes: Uint8Array; offsets: number[] } {
+  const parts: Uint8Array[] = [];
+  const offsets = [0];
+  encoded.spans.forEach((spans, p) => {
+    for (const [start, end] of spans) {
+      parts.push(encoded.bytes[p].subarray(start, end));
+      offsets.push(offsets[offsets.length - 1] + end - start);
+    }
+  });
+  return { bytes: concatBytes(parts), offsets };
+}
+
+function runFingerprint(promptsFile: string, model: string, checkpoint: Checkpoint, options: Record<string, number | boolean | null>): RunFingerprint {
+  const hash = (data: Uint8Array | string) => crypto.createHash('sha256').update(data).digest('hex');
+  return {
+    tool_version: version,
+    prompts_sha256: hash(fs.readFileSync(promptsFile)),
+    config_sha256: hash(fs.readFileSync(path.join(model, 'config.json'))),
+    weights: checkpoint.shards.map((s) => `${path.basename(s)}:${fs.statSync(s).size}`).join(','),
+    ...options,
+  };
+}
+
+function* mapChunks<T>(work: WorkDir, chunks: Chunk[], pick: (record: ChunkRecord) => T): Iterable<T> {
+  for (const chunk of chunks) yield pick(work.load(chunk.index));
+}
+
+function sumScoreSums(work: WorkDir, chunks: Chunk[], size: number): Float64Array {
+  const total = new Float64Array(size);
+  for (const chunk of chunks) work.load(chunk.index).scoreSum.forEach((v, i) => (total[i] += v));
+  return total;
+}
+
+function labelsOf(prompts: Prompt[]): string[] {
+  return [...new Set(prompts.flatMap((p) => (p.label === undefined ? [] : [p.label])))];
+}
+
+function promptLabels(prompts: Prompt[]): Int32Array | undefined {
+  const labels = labelsOf(prompts);
+  if (labels.length === 0) return undefined;
+  return Int32Array.from(prompts, (p) => (p.label === undefined ? -1 : labels.indexOf(p.label)));
+}
+
+function cumulative(lengths: number[]): number[] {
+  const offsets = [0];
+  for (const length of lengths) offsets.push(offsets[offsets.length - 1] + length);
+  return offsets;
+}
+
+function concatInt32(parts: Int32Array[]): Int32Array {
+  const out = new Int32Array(parts.reduce((sum, p) => sum + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

@@ -1,0 +1,105 @@
+/**
+ * The folder beside a trace that holds a run's finished chunks until the trace is assembled
+ * (`TRACE.safetensors.partial/`). A killed run leaves it behind; `--resume` picks up the finished chunks,
+ * after checking that the run's inputs and options are the same as when they were made.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileError } from '../errors.js';
+import { SafetensorsFile } from '../loaders/safetensors.js';
+import { writeSafetensors, type TensorSpec } from '../loaders/safetensors-writer.js';
+
+/** Everything that determines a chunk's content; a resume with any difference would mix two runs. */
+export type RunFingerprint = Record<string, string | number | boolean | null>;
+
+export interface ChunkRecord {
+  /** (T, L, K) */
+  topkIds: Int32Array;
+  /** (T, L, K) */
+  topkWeights: Float32Array;
+  /** (L, E) */
+  scoreSum: Float64Array;
+  /** (T, L, E) f16 bits, only with --save-probs */
+  scores?: Uint16Array;
+}
+
+export class WorkDir {
+  private constructor(readonly dir: string) {}
+
+  static pathFor(tracePath: string): string {
+    return `${tracePath}.partial`;
+  }
+
+  /**
+   * Opens the work folder of a run. Without `resume`, an existing folder from an earlier run is refused
+   * (so finished work is not thrown away silently); with it, the folder must have been made by the same run.
+   */
+  static open(tracePath: string, fingerprint: RunFingerprint, resume: boolean): WorkDir {
+    const dir = WorkDir.pathFor(tracePath);
+    const manifestPath = path.join(dir, 'manifest.json');
+    if (fs.existsSync(dir)) {
+      if (!resume) {
+        throw fileError(dir, 'partial-exists', 'an earlier run of this trace was interrupted; add --resume to continue it, or delete the folder to start over');
+      }
+      const previous = readManifest(manifestPath);
+      for (const key of new Set([...Object.keys(previous), ...Object.keys(fingerprint)])) {
+        if (previous[key] !== fingerprint[key]) {
+          throw fileError(dir, 'resume-mismatch', `cannot resume: ${key} was ${JSON.stringify(previous[key])} and is now ${JSON.stringify(fingerprint[key])}`);
+        }
+      }
+      return new WorkDir(dir);
+    }
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(manifestPath, `${JSON.stringify(fingerprint, null, 2)}\n`);
+    return new WorkDir(dir);
+  }
+
+  private chunkPath(index: number): string {
+    return path.join(this.dir, `chunk-${String(index).padStart(6, '0')}.safetensors`);
+  }
+
+  isDone(index: number): boolean {
+    return fs.existsSync(this.chunkPath(index));
+  }
+
+  /** Written atomically: a chunk file exists only once it is complete. */
+  save(index: number, tokens: number, layers: number, k: number, experts: number, record: ChunkRecord): void {
+    const tensors: Array<TensorSpec & { data: ArrayBufferView }> = [
+      { name: 'topk_ids', dtype: 'I32', shape: [tokens, layers, k], data: record.topkIds },
+      { name: 'topk_weights', dtype: 'F32', shape: [tokens, layers, k], data: record.topkWeights },
+      { name: 'score_sum', dtype: 'F64', shape: [layers, experts], data: record.scoreSum },
+    ];
+    if (record.scores) tensors.push({ name: 'router_probs', dtype: 'F16', shape: [tokens, layers, experts], data: record.scores });
+    writeSafetensors(this.chunkPath(index), tensors);
+  }
+
+  load(index: number): ChunkRecord {
+    const file = SafetensorsFile.open(this.chunkPath(index));
+    try {
+      const bytes = (name: string) => {
+        const raw = file.read(name);
+        return raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
+      };
+      return {
+        topkIds: new Int32Array(bytes('topk_ids')),
+        topkWeights: new Float32Array(bytes('topk_weights')),
+        scoreSum: new Float64Array(bytes('score_sum')),
+        scores: file.tensors.has('router_probs') ? new Uint16Array(bytes('router_probs')) : undefined,
+      };
+    } finally {
+      file.close();
+    }
+  }
+
+  remove(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function readManifest(file: string): RunFingerprint {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw fileError(file, 'partial-manifest', `cannot read the manifest of the interrupted run (${(error as Error).message}); delete the folder to start over`);
+  }
+}

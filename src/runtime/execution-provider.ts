@@ -1,0 +1,98 @@
+import os from 'node:os';
+import ort from 'onnxruntime-node';
+import { InputError } from '../errors.js';
+import { GraphBuilder } from './graph-builder.js';
+import { TensorType } from './onnx-proto.js';
+
+export const devices = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
+export type Device = (typeof devices)[number];
+
+export function parseDevice(value: string): Device {
+  if ((devices as readonly string[]).includes(value)) return value as Device;
+  throw new InputError(`invalid --device: ${value} (expected ${devices.join(' | ')})`, 'usage-device');
+}
+
+/** Providers to try, in order, for a --device value; CPU is always the last resort. */
+function candidates(device: Device): Array<'cuda' | 'webgpu' | 'cpu'> {
+  switch (device) {
+    case 'auto':
+      return ['cuda', 'cpu'];
+    case 'cpu':
+      return ['cpu'];
+    default:
+      return [device, 'cpu'];
+  }
+}
+
+function providerConfig(name: 'cuda' | 'webgpu' | 'cpu', deviceId: number): ort.InferenceSession.ExecutionProviderConfig {
+  switch (name) {
+    case 'cuda':
+      return { name: 'cuda', deviceId };
+    case 'webgpu':
+      return { name: 'webgpu', preferredLayout: 'NHWC' };
+    case 'cpu':
+      return { name: 'cpu' };
+  }
+}
+
+export interface SessionFactory {
+  /** The provider every session of this run uses ("cuda", "webgpu" or "cpu"). */
+  readonly provider: string;
+  create(model: Uint8Array): Promise<ort.InferenceSession>;
+}
+
+/**
+ * Picks the first provider that loads and creates every session with it. onnxruntime does not fall back by
+ * itself (a missing CUDA library fails session creation), so a provider that fails is reported once on stderr
+ * and the next candidate is tried.
+ */
+export async function openSessionFactory(device: Device, probeModel: Uint8Array, options: { deviceId?: number; warn?: (line: string) => void } = {}): Promise<SessionFactory> {
+  const warn = options.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const threads = os.availableParallelism();
+  const sessionOptions = (name: 'cuda' | 'webgpu' | 'cpu'): ort.InferenceSession.SessionOptions => ({
+    executionProviders: [providerConfig(name, options.deviceId ?? 0)],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+  });
+  const failures: string[] = [];
+  for (const name of candidates(device)) {
+    try {
+      const probe = await ort.InferenceSession.create(probeModel, sessionOptions(name));
+      await probe.release();
+      if (failures.length > 0) warn(`moe-inspect: warning: ${failures.join('; ')}; using ${name}`);
+      return { provider: name, create: (model) => ort.InferenceSession.create(model, sessionOptions(name)) };
+    } catch (error) {
+      failures.push(`${name} failed to load (${firstLine(error)})`);
+    }
+  }
+  throw new InputError(`no execution provider could be loaded: ${failures.join('; ')}`, 'provider');
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0];
+}
+
+export interface DeviceProbe {
+  requested: Device;
+  loaded: boolean;
+  /** The provider sessions would use (for auto: the first that loads). */
+  provider?: string;
+  detail?: string;
+}
+
+/** Whether a --device value gets its provider on this machine, tried on a one-node graph. */
+export async function probeDevice(device: Device): Promise<DeviceProbe> {
+  const g = new GraphBuilder('probe');
+  const x = g.input('x', TensorType.float, [1]);
+  g.output(g.add(x, x), 'y', TensorType.float, [1]);
+  const lines: string[] = [];
+  try {
+    const factory = await openSessionFactory(device, g.build(), { warn: (line) => lines.push(line) });
+    const loaded = device === 'auto' || factory.provider === device;
+    return { requested: device, loaded, provider: factory.provider, detail: lines.join(' ').replace(/^moe-inspect: warning: /, '') || undefined };
+  } catch (error) {
+    return { requested: device, loaded: false, detail: (error as Error).message };
+  }
+}

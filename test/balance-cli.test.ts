@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import { gpuBalancedness } from '../src/analysis/balancedness.js';
+import { formatPlan, planPlacement, planTable, runBalance } from '../src/commands/balance.js';
+import { InputError } from '../src/errors.js';
+import { loadMatrixFromRows } from '../src/loaders/load-matrix.js';
+
+function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return dir;
+}
+
+const root = repoRoot();
+const servingLoad = path.join(root, 'test/fixtures/serving/deepseek-v3-decode_in1000out1000.logical_count.json');
+const v3Cluster = { replicas: 288, groups: 8, nodes: 4, gpus: 32 };
+
+const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'moe-balance-'));
+
+describe('balance', () => {
+  test('writes PLAN.json with the keys of contract.md for the real DeepSeek-V3 load, leaving out the 3 dense layers', () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'plan.json');
+    const { plan, skippedLayers } = runBalance(servingLoad, { ...v3Cluster, out });
+    assert.deepEqual(skippedLayers, [0, 1, 2]);
+    const written = JSON.parse(fs.readFileSync(out, 'utf8'));
+    assert.deepEqual(written, JSON.parse(JSON.stringify(plan)));
+    assert.deepEqual(Object.keys(written), ['policy', 'replicas', 'groups', 'nodes', 'gpus', 'layers', 'phy2log', 'log2phy', 'logcnt', 'balancedness_before', 'balancedness_after']);
+    assert.equal(written.policy, 'hierarchical');
+    assert.deepEqual(written.layers, Array.from({ length: 58 }, (_, i) => i + 3));
+    assert.equal(written.phy2log.length, 58);
+    assert.ok(written.phy2log.every((row: number[]) => row.length === 288));
+    assert.ok(written.logcnt.every((row: number[]) => row.length === 256 && row.reduce((a, b) => a + b, 0) === 288));
+    assert.deepEqual(fs.readdirSync(dir), ['plan.json']);
+  });
+
+  test('measures the plan on other traffic with --eval', () => {
+    // Plan on one load, measure on a load whose hot expert moved: the plan fits the first better.
+    const today = loadMatrixFromRows([[1, 1, 1, 1, 1, 1, 1, 9]], 'today');
+    const yesterday = loadMatrixFromRows([[9, 1, 1, 1, 1, 1, 1, 1]], 'yesterday');
+    const { plan } = planPlacement(yesterday, { replicas: 12, groups: 1, nodes: 1, gpus: 4 }, today);
+    assert.equal(plan.eval?.load, 'today');
+    assert.equal(plan.eval?.balancedness[0], gpuBalancedness(today.counts[0], { phy2log: plan.phy2log[0], gpus: 4 }));
+    assert.ok(plan.eval!.balancedness[0] < plan.balancedness_after[0]);
+    // "Before" is the engines' default for 12 slots: slot s holds expert s mod 8.
+    assert.equal(plan.balancedness_before[0], gpuBalancedness(yesterday.counts[0], { phy2log: [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3], gpus: 4 }));
+    assert.match(planTable(plan), /layer.*before.*after.*eval/);
+  });
+
+  test('formats PLAN.json one layer per line, and it parses back to the plan', () => {
+    const load = loadMatrixFromRows([[0, 0, 0, 0], [4, 3, 2, 1], [1, 1, 5, 1]], 'load');
+    const { plan } = planPlacement(load, { replicas: 6, groups: 2, nodes: 1, gpus: 2 });
+    const text = formatPlan(plan);
+    assert.deepEqual(JSON.parse(text), plan);
+    assert.match(text, /"phy2log": \[\n {4}\[[0-9,]+\],\n {4}\[[0-9,]+\]\n {2}\]/);
+  });
+
+  for (const [flags, message] of [
+    [{ replicas: 200 }, /serving.*logical_count\.json: replicas 200 must be at least the number of experts 256/],
+    [{ replicas: 300 }, /replicas 300 must be a multiple of gpus 32/],
+    [{ nodes: 3 }, /gpus 32 must be a multiple of nodes 3/],
+    [{ groups: 7 }, /experts 256 must be a multiple of groups 7/],
+  ] as const) {
+    test(`rejects ${JSON.stringify(flags)} and writes nothing`, () => {
+      const dir = tempDir();
+      const out = path.join(dir, 'plan.json');
+      assert.throws(() => runBalance(servingLoad, { ...v3Cluster, ...flags, out }), (error: unknown) => error instanceof InputError && message.test(error.message));
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  }
+
+  test('rejects an eval load that does not cover the plan', () => {
+    const load = loadMatrixFromRows([[0, 0], [1, 2], [2, 1]], 'load');
+    const short = loadMatrixFromRows([[0, 0], [1, 2]], 'short');
+    const idle = loadMatrixFromRows([[0, 0], [1, 2], [0, 0]], 'idle');
+    const cluster = { replicas: 2, groups: 1, nodes: 1, gpus: 2 };
+    assert.throws(() => planPlacement(load, cluster, short), /short: has 2 layers, the plan needs layer 2/);
+    assert.throws(() => planPlacement(load, cluster, idle), /idle: layer 2 has no load to measure the plan on/);
+  });
+});
+
+describe('moe-inspect balance (end to end)', () => {
+  // npm test builds dist/ first; a bare `tsx --test` run may have no build, or one from before balance existed.
+  const built = fs.existsSync(path.join(root, 'dist/src/cli.js')) && fs.existsSync(path.join(root, 'dist/src/commands/balance.js'));
+  const skip = built ? false : 'dist/src/cli.js with the balance command is missing: run `npm run build` (npm test builds first)';
+  const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(root, 'bin/moe-inspect.js'), ...args], { encoding: 'utf8' });
+
+  test('writes the plan, prints the table, and says which layers it left out', { skip }, () => {
+    const out = path.join(tempDir(), 'plan.json');
+    const run = cli('balance', servingLoad, '--replicas', '288', '--groups', '8', '--nodes', '4', '--gpus', '32', '--out', out, '--eval', servingLoad);
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stderr, /left out 3 layer\(s\) with no load \(dense\): 0, 1, 2\n$/);
+    assert.match(run.stdout, /│ 60 +│ 0\.\d{4} │ 0\.\d{4} │ 0\.\d{4} │/);
+    assert.equal(JSON.parse(fs.readFileSync(out, 'utf8')).layers.length, 58);
+  });
+
+  test('exits 1 with one line on stderr for inconsistent numbers, leaving no file', { skip }, () => {
+    const dir = tempDir();
+    const run = cli('balance', servingLoad, '--replicas', '300', '--gpus', '32', '--out', path.join(dir, 'plan.json'));
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /^moe-inspect: .*replicas 300 must be a multiple of gpus 32[^\n]*\n$/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});

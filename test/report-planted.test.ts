@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { runReport } from '../src/report/report.js';
+import { route } from '../src/route/route.js';
+import { synthesize } from '../src/synth/synth.js';
+import { tempDir } from './helpers/safetensors-bytes.js';
+
+const dir = tempDir('report-planted');
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const digit = /^ ?[0-9]+$/;
+const punct = /^ ?[!-/:-@[-`{-~]+$/;
+
+/**
+ * End to end on `synth --planted`: digit tokens are wired to experts 0 and 1 and punctuation to 2 and 3 from
+ * the planted layer on. The report must find exactly that in the tokens each expert receives most.
+ * (The tokenizer splits numbers into digits and keeps spaces apart, so digits and marks are frequent.)
+ */
+describe('report on a planted model', () => {
+  test('the experts planted for digits and punctuation receive those tokens most, with lift above 1', { timeout: 120_000 }, async () => {
+    const model = path.join(dir, 'model');
+    const { planted } = await synthesize({ preset: 'tiny', out: model, planted: true });
+    const prompts = path.join(dir, 'prompts.txt');
+    const lines: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      lines.push(`Invoice ${100 + i * 7} of ${2000 + i}: ${i * 13 % 97} items at ${i + 3} each, total ${(i + 3) * (i * 13 % 97)}.`);
+      lines.push(`Stop! Really?! Wait... no; yes: (maybe) -- "fine", 'ok' [done] {end} #${i}`);
+      lines.push('The river ran quietly past the mill where the children played every summer');
+    }
+    fs.writeFileSync(prompts, `${lines.join('\n')}\n`);
+    const trace = path.join(dir, 'prompts.trace.safetensors');
+    await route({ prompts, model, out: trace, device: 'cpu' });
+
+    const { analyses } = runReport([trace], { out: path.join(dir, 'report.html'), gpus: 4 });
+    const [analysis] = analyses;
+    const plantedLayers = analysis.details.filter((d) => d.layer >= planted!.fromLayer);
+    assert.ok(plantedLayers.length > 0, 'some detail layer is planted');
+    for (const detail of plantedLayers) {
+      for (const [pattern, experts] of [[digit, planted!.experts.digit], [punct, planted!.experts.punct]] as const) {
+        for (const expert of experts) {
+          // Among the tokens the expert receives most are tokens of its class, and each of them goes there
+          // (nearly) every time it occurs: the planted router bias wins over everything else.
+          const planted = detail.topTokens![expert].filter((t) => pattern.test(t.token.text!));
+          assert.ok(planted.length > 0, `layer ${detail.layer}: expert ${expert} lists no ${pattern} token among ${JSON.stringify(detail.topTokens![expert].map((t) => t.token.text))}`);
+          for (const t of planted) {
+            assert.ok(t.share >= 0.9 && t.lift > 1, `layer ${detail.layer} expert ${expert}: token ${JSON.stringify(t.token.text)} share ${t.share}, lift ${t.lift}`);
+          }
+        }
+      }
+    }
+  });
+});

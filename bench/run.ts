@@ -16,7 +16,7 @@ const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const { rows, diskBytes } = await routeBench(workDir, log);
 const table = new Table({
   head: ['tokens/chunk', 'tokens', 'steady tok/s', 'GFLOP/s', 'MatMul ceiling', 'ratio', 'route wall s', 'load+convert s', 'bf16 GB/s', 'sessions s', 'peak RSS', 'RSS target'],
-  style: { head: [] },
+  style: { head: [], border: [] },
 });
 for (const r of rows) {
   table.push([

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { InputError } from './errors.js';
 import { version } from './version.js';
 // commands: one import per command file
+import { demoCommand } from './commands/demo.js';
 import { reportCommand } from './commands/report.js';
 import { infoCommand } from './commands/info.js';
 import { routeCommand } from './commands/route.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .option('--debug', 'print stack traces for errors')
     .showHelpAfterError('(add --help for usage)');
   // commands: one addCommand per command
+  program.addCommand(demoCommand());
   program.addCommand(reportCommand());
   program.addCommand(infoCommand());
   program.addCommand(routeCommand());
@@ -28,6 +30,11 @@ export function buildProgram(): Command {
 
 /** Runs the CLI: bad input exits 1 with one line on stderr, bad usage exits 2 (commander's own handling). */
 export async function main(argv: string[]): Promise<void> {
+  // `moe-inspect ... | head` closes the pipe early; that is not an error worth a stack trace.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   const program = buildProgram();
   // addCommand does not pass settings down, so each command gets them here.
   for (const command of [program, ...program.commands]) command.exitOverride().showHelpAfterError('(add --help for usage)');

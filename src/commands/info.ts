@@ -50,10 +50,17 @@ function printModelInfo(info: ModelInfo): void {
     { 'parameters, total': count(info.parameters.total) },
     { 'parameters, active per token': count(info.parameters.activePerToken) },
     { dtypes: Object.entries(info.dtypes).map(([dtype, d]) => `${dtype}: ${d.tensors} tensors, ${formatBytes(d.bytes)}`).join('; ') },
-    { shards: `${info.shards.length}: ${info.shards.map((s) => `${s.file} (${formatBytes(s.bytes)})`).join(', ')}` },
+    { shards: shardSummary(info.shards) },
     { 'bytes on disk': `${formatBytes(info.bytesOnDisk)} (${info.bytesOnDisk.toLocaleString('en-US')})` },
   );
   process.stdout.write(`${table.toString()}\n`);
+}
+
+/** One line whatever the shard count: the names when few, the first and last otherwise (--json lists all). */
+function shardSummary(shards: ModelInfo['shards']): string {
+  const named = (s: ModelInfo['shards'][number]) => `${s.file} (${formatBytes(s.bytes)})`;
+  if (shards.length <= 2) return shards.map(named).join(', ');
+  return `${shards.length} files, ${named(shards[0])} … ${named(shards[shards.length - 1])}`;
 }
 
 function compactRanges(values: number[]): string {

@@ -50,7 +50,7 @@ export interface RunnerOptions {
 
 export class DeepseekRunner {
   private readonly weights: LayerWeightLoader;
-  private readonly rope: { cos: ort.Tensor; sin: ort.Tensor };
+  private rope: { cos: ort.Tensor; sin: ort.Tensor } | undefined;
   private embeddingScratch = new Uint8Array(0);
 
   private constructor(
@@ -61,12 +61,20 @@ export class DeepseekRunner {
     keepAllWeights: boolean,
   ) {
     this.weights = new LayerWeightLoader(checkpoint, config, keepAllWeights);
-    const positions = config.maxPositionEmbeddings;
-    const { cos, sin } = ropeTables(positions, config.headDim, config.ropeTheta);
-    this.rope = {
-      cos: new ort.Tensor('float32', cos, [positions, config.headDim / 2]),
-      sin: new ort.Tensor('float32', sin, [positions, config.headDim / 2]),
-    };
+  }
+
+  /**
+   * cos/sin tables with at least `tokens` rows: onnxruntime's RotaryEmbedding refuses a table shorter than the
+   * sequence it is given, and a packed chunk can be longer than any one prompt's positions.
+   */
+  private ropeTables(tokens: number): { cos: ort.Tensor; sin: ort.Tensor } {
+    const rows = Math.max(tokens, this.config.maxPositionEmbeddings);
+    if (!this.rope || this.rope.cos.dims[0] < rows) {
+      const { cos, sin } = ropeTables(rows, this.config.headDim, this.config.ropeTheta);
+      const dims = [rows, this.config.headDim / 2];
+      this.rope = { cos: new ort.Tensor('float32', cos, dims), sin: new ort.Tensor('float32', sin, dims) };
+    }
+    return this.rope;
   }
 
   static async open(checkpoint: Checkpoint, config: ModelConfig, options: RunnerOptions): Promise<DeepseekRunner> {
@@ -118,8 +126,7 @@ export class DeepseekRunner {
       hidden: hiddenTensor(),
       positions: chunk.positions,
       mask: chunk.mask,
-      cos: this.rope.cos,
-      sin: this.rope.sin,
+      ...this.ropeTables(chunk.tokens),
       ...inputs.attention,
     });
     const ffnInput = { hidden: attended.out, ...inputs.ffn };

@@ -56,6 +56,8 @@ export async function openSessionFactory(device: Device, probeModel: Uint8Array,
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
   });
+  // A provider that fails to load would also print onnxruntime's own multi-line log; our one warning says it.
+  ort.env.logLevel = 'fatal';
   const failures: string[] = [];
   for (const name of candidates(device)) {
     try {

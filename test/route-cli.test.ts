@@ -1,0 +1,150 @@
+/**
+ * `moe-inspect route` as a user runs it: bad input gets one line naming the file and exit code 1 with no
+ * output file; a run killed mid-way resumes to a trace identical to an uninterrupted one.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { synthesize } from '../src/synth/synth.js';
+import { openTrace } from '../src/trace.js';
+import { cliBuilt, repoRoot, runCli, spawnCli } from './helpers/cli.js';
+import { tempDir } from './helpers/safetensors-bytes.js';
+
+const skip = cliBuilt() ? false : 'the CLI is not built (npm test builds it first)';
+
+describe('route on the command line', { skip }, () => {
+  let dir: string;
+  let model: string;
+  let prompts: string;
+  before(async () => {
+    dir = tempDir('route-cli');
+    model = path.join(dir, 'model');
+    await synthesize({ preset: 'tiny', out: model, seed: 3, dtype: 'bf16' });
+    prompts = path.join(dir, 'prompts.txt');
+    const lines = fs.readFileSync(path.join(repoRoot(), 'assets', 'prompts', 'demo.txt'), 'utf8').split('\n').slice(0, 120);
+    fs.writeFileSync(prompts, lines.join('\n'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** Asserts the one-line error of a bad input, naming `names`, and that no output was left behind. */
+  function expectInputError(args: string[], out: string, names: string, pattern: RegExp, env: NodeJS.ProcessEnv = {}): void {
+    const result = runCli(['route', ...args, '--out', out], { env });
+    assert.equal(result.code, 1, result.stderr);
+    const lines = result.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, `one line expected, got: ${result.stderr}`);
+    assert.ok(lines[0].includes(names), `"${lines[0]}" should name ${names}`);
+    assert.match(lines[0], pattern);
+    assert.ok(!fs.existsSync(out), 'no output file after an error');
+    assert.deepEqual(fs.readdirSync(path.dirname(out)).filter((f) => f.includes('.tmp')), [], 'no temporary file left');
+  }
+
+  it('refuses an empty prompt file', () => {
+    const empty = path.join(dir, 'empty.txt');
+    fs.writeFileSync(empty, '\n\n  \n');
+    expectInputError([empty, '--model', model], path.join(dir, 'e.trace.safetensors'), empty, /no prompts|empty/i);
+  });
+
+  it('refuses a prompt file that is not UTF-8', () => {
+    const latin1 = path.join(dir, 'latin1.txt');
+    fs.writeFileSync(latin1, Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]));
+    expectInputError([latin1, '--model', model], path.join(dir, 'l.trace.safetensors'), latin1, /UTF-8/);
+  });
+
+  it('refuses a prompt longer than max_position_embeddings, and truncates it with --max-prompt-tokens', () => {
+    const long = path.join(dir, 'long.txt');
+    fs.writeFileSync(long, `short prompt\n${'word '.repeat(600)}\n`);
+    const out = path.join(dir, 'long.trace.safetensors');
+    expectInputError([long, '--model', model], out, long, /prompt 2 has \d+ tokens, more than .*512/);
+    const ok = runCli(['route', long, '--model', model, '--out', out, '--max-prompt-tokens', '100']);
+    assert.equal(ok.code, 0, ok.stderr);
+    const trace = openTrace(out);
+    assert.equal(trace.promptOffsets[2] - trace.promptOffsets[1], 100);
+    trace.close();
+  });
+
+  it('names the unknown model_type', () => {
+    const bad = path.join(dir, 'bad-type');
+    fs.cpSync(model, bad, { recursive: true });
+    const config = JSON.parse(fs.readFileSync(path.join(bad, 'config.json'), 'utf8'));
+    fs.writeFileSync(path.join(bad, 'config.json'), JSON.stringify({ ...config, model_type: 'gpt_neox' }));
+    expectInputError([prompts, '--model', bad], path.join(dir, 't.trace.safetensors'), 'config.json', /unknown model_type "gpt_neox"/);
+  });
+
+  it('names a missing shard and a truncated shard', () => {
+    const missing = path.join(dir, 'missing-shard');
+    fs.cpSync(model, missing, { recursive: true });
+    const shard = fs.readdirSync(missing).find((f) => f.startsWith('model-00002'))!;
+    fs.rmSync(path.join(missing, shard));
+    expectInputError([prompts, '--model', missing], path.join(dir, 'm.trace.safetensors'), shard, /not found/);
+
+    const truncated = path.join(dir, 'truncated-shard');
+    fs.cpSync(model, truncated, { recursive: true });
+    const file = path.join(truncated, shard);
+    fs.truncateSync(file, fs.statSync(file).size - 100);
+    expectInputError([prompts, '--model', truncated], path.join(dir, 'u.trace.safetensors'), shard, /bytes/);
+  });
+
+  it('reads MOE_INSPECT_MODEL and writes PROMPTS.trace.safetensors by default', () => {
+    const copy = path.join(dir, 'default-out.txt');
+    fs.copyFileSync(prompts, copy);
+    const result = runCli(['route', copy], { env: { MOE_INSPECT_MODEL: model } });
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(fs.existsSync(path.join(dir, 'default-out.trace.safetensors')));
+  });
+
+  it('resumes a killed run to a trace identical to an uninterrupted run', async () => {
+    const whole = path.join(dir, 'whole.trace.safetensors');
+    const uninterrupted = runCli(['route', prompts, '--model', model, '--out', whole, '--device', 'cpu', '--batch-tokens', '64']);
+    assert.equal(uninterrupted.code, 0, uninterrupted.stderr);
+
+    const resumed = path.join(dir, 'resumed.trace.safetensors');
+    const partial = `${resumed}.partial`;
+    const child = spawnCli(['route', prompts, '--model', model, '--out', resumed, '--device', 'cpu', '--batch-tokens', '64']);
+    // Kill it once a few chunks are finished, well before the end.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        const done = fs.existsSync(partial) ? fs.readdirSync(partial).filter((f) => f.startsWith('chunk-')).length : 0;
+        if (done >= 3) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 5);
+      child.on('exit', () => {
+        clearInterval(timer);
+        reject(new Error('route finished before it could be killed; use more prompts'));
+      });
+    });
+    await new Promise((resolve) => child.on('exit', resolve));
+    assert.ok(!fs.existsSync(resumed), 'no trace from the killed run');
+    const finished = fs.readdirSync(partial).filter((f) => f.startsWith('chunk-')).length;
+
+    const again = runCli(['route', prompts, '--model', model, '--out', resumed, '--device', 'cpu', '--batch-tokens', '64']);
+    assert.equal(again.code, 1, 'a rerun without --resume refuses to overwrite the interrupted run');
+    assert.match(again.stderr, /--resume/);
+
+    const result = runCli(['route', prompts, '--model', model, '--out', resumed, '--device', 'cpu', '--batch-tokens', '64', '--resume']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`${finished} of \\d+ chunks from the interrupted run`));
+    assert.ok(!fs.existsSync(partial), 'the work folder is removed once the trace is complete');
+
+    const a = openTrace(whole);
+    const b = openTrace(resumed);
+    assert.deepEqual(b.tokenIds, a.tokenIds);
+    assert.deepEqual(b.readTopkIds(0, b.nTokens), a.readTopkIds(0, a.nTokens));
+    assert.deepEqual(b.readTopkWeights(0, b.nTokens), a.readTopkWeights(0, a.nTokens));
+    assert.deepEqual(b.routerProbSum, a.routerProbSum);
+    a.close();
+    b.close();
+  });
+
+  it('refuses to resume with different options', () => {
+    const out = path.join(dir, 'mismatch.trace.safetensors');
+    fs.mkdirSync(`${out}.partial`);
+    fs.writeFileSync(`${out}.partial/manifest.json`, JSON.stringify({ batchTokens: 1 }));
+    const result = runCli(['route', prompts, '--model', model, '--out', out, '--resume']);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /cannot resume: /);
+  });
+});

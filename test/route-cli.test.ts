@@ -139,6 +139,25 @@ describe('route on the command line', { skip }, () => {
     b.close();
   });
 
+  const cudaInstalled = fs.existsSync(path.join(repoRoot(), 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so'));
+  it('falls back to the CPU with one warning when a provider does not load, with the same routing', { skip: cudaInstalled && 'the CUDA provider is installed here' }, () => {
+    const cpu = path.join(dir, 'cpu.trace.safetensors');
+    const fallback = path.join(dir, 'fallback.trace.safetensors');
+    assert.equal(runCli(['route', prompts, '--model', model, '--out', cpu, '--device', 'cpu']).code, 0);
+    // No CUDA libraries here (the install skips them), so cuda cannot load.
+    const result = runCli(['route', prompts, '--model', model, '--out', fallback, '--device', 'cuda']);
+    assert.equal(result.code, 0, result.stderr);
+    const warnings = result.stderr.split('\n').filter((line) => line.startsWith('moe-inspect:'));
+    assert.equal(warnings.length, 1, result.stderr);
+    assert.match(warnings[0], /cuda failed to load .*; using cpu/);
+    const a = openTrace(cpu);
+    const b = openTrace(fallback);
+    assert.equal(b.metadata.execution_provider, 'cpu');
+    assert.deepEqual(b.readTopkIds(0, b.nTokens), a.readTopkIds(0, a.nTokens));
+    a.close();
+    b.close();
+  });
+
   it('refuses to resume with different options', () => {
     const out = path.join(dir, 'mismatch.trace.safetensors');
     fs.mkdirSync(`${out}.partial`);

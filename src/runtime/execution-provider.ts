@@ -72,8 +72,10 @@ export async function openSessionFactory(device: Device, probeModel: Uint8Array,
   throw new InputError(`no execution provider could be loaded: ${failures.join('; ')}`, 'provider');
 }
 
+/** The useful part of onnxruntime's message: its first line, without the source location and failed assertion. */
 function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split('\n')[0];
+  const line = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+  return line.replace(/^\/onnxruntime_src\/\S+ .*? was false\. /, '');
 }
 
 export interface DeviceProbe {

@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { InputError } from './errors.js';
 import { version } from './version.js';
 // commands: one import per command file
+import { wicCommand } from './commands/wic.js';
+import { diffCommand } from './commands/diff.js';
 import { demoCommand } from './commands/demo.js';
 import { reportCommand } from './commands/report.js';
 import { infoCommand } from './commands/info.js';
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
     .option('--debug', 'print stack traces for errors')
     .showHelpAfterError('(add --help for usage)');
   // commands: one addCommand per command
+  program.addCommand(wicCommand());
+  program.addCommand(diffCommand());
   program.addCommand(demoCommand());
   program.addCommand(reportCommand());
   program.addCommand(infoCommand());

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { compareTraces, type RoutingDiff } from './analysis/routing-diff.js';
 import { diffWeights, type WeightsDiff } from './analysis/weights-diff.js';
+import { buildDiffPage } from './diff-report.js';
 import { fileError, InputError } from './errors.js';
 import { writeFileAtomically } from './files.js';
 import { Checkpoint } from './loaders/checkpoint.js';
@@ -19,6 +20,7 @@ import { readPrompts, type Prompt } from './loaders/prompts.js';
 import { moeLayers, readModelConfig, type ModelConfig } from './models/config.js';
 import { tensorNames } from './models/deepseek.js';
 import { createProgress } from './progress.js';
+import { renderHtmlReport } from './report/html.js';
 import { route, routeDefaults } from './route/route.js';
 import type { Device } from './runtime/execution-provider.js';
 import { openTrace } from './trace.js';
@@ -44,13 +46,16 @@ export interface TraceSource {
   reused: boolean;
 }
 
+/** The routing diff, with where its inputs came from. */
+export type RoutingResult = RoutingDiff & { prompts: string; traces: { a: TraceSource; b: TraceSource } };
+
 export interface DiffResult {
   modelA: string;
   modelB: string;
   layers: number[];
   nExperts: number;
   weights: WeightsDiff;
-  routing?: RoutingDiff & { prompts: string; traces: { a: TraceSource; b: TraceSource } };
+  routing?: RoutingResult;
   /** DIFF.json's content. */
   json: DiffJson;
 }
@@ -69,49 +74,70 @@ export async function diffCheckpoints(options: DiffOptions): Promise<DiffResult>
   const { modelA, modelB, prompts, out, json, device = routeDefaults.device } = options;
   const configA = readModelConfig(modelA);
   const configB = readModelConfig(modelB);
-  const checkpointA = Checkpoint.open(modelA);
-  let weights: WeightsDiff;
   const layers = moeLayers(configA);
+  const E = configA.nRoutedExperts;
+
+  const weights = withCheckpoints(modelA, modelB, (checkpointA, checkpointB) => {
+    checkSameArchitecture({ dir: modelA, config: configA, checkpoint: checkpointA }, { dir: modelB, config: configB, checkpoint: checkpointB });
+    if (prompts !== undefined) {
+      checkSameTokenizer(modelA, modelB);
+      readPrompts(prompts);
+    }
+    const progress = createProgress('diff weights', layers.length * E, 'experts');
+    const diff = diffWeights(checkpointA, checkpointB, layers, E, { onProgress: (done) => progress.set(done) });
+    progress.done();
+    return diff;
+  });
+  const routing = prompts === undefined ? undefined : await diffRouting(modelA, modelB, prompts, cachedTracePaths(out), device, options.warn);
+
+  const result: DiffResult = { modelA, modelB, layers, nExperts: E, weights, routing, json: toDiffJson(weights, routing) };
+  if (json !== undefined) writeFileAtomically(json, formatDiffJson(result.json));
+  writeFileAtomically(out, renderHtmlReport(buildDiffPage(result)));
+  return result;
+}
+
+function withCheckpoints<T>(dirA: string, dirB: string, use: (a: Checkpoint, b: Checkpoint) => T): T {
+  const a = Checkpoint.open(dirA);
   try {
-    const checkpointB = Checkpoint.open(modelB);
+    const b = Checkpoint.open(dirB);
     try {
-      checkSameArchitecture({ dir: modelA, config: configA, checkpoint: checkpointA }, { dir: modelB, config: configB, checkpoint: checkpointB });
-      if (prompts !== undefined) {
-        checkSameTokenizer(modelA, modelB);
-        readPrompts(prompts);
-      }
-      const progress = createProgress('diff weights', layers.length * configA.nRoutedExperts, 'experts');
-      weights = diffWeights(checkpointA, checkpointB, layers, configA.nRoutedExperts, { onProgress: (done) => progress.set(done) });
-      progress.done();
+      return use(a, b);
     } finally {
-      checkpointB.close();
+      b.close();
     }
   } finally {
-    checkpointA.close();
+    a.close();
   }
+}
 
-  let routing: DiffResult['routing'];
-  if (prompts !== undefined) {
-    const files = cachedTracePaths(out);
-    const a = await ensureTrace(files.a, modelA, prompts, device, options.warn);
-    const b = await ensureTrace(files.b, modelB, prompts, device, options.warn);
-    const traceA = openTrace(a.file);
+/** Routes the prompts through both models (or reuses their cached traces) and compares the traces. */
+async function diffRouting(
+  modelA: string,
+  modelB: string,
+  prompts: string,
+  files: { a: string; b: string },
+  device: Device,
+  warn?: (line: string) => void,
+): Promise<RoutingResult> {
+  // Both runs meet the same conditions (a provider that fails to load): say so once.
+  const shown = new Set<string>();
+  const warnOnce = (line: string) => {
+    if (!shown.has(line)) warn?.(line);
+    shown.add(line);
+  };
+  const a = await ensureTrace(files.a, modelA, prompts, device, warnOnce);
+  const b = await ensureTrace(files.b, modelB, prompts, device, warnOnce);
+  const traceA = openTrace(a.file);
+  try {
+    const traceB = openTrace(b.file);
     try {
-      const traceB = openTrace(b.file);
-      try {
-        routing = { ...compareTraces(traceA, traceB), prompts, traces: { a, b } };
-      } finally {
-        traceB.close();
-      }
+      return { ...compareTraces(traceA, traceB), prompts, traces: { a, b } };
     } finally {
-      traceA.close();
+      traceB.close();
     }
+  } finally {
+    traceA.close();
   }
-
-  const result: DiffResult = { modelA, modelB, layers, nExperts: configA.nRoutedExperts, weights, routing, json: toDiffJson(weights, routing) };
-  if (json !== undefined) writeFileAtomically(json, formatDiffJson(result.json));
-  writeFileAtomically(out, renderDiffHtml(result));
-  return result;
 }
 
 // ---------------------------------------------------------------------------------------------------------

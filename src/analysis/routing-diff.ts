@@ -5,7 +5,8 @@
  *   top-1 agreement = share of tokens whose first choice is the same expert
  *   load shift     = Jensen-Shannon divergence (bits, 0..1) of the two load distributions, and per expert
  *                    load_b - load_a
- * and per token the overlap averaged over layers, whose lowest values are the tokens whose routing changed most.
+ * and per token the overlap averaged over layers, whose lowest values are the tokens whose routing changed most
+ * (tokens routed the same way in every layer are never listed).
  * The traces are read in blocks of tokens, so memory is one block plus a float per token.
  */
 import { InputError } from '../errors.js';
@@ -42,7 +43,7 @@ export interface RoutingDiff {
   k: number;
   nExperts: number;
   layers: LayerRoutingChange[];
-  /** Lowest mean overlap first (ties: lower top-1 agreement, then earlier token). */
+  /** Tokens routed differently in at least one layer, lowest mean overlap first (ties: lower top-1 agreement, then earlier token). */
   mostChanged: TokenRoutingChange[];
 }
 
@@ -87,8 +88,8 @@ export class RoutingComparison {
   /** [L, E] */
   private readonly loadA: Float64Array;
   private readonly loadB: Float64Array;
-  /** Per token: overlap summed over layers, and layers with the same top-1. */
-  private tokenOverlap: Float32Array;
+  /** Per token: |S_a ∩ S_b| summed over layers (integers, so "unchanged" is exact), and layers with the same top-1. */
+  private tokenShared: Uint32Array;
   private tokenTop1: Uint16Array;
   private tokens = 0;
   /** Expert e is in the current S_a when mark[e] equals the current stamp. */
@@ -105,7 +106,7 @@ export class RoutingComparison {
     this.top1Count = new Float64Array(L);
     this.loadA = new Float64Array(L * nExperts);
     this.loadB = new Float64Array(L * nExperts);
-    this.tokenOverlap = new Float32Array(1024);
+    this.tokenShared = new Uint32Array(1024);
     this.tokenTop1 = new Uint16Array(1024);
     this.mark = new Uint32Array(nExperts);
   }
@@ -119,7 +120,7 @@ export class RoutingComparison {
     const n = idsA.length / (L * K);
     this.reserve(this.tokens + n);
     for (let t = 0; t < n; t++) {
-      let tokenOverlap = 0;
+      let tokenShared = 0;
       let tokenTop1 = 0;
       for (let l = 0; l < L; l++) {
         const base = (t * L + l) * K;
@@ -140,20 +141,19 @@ export class RoutingComparison {
             this.mark[idsB[base + j]] = 0;
           }
         }
-        const overlap = shared / K;
         const sameTop1 = idsA[base] === idsB[base] ? 1 : 0;
-        this.overlapSum[l] += overlap;
+        this.overlapSum[l] += shared / K;
         this.top1Count[l] += sameTop1;
-        tokenOverlap += overlap;
+        tokenShared += shared;
         tokenTop1 += sameTop1;
       }
-      this.tokenOverlap[this.tokens + t] = tokenOverlap;
+      this.tokenShared[this.tokens + t] = tokenShared;
       this.tokenTop1[this.tokens + t] = tokenTop1;
     }
     this.tokens += n;
   }
 
-  /** Per-layer results, and the `count` tokens with the lowest mean overlap (global token indices). */
+  /** Per-layer results, and of the tokens whose routing changed, the `count` with the lowest mean overlap (global token indices). */
   result(count: number = routingDiffDefaults.mostChanged): ComparisonResult {
     const { k, nExperts: E, tokens: T } = this;
     const L = this.layers.length;
@@ -163,17 +163,18 @@ export class RoutingComparison {
       const loadB = Array.from(this.loadB.subarray(l * E, (l + 1) * E));
       return { layer, overlap: this.overlapSum[l] / T, top1Agreement: this.top1Count[l] / T, loadJsDivergence: jsDivergenceBits(loadA, loadB), loadA, loadB };
     });
-    const byChange = (x: number, y: number) => this.tokenOverlap[x] - this.tokenOverlap[y] || this.tokenTop1[x] - this.tokenTop1[y] || x - y;
-    const mostChanged = lowest(T, count, byChange).map((token) => ({ token, overlap: this.tokenOverlap[token] / L, top1Agreement: this.tokenTop1[token] / L }));
+    const changed = (t: number) => this.tokenShared[t] < L * k || this.tokenTop1[t] < L;
+    const byChange = (x: number, y: number) => this.tokenShared[x] - this.tokenShared[y] || this.tokenTop1[x] - this.tokenTop1[y] || x - y;
+    const mostChanged = lowest(T, count, byChange, changed).map((token) => ({ token, overlap: this.tokenShared[token] / (L * k), top1Agreement: this.tokenTop1[token] / L }));
     return { tokens: T, k, nExperts: E, layers, mostChanged };
   }
 
   private reserve(tokens: number): void {
-    if (tokens <= this.tokenOverlap.length) return;
-    const size = Math.max(tokens, 2 * this.tokenOverlap.length);
-    const overlap = new Float32Array(size);
-    overlap.set(this.tokenOverlap);
-    this.tokenOverlap = overlap;
+    if (tokens <= this.tokenShared.length) return;
+    const size = Math.max(tokens, 2 * this.tokenShared.length);
+    const shared = new Uint32Array(size);
+    shared.set(this.tokenShared);
+    this.tokenShared = shared;
     const top1 = new Uint16Array(size);
     top1.set(this.tokenTop1);
     this.tokenTop1 = top1;
@@ -235,11 +236,12 @@ function promptOf(offsets: number[], token: number): number {
   return low;
 }
 
-/** The `count` smallest of 0..n-1 under `compare`, in order, kept in a bounded sorted list (count is small). */
-function lowest(n: number, count: number, compare: (x: number, y: number) => number): number[] {
+/** The `count` smallest of the `include`d among 0..n-1 under `compare`, in order, kept in a bounded sorted list (count is small). */
+function lowest(n: number, count: number, compare: (x: number, y: number) => number, include: (i: number) => boolean): number[] {
   const kept: number[] = [];
   if (count <= 0) return kept;
   for (let i = 0; i < n; i++) {
+    if (!include(i)) continue;
     if (kept.length === count && compare(i, kept[count - 1]) >= 0) continue;
     let at = kept.length;
     while (at > 0 && compare(i, kept[at - 1]) < 0) at--;

@@ -60,6 +60,13 @@ export class ChangeNorm {
     return this;
   }
 
+  /** Adds another norm's sums: the result is the norm over both sets of values. */
+  include(other: ChangeNorm): this {
+    this.sumSquaresA += other.sumSquaresA;
+    this.sumSquaresDiff += other.sumSquaresDiff;
+    return this;
+  }
+
   /** ||B - A|| / ||A||: 0 when nothing changed (even if A is all zeros), Infinity when an all-zero A changed. */
   relChange(): number {
     if (this.sumSquaresDiff === 0) return 0;
@@ -117,9 +124,9 @@ export function diffWeights(a: Checkpoint, b: Checkpoint, layers: number[], nExp
     for (let e = 0; e < nExperts; e++) {
       const all = new ChangeNorm();
       const matrix = (name: string) => {
-        const [valuesA, valuesB] = buffers.read(name);
-        all.add(valuesA, valuesB);
-        return new ChangeNorm().add(valuesA, valuesB).relChange();
+        const norm = new ChangeNorm().add(...buffers.read(name));
+        all.include(norm);
+        return norm.relChange();
       };
       const matrixRelChange = { gate: matrix(names.expertGate(e)), up: matrix(names.expertUp(e)), down: matrix(names.expertDown(e)) };
       experts.push({ layer, expert: e, relChange: all.relChange(), matrixRelChange, routerRowRelChange: rows[e].relChange, routerCosine: rows[e].cosine });

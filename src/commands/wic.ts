@@ -1,0 +1,42 @@
+import { Command, Option } from 'commander';
+import { InputError } from '../errors.js';
+import { runWic, wicDefaults, wordTokens } from '../wic/wic.js';
+import { wicTable } from '../wic/wic-table.js';
+
+export function wicCommand(): Command {
+  return new Command('wic')
+    .summary('Word-in-Context probe: are words routed by their sense? (overlap, kappa and AUC per layer)')
+    .description(
+      [
+        'Runs both sentences of every Word-in-Context pair through the model and compares the experts the target word is routed to in the two sentences, per MoE layer: the mean overlap |S_a ∩ S_b| / K over same-sense and over different-sense pairs, their kappa against chance K/E, and the ROC AUC of overlap as a score for "same sense" (Olson et al. 2025, arXiv 2502.10928).',
+        'The word is found from its whitespace-token index: the letters and digits of that token that look like the word ("banks," for "bank"), then the model tokens whose bytes overlap them. A word split into several tokens is represented by its last token (--word-token first: its first).',
+        'Writes OUT_DIR/trace.safetensors (pair i = prompts 2i and 2i+1), OUT_DIR/wic.json and OUT_DIR/report.html, and prints the per-layer figures.',
+      ].join('\n\n'),
+    )
+    .argument('<data>', 'WiC data file, one pair per line: word<TAB>PoS<TAB>i-j<TAB>sentence1<TAB>sentence2 (i, j: 0-based whitespace-token indices of the word)')
+    .requiredOption('--gold <file>', 'gold labels, line for line with DATA: T (same sense) or F (different sense)')
+    .option('--model <dir>', 'model folder: config.json, safetensors, tokenizer.json (default: $MOE_INSPECT_MODEL)')
+    .requiredOption('--out <dir>', 'output folder for trace.safetensors, wic.json and report.html (created if missing)')
+    .addOption(new Option('--word-token <which>', 'sub-token that stands for a word split into several tokens').choices(wordTokens).default(wicDefaults.wordToken))
+    .option('--skip-bad-pairs', 'keep pairs whose word cannot be found as "skipped" (out of the figures) instead of stopping with an error', wicDefaults.skipBadPairs)
+    .addHelpText(
+      'after',
+      '\nExample:\n' +
+        '  moe-inspect synth --preset tiny --out tiny-model\n' +
+        '  moe-inspect wic WiC/dev/dev.data.txt --gold WiC/dev/dev.gold.txt --model tiny-model --out wic-dev',
+    )
+    .action(async (data: string, flags) => {
+      const model = flags.model ?? process.env.MOE_INSPECT_MODEL;
+      if (!model) throw new InputError('no model given: pass --model DIR or set MOE_INSPECT_MODEL', 'usage-model');
+      const result = await runWic({ data, gold: flags.gold, model, out: flags.out, wordToken: flags.wordToken, skipBadPairs: flags.skipBadPairs });
+      for (const { index, problem } of result.skipped) process.stderr.write(`${data}: line ${index + 1}: skipped: ${problem}\n`);
+      const used = result.wic.pairs.filter((p) => !p.skipped);
+      const same = used.filter((p) => p.label).length;
+      process.stdout.write(
+        `${used.length} pairs (${same} same sense, ${used.length - same} different sense${result.skipped.length > 0 ? `, ${result.skipped.length} skipped` : ''}); ` +
+          `chance overlap K/E = ${result.wic.k}/${result.wic.n_experts}\n` +
+          `${wicTable(result.wic)}\n` +
+          `trace:  ${result.files.trace}\nwic:    ${result.files.json}\nreport: ${result.files.report}\n`,
+      );
+    });
+}

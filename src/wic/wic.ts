@@ -1,0 +1,225 @@
+/**
+ * `moe-inspect wic`: the Word-in-Context probe (analyses.md). Routes both sentences of every pair through the
+ * model (pair i = prompts 2i and 2i+1 of OUT_DIR/trace.safetensors), finds the target word's tokens in each,
+ * and compares the experts the word is sent to in the two sentences, per MoE layer, for same-sense and
+ * different-sense pairs. Writes OUT_DIR/wic.json (contract.md, "Word-in-Context output") and OUT_DIR/report.html.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { wicOverlap, type WicPairRouting } from '../analysis/wic-overlap.js';
+import { fileError, InputError } from '../errors.js';
+import { writeFileAtomically } from '../files.js';
+import { readModelConfig } from '../models/config.js';
+import { renderHtmlReport } from '../report/html.js';
+import { route } from '../route/route.js';
+import type { Device } from '../runtime/execution-provider.js';
+import { openTrace, type Trace } from '../trace.js';
+import { locateWordBytes, overlappingTokens, spansFromLengths, type Located } from './locate.js';
+import { readWicData, type WicPair } from './wic-data.js';
+import { buildWicPage } from './wic-report.js';
+
+export const wordTokens = ['last', 'first'] as const;
+/** Which sub-token of a word split into several stands for it: its last (the default) or its first. */
+export type WordToken = (typeof wordTokens)[number];
+
+export interface WicOptions {
+  /** The WiC data file: word<TAB>PoS<TAB>i-j<TAB>sentence1<TAB>sentence2 per line. */
+  data: string;
+  /** T/F per line, line for line with `data`. */
+  gold: string;
+  model: string;
+  /** Output folder: trace.safetensors, wic.json, report.html. */
+  out: string;
+  wordToken?: WordToken;
+  /** Keep pairs whose word cannot be found as `"skipped": true` instead of refusing the data file. */
+  skipBadPairs?: boolean;
+  device?: Device;
+  batchTokens?: number;
+}
+
+export const wicDefaults = { wordToken: 'last' as WordToken, skipBadPairs: false, device: 'auto' as Device };
+
+/** wic.json, keys in the contract's order. Figures of a condition without pairs are null. */
+export interface WicJson {
+  layers: number[];
+  k: number;
+  n_experts: number;
+  word_token: WordToken;
+  pairs: WicPairJson[];
+  per_layer: WicLayerJson[];
+}
+
+export interface WicPairJson {
+  index: number;
+  word: string;
+  /** Gold: same sense. */
+  label: boolean;
+  skipped: boolean;
+  /** Global token indices [first, last] (inclusive) of the word in each sentence; null where it was not found (skipped pairs). */
+  tokens: [[number, number] | null, [number, number] | null];
+}
+
+export interface WicLayerJson {
+  layer: number;
+  overlap_same: number | null;
+  overlap_diff: number | null;
+  kappa_same: number | null;
+  kappa_diff: number | null;
+  auc: number | null;
+}
+
+export interface SkippedPair {
+  /** 0-based line number in the data file. */
+  index: number;
+  problem: string;
+}
+
+export interface WicAnalysis {
+  wic: WicJson;
+  skipped: SkippedPair[];
+  /** Per pair and sentence, the text of the word's tokens (null where not found), for the report. */
+  wordTokenTexts: Array<[string[] | null, string[] | null]>;
+}
+
+export interface WicResult extends WicAnalysis {
+  files: { trace: string; json: string; report: string };
+}
+
+export async function runWic(options: WicOptions): Promise<WicResult> {
+  const { data, gold, model, out, wordToken = wicDefaults.wordToken, skipBadPairs = wicDefaults.skipBadPairs, device = wicDefaults.device, batchTokens } = options;
+  checkWordToken(wordToken);
+  const pairs = readWicData(data, gold);
+  // Refuse a word that cannot be found before the model spends any time on the sentences.
+  for (const pair of pairs) {
+    pair.sentences.forEach((sentence, s) => {
+      const located = locateWordBytes(sentence, pair.wordIndices[s], pair.word);
+      if ('problem' in located && !skipBadPairs) throw wordNotFound(data, pair, s, located.problem);
+    });
+  }
+  const config = readModelConfig(model);
+
+  fs.mkdirSync(out, { recursive: true });
+  const files = { trace: path.join(out, 'trace.safetensors'), json: path.join(out, 'wic.json'), report: path.join(out, 'report.html') };
+  // .jsonl because a sentence may hold anything, a line break included; the trace keeps the text itself.
+  const sentences = path.join(out, '.wic-sentences.jsonl');
+  fs.writeFileSync(sentences, pairs.flatMap((pair) => pair.sentences.map((text) => `${JSON.stringify({ text })}\n`)).join(''));
+  try {
+    await route({
+      prompts: sentences,
+      model,
+      out: files.trace,
+      device,
+      batchTokens,
+      // A sentence longer than the model allows is cut, not refused: routing is causal, so the tokens before
+      // the cut are routed as in the whole sentence, and only a word past the cut is lost (that pair is bad).
+      maxPromptTokens: config.maxPositionEmbeddings,
+      // An interrupted run leaves its finished chunks behind; the same data and model continue from them.
+      resume: true,
+    });
+  } finally {
+    fs.rmSync(sentences, { force: true });
+  }
+
+  const trace = openTrace(files.trace);
+  let analysis: WicAnalysis;
+  try {
+    analysis = analyseWic(trace, pairs, { wordToken, skipBadPairs, data });
+  } finally {
+    trace.close();
+  }
+  writeFileAtomically(files.json, wicJsonText(analysis.wic));
+  const page = buildWicPage(analysis, { data, gold, model, trace: files.trace, pairs });
+  writeFileAtomically(files.report, renderHtmlReport(page));
+  return { ...analysis, files };
+}
+
+/**
+ * The probe's figures from a trace whose prompts are the pairs' sentences in order (pair i = prompts 2i and
+ * 2i+1). `data` names the data file in errors.
+ */
+export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?: WordToken; skipBadPairs?: boolean; data: string }): WicAnalysis {
+  const { wordToken = wicDefaults.wordToken, skipBadPairs = wicDefaults.skipBadPairs, data } = options;
+  checkWordToken(wordToken);
+  if (trace.nPrompts !== 2 * pairs.length) {
+    throw fileError(trace.file, 'wic-trace-prompts', `has ${trace.nPrompts} prompts, expected ${2 * pairs.length}: the two sentences of each of the ${pairs.length} pairs of ${data}`);
+  }
+  if (!trace.hasText) throw fileError(trace.file, 'wic-trace-text', 'has no "token_text" tensor, which finding the word in each sentence needs');
+
+  const skipped: SkippedPair[] = [];
+  const routings: WicPairRouting[] = [];
+  const jsonPairs: WicPairJson[] = [];
+  const wordTokenTexts: WicAnalysis['wordTokenTexts'] = [];
+  pairs.forEach((pair, i) => {
+    const found = pair.sentences.map((sentence, s) => {
+      const prompt = 2 * i + s;
+      if (trace.hasPromptText && trace.promptText(prompt) !== sentence) {
+        throw fileError(trace.file, 'wic-trace-prompts', `prompt ${prompt} is not sentence ${s + 1} of line ${pair.index + 1} of ${data}; the trace was made from other sentences`);
+      }
+      const located = locateWordTokens(trace, prompt, sentence, pair.wordIndices[s], pair.word);
+      if ('problem' in located && !skipBadPairs) throw wordNotFound(data, pair, s, located.problem);
+      return located;
+    });
+    const tokens = found.map((located) => ('found' in located ? located.found : null)) as WicPairJson['tokens'];
+    const problems = found.flatMap((located, s) => ('problem' in located ? [`sentence ${s + 1}: ${located.problem}`] : []));
+    if (problems.length > 0) skipped.push({ index: pair.index, problem: problems.join('; ') });
+    jsonPairs.push({ index: pair.index, word: pair.word, label: pair.same, skipped: problems.length > 0, tokens });
+    wordTokenTexts.push(tokens.map((range) => (range ? tokenTexts(trace, range) : null)) as [string[] | null, string[] | null]);
+    const [a, b] = tokens;
+    if (a && b) {
+      const pick = (range: [number, number]) => (wordToken === 'last' ? range[1] : range[0]);
+      routings.push({ same: pair.same, a: trace.readTopkIds(pick(a), pick(a) + 1), b: trace.readTopkIds(pick(b), pick(b) + 1) });
+    }
+  });
+
+  const figures = wicOverlap(routings, trace.layers.length, trace.k, trace.nExperts);
+  const orNull = (value: number | undefined) => value ?? null;
+  const wic: WicJson = {
+    layers: trace.layers,
+    k: trace.k,
+    n_experts: trace.nExperts,
+    word_token: wordToken,
+    pairs: jsonPairs,
+    per_layer: figures.map((f, l) => ({
+      layer: trace.layers[l],
+      overlap_same: orNull(f.overlapSame),
+      overlap_diff: orNull(f.overlapDiff),
+      kappa_same: orNull(f.kappaSame),
+      kappa_diff: orNull(f.kappaDiff),
+      auc: orNull(f.auc),
+    })),
+  };
+  return { wic, skipped, wordTokenTexts };
+}
+
+/** One pair or layer per line: readable, and a diff of two runs shows what changed. */
+export function wicJsonText(wic: WicJson): string {
+  const { pairs, per_layer: perLayer, ...head } = wic;
+  const list = (items: unknown[]) => (items.length === 0 ? '[]' : `[\n${items.map((item) => `  ${JSON.stringify(item)}`).join(',\n')}\n ]`);
+  const fields = Object.entries(head).map(([key, value]) => `${JSON.stringify(key)}: ${JSON.stringify(value)}`);
+  fields.push(`"pairs": ${list(pairs)}`, `"per_layer": ${list(perLayer)}`);
+  return `{${fields.join(',\n ')}}\n`;
+}
+
+/** Global [first, last] tokens of the word in prompt `prompt`, found through the trace's token bytes. */
+function locateWordTokens(trace: Trace, prompt: number, sentence: string, wordIndex: number, lemma: string): Located<[number, number]> {
+  const word = locateWordBytes(sentence, wordIndex, lemma);
+  if ('problem' in word) return word;
+  const start = trace.promptOffsets[prompt];
+  const end = trace.promptOffsets[prompt + 1];
+  const lengths = Array.from({ length: end - start }, (_, t) => trace.tokenBytes(start + t).length);
+  const range = overlappingTokens(spansFromLengths(lengths), word.found);
+  if (!range) return { problem: `the word at bytes ${word.found[0]}..${word.found[1]} lies past the sentence's routed tokens (cut at the model's max_position_embeddings)` };
+  return { found: [start + range[0], start + range[1]] };
+}
+
+function tokenTexts(trace: Trace, [first, last]: [number, number]): string[] {
+  return Array.from({ length: last - first + 1 }, (_, t) => trace.tokenText(first + t));
+}
+
+function wordNotFound(data: string, pair: WicPair, sentence: number, problem: string): InputError {
+  return fileError(data, 'wic-word-not-found', `line ${pair.index + 1}: cannot find the word ${JSON.stringify(pair.word)} in sentence ${sentence + 1}: ${problem} (--skip-bad-pairs keeps such pairs out of the figures)`);
+}
+
+function checkWordToken(value: string): void {
+  if (!(wordTokens as readonly string[]).includes(value)) throw new InputError(`invalid --word-token: ${JSON.stringify(value)} (expected ${wordTokens.join(' | ')})`, 'usage-word-token');
+}

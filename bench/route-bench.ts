@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { assetPath } from '../src/assets.js';
 import { isMoeLayer, readModelConfig, type ModelConfig } from '../src/models/config.js';
@@ -49,7 +50,7 @@ export async function routeBench(workDir: string, log: (line: string) => void): 
     fs.rmSync(out, { force: true });
     fs.rmSync(`${out}.partial`, { recursive: true, force: true });
     const started = performance.now();
-    const child = path.join(path.dirname(new URL(import.meta.url).pathname), 'route-child.js');
+    const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'route-child.js');
     const output = execFileSync(process.execPath, [child, model, prompts, String(batchTokens), out], { encoding: 'utf8', maxBuffer: 64 << 20 });
     const wallSeconds = (performance.now() - started) / 1000;
     const result = JSON.parse(output.trim().split('\n').pop()!);

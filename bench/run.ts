@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Table from 'cli-table3';
 import { formatBytes } from '../src/commands/info.js';
+import { formatScaleTable, reportScaleBench } from './report-scale.js';
 import { routeBench } from './route-bench.js';
 
 const workDir = process.env.MOE_INSPECT_BENCH_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'moe-inspect-bench-'));
@@ -37,3 +38,7 @@ for (const r of rows) {
 process.stdout.write(`\nroute: deepseek-moe-16b shapes, 3 layers (1 dense + 2 MoE), bf16, bundled demo prompts, cpu, ${os.availableParallelism()} threads\n`);
 process.stdout.write(`${table.toString()}\ndisk used (model + one trace): ${formatBytes(diskBytes)}\n`);
 if (!process.env.MOE_INSPECT_BENCH_DIR) fs.rmSync(workDir, { recursive: true, force: true });
+
+log('report on a synthetic trace of 1,000,000 tokens x 27 layers x top-6 of 64 experts ...');
+const scale = await reportScaleBench();
+process.stdout.write(`\nreport: streaming analyses over a large trace (target: under 60 s, bounded memory)\n${formatScaleTable(scale)}\n`);

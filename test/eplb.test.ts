@@ -1,27 +1,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { contiguousPlacement, gpuBalancedness, gpuLoads, trivialPlacement } from '../src/analysis/balancedness.js';
 import { balancedPacking, checkPlacementShape, rebalanceExperts, replicateExperts, type EplbPlan } from '../src/analysis/eplb.js';
 import { InputError } from '../src/errors.js';
-
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
-  return dir;
-}
-
-/** mulberry32: a small seeded generator, so the random cases are the same on every run. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { repoRoot } from './helpers/cli.js';
+import { seededRandom } from './helpers/safetensors-bytes.js';
 
 /** Experts held by each GPU, sorted: what must match EPLB (the order of slots inside a GPU is free). */
 function gpuSets(phy2log: number[], gpus: number): number[][] {
@@ -48,7 +33,7 @@ describe('rebalanceExperts', () => {
   });
 
   test('holds its invariants on seeded random loads, for both policies', () => {
-    const next = random(20240229);
+    const next = seededRandom(20240229);
     // [experts, replicas, groups, nodes, gpus]; groups % nodes != 0 selects the global policy.
     const shapes = [
       [12, 16, 4, 2, 8],
@@ -72,7 +57,7 @@ describe('rebalanceExperts', () => {
   });
 
   test('gives an expert no more replicas than its load needs: the max load per replica is the least possible', () => {
-    const next = random(7);
+    const next = seededRandom(7);
     for (let round = 0; round < 40; round++) {
       const experts = 8 + (round % 3) * 8;
       const replicas = experts + 8 * (1 + (round % 4));

@@ -139,14 +139,14 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
       bos_added: bos && tokenizer.addBos,
     },
     layers,
-    tokenIds: concatInt32(encoded.ids),
+    tokenIds: concat(encoded.ids, (n) => new Int32Array(n)),
     promptOffsets: cumulative(lengths),
     topkIds: mapChunks(work, chunks, (r) => r.topkIds),
     topkWeights: mapChunks(work, chunks, (r) => r.topkWeights),
     routerProbSum: sumScoreSums(work, chunks, layers.length * E),
     routerProbs: saveProbs ? mapChunks(work, chunks, (r) => r.scores!) : undefined,
     tokenText: tokenText(encoded),
-    promptText: { bytes: concatBytes(encoded.bytes), offsets: cumulative(encoded.bytes.map((b) => b.length)) },
+    promptText: { bytes: concat(encoded.bytes, (n) => new Uint8Array(n)), offsets: cumulative(encoded.bytes.map((b) => b.length)) },
     promptLabels: promptLabels(prompts),
   });
   work.remove();
@@ -254,7 +254,7 @@ function tokenText(encoded: EncodedPrompts): { bytes: Uint8Array; offsets: numbe
       offsets.push(offsets[offsets.length - 1] + end - start);
     }
   });
-  return { bytes: concatBytes(parts), offsets };
+  return { bytes: concat(parts, (n) => new Uint8Array(n)), offsets };
 }
 
 function runFingerprint(promptsFile: string, model: string, checkpoint: Checkpoint, options: Record<string, number | boolean | null>): RunFingerprint {
@@ -294,18 +294,9 @@ function cumulative(lengths: number[]): number[] {
   return offsets;
 }
 
-function concatInt32(parts: Int32Array[]): Int32Array {
-  const out = new Int32Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
+/** Joins typed arrays end to end. */
+function concat<T extends Int32Array | Uint8Array>(parts: T[], make: (length: number) => T): T {
+  const out = make(parts.reduce((sum, p) => sum + p.length, 0));
   let offset = 0;
   for (const part of parts) {
     out.set(part, offset);

@@ -13,8 +13,8 @@ function hashKey(key: string): number {
   return hash >>> 0;
 }
 
-/** mulberry32: small, fast, and good enough for initialising weights. Returns uniforms in [0, 1). */
-function mulberry32(seed: number): () => number {
+/** mulberry32: small, fast, and good enough for initialising weights and seeded tests. Returns uniforms in [0, 1). */
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

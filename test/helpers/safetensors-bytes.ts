@@ -20,14 +20,5 @@ export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `moe-inspect-${prefix}-`));
 }
 
-/** mulberry32: a small seeded generator, so fuzz cases replay exactly. Returns floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded generator, so fuzz cases replay exactly. Returns floats in [0, 1). */
+export { mulberry32 as seededRandom } from '../../src/synth/random.js';

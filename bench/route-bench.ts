@@ -5,15 +5,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ort from 'onnxruntime-node';
 import { assetPath } from '../src/assets.js';
 import { isMoeLayer, readModelConfig, type ModelConfig } from '../src/models/config.js';
 import { layerWeightBytes } from '../src/runtime/layer-weights.js';
-import { GraphBuilder } from '../src/runtime/graph-builder.js';
-import { TensorType } from '../src/runtime/onnx-proto.js';
 import { synthesize } from '../src/synth/synth.js';
 
 export interface RouteBenchRow {
@@ -39,8 +35,6 @@ export async function routeBench(workDir: string, log: (line: string) => void): 
   }
   const config = readModelConfig(model);
   const prompts = assetPath('prompts', 'demo.txt');
-  log('measuring the f32 MatMul ceiling [2048x2048]x[2048x1408] ...');
-  const ceilingGflops = await matmulCeiling();
 
   const rows: RouteBenchRow[] = [];
   let diskBytes = folderBytes(model);
@@ -68,6 +62,8 @@ export async function routeBench(workDir: string, log: (line: string) => void): 
     const steadyTokens = steady.reduce((sum, r) => sum + r.tokens, 0) / config.numLayers;
     const loadedBytes = Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l) / 2).reduce((a, b) => a + b, 0);
     const gflops = flops / seconds / 1e9;
+    // Measured by the same process right after routing, so both figures see the same machine load.
+    const ceilingGflops: number = result.ceilingGflops;
     rows.push({
       batchTokens,
       tokens: result.tokens,
@@ -97,26 +93,6 @@ export function layerFlops(config: ModelConfig, layer: number, tokens: number, a
   const attention = 2 * 2 * numHeads * D * attentionPairs;
   const ffn = isMoeLayer(config, layer) ? (2 * H * E + 3 * 2 * H * Im * (K + Ns)) * tokens : 3 * 2 * H * I * tokens;
   return projections + attention + ffn;
-}
-
-/** Median GFLOP/s of an f32 MatMul [2048x2048]x[2048x1408] with the weight as an initializer, as onnxruntime runs it here. */
-async function matmulCeiling(): Promise<number> {
-  const [M, K, N] = [2048, 2048, 1408];
-  const g = new GraphBuilder('matmul_ceiling');
-  const a = g.input('a', TensorType.float, [M, K]);
-  const b = g.constant('b', TensorType.float, [K, N], new Float32Array(K * N).map((_, i) => ((i * 7919) % 1000) / 1000 - 0.5));
-  g.output(g.node('MatMul', [a, b]), 'y', TensorType.float, [M, N]);
-  const session = await ort.InferenceSession.create(g.build(), { executionProviders: ['cpu'], intraOpNumThreads: os.availableParallelism(), graphOptimizationLevel: 'all' });
-  const input = { a: new ort.Tensor('float32', new Float32Array(M * K).fill(0.5), [M, K]) };
-  const times: number[] = [];
-  for (let i = 0; i < 12; i++) {
-    const started = performance.now();
-    await session.run(input);
-    if (i >= 2) times.push((performance.now() - started) / 1000);
-  }
-  await session.release();
-  times.sort((x, y) => x - y);
-  return (2 * M * K * N) / times[Math.floor(times.length / 2)] / 1e9;
 }
 
 function folderBytes(dir: string): number {

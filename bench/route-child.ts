@@ -1,9 +1,11 @@
 /**
  * One `route` run in a process of its own, so its peak RSS is its own. Prints one JSON line with the time
- * spent running layers (routing proper), loading and converting weights, and opening sessions, apart.
+ * spent running layers (routing proper), loading and converting weights, and opening sessions, apart, and
+ * the f32 MatMul ceiling measured by this process once routing is done.
  * Usage: node dist/bench/route-child.js MODEL_DIR PROMPTS BATCH_TOKENS OUT
  */
 import { route } from '../src/route/route.js';
+import { matmulCeiling } from './matmul-ceiling.js';
 
 const [model, prompts, batchTokens, out] = process.argv.slice(2);
 const totals = { run: 0, load: 0, open: 0 };
@@ -22,4 +24,5 @@ const result = await route({
   },
 });
 const wallSeconds = (performance.now() - started) / 1000;
-process.stdout.write(`${JSON.stringify({ ...totals, runs, wallSeconds, tokens: result.tokens, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`);
+const ceilingGflops = await matmulCeiling();
+process.stdout.write(`${JSON.stringify({ ...totals, runs, wallSeconds, ceilingGflops, tokens: result.tokens, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`);

@@ -129,6 +129,13 @@ export function parseModelConfig(raw: Record<string, unknown>, source: string): 
   if (config.topK < 1 || config.topK > config.nRoutedExperts) {
     throw fileError(source, 'config-field', `num_experts_per_tok ${config.topK} must be between 1 and n_routed_experts ${config.nRoutedExperts}`);
   }
+  // The v1 MoE graph (models/deepseek.ts) routes with softmax, plain top-K and raw weights; any other gate
+  // setting under model_type "deepseek" would be silently ignored, so it is refused instead.
+  const v1Gate = config.scoringFunc === 'softmax' && config.topkMethod === 'greedy' && !config.normTopkProb && config.routedScalingFactor === 1;
+  if (!v1Gate) {
+    const found = `scoring_func ${config.scoringFunc}, topk_method ${config.topkMethod}, norm_topk_prob ${config.normTopkProb}, routed_scaling_factor ${config.routedScalingFactor}`;
+    throw fileError(source, 'config-field', `model_type "${modelType}" routes with scoring_func softmax, topk_method greedy, norm_topk_prob false, routed_scaling_factor 1; found ${found}`);
+  }
   if (raw.rope_scaling != null) {
     throw fileError(source, 'config-field', `rope_scaling ${JSON.stringify(raw.rope_scaling)} is not supported for model_type "${modelType}"`);
   }

@@ -11,6 +11,7 @@
 import { attr, GraphBuilder } from '../runtime/graph-builder.js';
 import { TensorType } from '../runtime/onnx-proto.js';
 import type { ModelConfig } from './config.js';
+import { addGate } from './moe-gate.js';
 import { InputError } from '../errors.js';
 
 const { float, int32, int64 } = TensorType;
@@ -125,9 +126,8 @@ export function buildMoeGraph(config: ModelConfig, options: { saveProbs: boolean
   const x = g.rmsNorm(a, wNorm, config.rmsNormEps);
   // scores = softmax(x W_gᵀ)                                  (T, E)
   const logits = g.gemmT(x, wRouter);
-  const scores = g.node('Softmax', [logits], { axis: attr.int(-1) });
   // idx, w = topk(scores, K), in descending order of score    (T, K)
-  const [weights, indices] = g.multiNode('TopK', [scores, g.int64s([K])], 2, { axis: attr.int(-1), largest: attr.int(1), sorted: attr.int(1) });
+  const { scores, indices, weights } = addGate(g, logits, E, config);
   // routed = Σ_j w_j Expert_idx_j(x)                          (T, H)
   const weightSum = g.reduceSum(weights, [1], true);
   const chosenLogWeights = g.node('Log', [g.node('Max', [weights, g.scalar(1e-37)])]);

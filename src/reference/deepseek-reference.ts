@@ -6,6 +6,7 @@
 import type { ModelConfig } from '../models/config.js';
 import { isMoeLayer } from '../models/config.js';
 import { tensorNames } from '../models/deepseek.js';
+import { gate, gateWeights } from './moe-routing.js';
 
 /** Reads a tensor as float64 by name (the Checkpoint's readFloat64, or an in-memory map in tests). */
 export type WeightSource = (name: string) => Float64Array;
@@ -17,7 +18,7 @@ export interface ReferenceRouting {
   ids: number[];
   /** Gate weights applied to the chosen experts. */
   weights: number[];
-  /** Routing score of every expert (softmax). */
+  /** Unbiased routing score of every expert (softmax, or sigmoid for V3). */
   scores: Float64Array;
   /** Gap between the K-th and (K+1)-th best selection score; near 0 means a near-tie. */
   margin: number;
@@ -68,15 +69,13 @@ export function referenceRoute(config: ModelConfig, weight: WeightSource, tokenI
   return routing;
 }
 
-/** architecture.md 5.1: scores = softmax(x W_gᵀ); idx = topk(scores, K); w = scores[idx]. */
+/** architecture.md 5.1-5.3: the gate the config names (v1: softmax, greedy top-K, raw weights). */
 function routeToken(config: ModelConfig, router: Float64Array, x: Float64Array, layer: number, position: number, options: ReferenceOptions): ReferenceRouting {
-  const E = config.nRoutedExperts;
-  const K = config.topK;
-  const scores = softmax(matVec(router, x, E));
-  const order = Array.from({ length: E }, (_, e) => e).sort((i, j) => scores[j] - scores[i] || i - j);
-  const margin = K < E ? scores[order[K - 1]] - scores[order[K]] : Infinity;
-  const ids = options.overrideChoice?.(layer, position, scores) ?? order.slice(0, K);
-  return { layer, ids, weights: ids.map((e) => scores[e]), scores, margin };
+  const decision = gate(matVec(router, x, config.nRoutedExperts), config);
+  const override = options.overrideChoice?.(layer, position, decision.scores);
+  const ids = override ?? decision.ids;
+  const weights = override ? gateWeights(override, decision.scores, config) : decision.weights;
+  return { layer, ids, weights, scores: decision.scores, margin: decision.margin };
 }
 
 /** Causal multi-head attention over one prompt, rotate-half RoPE (architecture.md 4.1); returns (x Attn) Woᵀ per token. */

@@ -1,16 +1,16 @@
 import { Command, CommanderError } from 'commander';
 import { InputError } from './errors.js';
 import { version } from './version.js';
-// commands: one import per command file
-import { wicCommand } from './commands/wic.js';
-import { diffCommand } from './commands/diff.js';
+// Commands, in the order a user meets them (help lists them so).
 import { demoCommand } from './commands/demo.js';
-import { reportCommand } from './commands/report.js';
+import { synthCommand } from './commands/synth.js';
 import { infoCommand } from './commands/info.js';
 import { routeCommand } from './commands/route.js';
-import { synthCommand } from './commands/synth.js';
+import { reportCommand } from './commands/report.js';
+import { wicCommand } from './commands/wic.js';
 import { balanceCommand } from './commands/balance.js';
 import { importCommand } from './commands/import.js';
+import { diffCommand } from './commands/diff.js';
 
 /** Registers every command; the work itself lives in src/commands/*.ts and the library code they call. */
 export function buildProgram(): Command {
@@ -19,16 +19,15 @@ export function buildProgram(): Command {
     .version(version)
     .option('--debug', 'print stack traces for errors')
     .showHelpAfterError('(add --help for usage)');
-  // commands: one addCommand per command
-  program.addCommand(wicCommand());
-  program.addCommand(diffCommand());
   program.addCommand(demoCommand());
-  program.addCommand(reportCommand());
+  program.addCommand(synthCommand());
   program.addCommand(infoCommand());
   program.addCommand(routeCommand());
-  program.addCommand(synthCommand());
+  program.addCommand(reportCommand());
+  program.addCommand(wicCommand());
   program.addCommand(balanceCommand());
   program.addCommand(importCommand());
+  program.addCommand(diffCommand());
   return program;
 }
 

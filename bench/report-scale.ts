@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Table from 'cli-table3';
 import { runReport } from '../src/report/report.js';
+import { mulberry32 } from '../src/synth/random.js';
 import { writeTrace } from '../src/trace.js';
 
 /**
@@ -64,7 +65,7 @@ export function formatScaleTable(rows: ScaleRow[]): string {
  * table (so the load is uneven), distinct within the token.
  */
 export function synthesiseTrace(file: string, tokens: number, layers: number, k: number, experts: number, seed = 12345): void {
-  const random = seeded(seed);
+  const random = mulberry32(seed);
   const zipf = Float64Array.from({ length: shape.vocab }, (_, r) => 1 / (r + 1) ** 1.1);
   for (let r = 1; r < shape.vocab; r++) zipf[r] += zipf[r - 1];
   const tokenIds = new Int32Array(tokens);
@@ -165,17 +166,6 @@ function hash(a: number, b: number, c: number): number {
   return h >>> 0;
 }
 
-/** mulberry32. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gaussian(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());

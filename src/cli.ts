@@ -54,7 +54,8 @@ function exitCodeFor(error: unknown, debug: boolean): number {
     return error.exitCode === 0 ? 0 : 2;
   }
   if (error instanceof InputError) {
-    process.stderr.write(`moe-inspect: ${error.message}\n`);
+    // One line, whatever the message quotes (a JSON parser may echo a multi-line input).
+    process.stderr.write(`moe-inspect: ${error.message.replace(/\s*\n\s*/g, ' ')}\n`);
     if (debug) process.stderr.write(`${error.stack}\n`);
     return error.code.startsWith('usage-') ? 2 : 1;
   }

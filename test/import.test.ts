@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { runImport } from '../src/commands/import.js';
 import { InputError } from '../src/errors.js';
+import { runReport } from '../src/report/report.js';
 import { fitToModel, readMoeLayout, readPhysicalMap, readServingRecords } from '../src/loaders/serving-records.js';
 import { openTrace } from '../src/trace.js';
 
@@ -217,6 +218,17 @@ describe('readMoeLayout', () => {
 });
 
 describe('runImport', () => {
+  test('a trace with unknown (-1) token ids reports: counts still use every token, per-token figures skip the unknown', () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'served.trace.safetensors');
+    const routing = runImport([fixture('sglang_generate_routed_experts.jsonl')], { model: tinyModel, out });
+    assert.ok(Array.from(routing.tokenIds).includes(-1), 'the SGLang sample has prompt tokens without ids');
+    const { summary } = runReport([out], { out: path.join(dir, 'r.html'), json: path.join(dir, 'r.json') });
+    assert.equal(summary.per_layer.length, 4);
+    for (const row of summary.per_layer) assert.equal(row.tokens, 21);
+    assert.ok(fs.existsSync(path.join(dir, 'r.html')));
+  });
+
   test('writes a trace that reads back with the records\' routing, source import:sglang and no weights', () => {
     const out = path.join(tempDir(), 'served.trace.safetensors');
     const routing = runImport([fixture('sglang_generate_routed_experts.jsonl')], { model: tinyModel, out });

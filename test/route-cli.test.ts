@@ -60,6 +60,11 @@ describe('route on the command line', { skip }, () => {
     assert.equal(ok.code, 0, ok.stderr);
     const trace = openTrace(out);
     assert.equal(trace.promptOffsets[2] - trace.promptOffsets[1], 100);
+    // The truncated prompt's text is what its tokens cover, so tokens still concatenate to the prompt's bytes.
+    const tokensText = Array.from({ length: 100 }, (_, i) => trace.tokenText(trace.promptOffsets[1] + i)).join('');
+    assert.equal(trace.promptText(1), tokensText);
+    assert.ok(tokensText.length < 3000 && 'word '.repeat(600).startsWith(tokensText));
+    assert.equal(trace.metadata.truncated_prompts, '1');
     trace.close();
   });
 
@@ -83,6 +88,19 @@ describe('route on the command line', { skip }, () => {
     const file = path.join(truncated, shard);
     fs.truncateSync(file, fs.statSync(file).size - 100);
     expectInputError([prompts, '--model', truncated], path.join(dir, 'u.trace.safetensors'), shard, /bytes/);
+  });
+
+  it('leaves no work folder behind when bad input stops a run, and refuses to write over the prompts', () => {
+    const bad = path.join(dir, 'bad-shape');
+    fs.cpSync(model, bad, { recursive: true });
+    const config = JSON.parse(fs.readFileSync(path.join(bad, 'config.json'), 'utf8'));
+    fs.writeFileSync(path.join(bad, 'config.json'), JSON.stringify({ ...config, moe_intermediate_size: 48 }));
+    const out = path.join(dir, 'shape.trace.safetensors');
+    expectInputError([prompts, '--model', bad, '--device', 'cpu'], out, 'model.layers.1', /shape/);
+    assert.ok(!fs.existsSync(`${out}.partial`));
+    const self = runCli(['route', prompts, '--model', model, '--out', prompts]);
+    assert.equal(self.code, 2);
+    assert.ok(fs.readFileSync(prompts, 'utf8').length > 0);
   });
 
   it('reads MOE_INSPECT_MODEL and writes PROMPTS.trace.safetensors by default', () => {

@@ -23,16 +23,16 @@ export interface TokenRows {
   firstToken: Float64Array;
 }
 
-/** Rows for ids with at least two occurrences that are not special (`special[t]` = 1). */
+/**
+ * Rows for ids with at least two occurrences that are not special (`special[t]` = 1). A negative id is an
+ * unknown token (`import` writes -1 where the serving engine did not return ids): it gets no row.
+ */
 export function tokenRows(tokenIds: Int32Array, special?: Uint8Array): TokenRows {
   let maxId = -1;
-  for (const id of tokenIds) {
-    if (id < 0) throw new RangeError(`tokenRows: negative token id ${id}`);
-    if (id > maxId) maxId = id;
-  }
+  for (const id of tokenIds) if (id > maxId) maxId = id;
   const count = new Float64Array(maxId + 1);
   tokenIds.forEach((id, t) => {
-    if (!special?.[t]) count[id] += 1;
+    if (id >= 0 && !special?.[t]) count[id] += 1;
   });
   const rowOf = new Int32Array(maxId + 1).fill(-1);
   const ids: number[] = [];
@@ -42,7 +42,7 @@ export function tokenRows(tokenIds: Int32Array, special?: Uint8Array): TokenRows
   const occurrences = Float64Array.from(ids, (id) => count[id]);
   const firstToken = new Float64Array(ids.length).fill(-1);
   tokenIds.forEach((id, t) => {
-    const row = rowOf[id];
+    const row = id >= 0 ? rowOf[id] : -1;
     if (row >= 0 && firstToken[row] < 0 && !special?.[t]) firstToken[row] = t;
   });
   return { rowOf, ids: Int32Array.from(ids), occurrences, firstToken };
@@ -81,7 +81,8 @@ export class TokenExpertCounter implements RoutingAccumulator {
     const { rows, tokenIds, special, layers, k, experts, countedLayers, counts } = this;
     for (let t = 0; t < tokens; t++) {
       if (special?.[start + t]) continue;
-      const row = rows.rowOf[tokenIds[start + t]];
+      const id = tokenIds[start + t];
+      const row = id >= 0 ? rows.rowOf[id] : -1;
       if (row < 0) continue;
       for (let c = 0; c < countedLayers.length; c++) {
         const table = counts[c];

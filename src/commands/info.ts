@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import Table from 'cli-table3';
+import { InputError } from '../errors.js';
 import { collectModelInfo, type ModelInfo } from '../models/model-info.js';
 import { probeDevice, devices, parseDevice } from '../runtime/execution-provider.js';
 
@@ -17,14 +18,11 @@ export function infoCommand(): Command {
     .addHelpText('after', '\nExamples:\n  moe-inspect info tiny-model\n  moe-inspect info --device cuda')
     .action(async (modelDir: string | undefined, flags) => {
       const dir = modelDir ?? (flags.device ? undefined : process.env.MOE_INSPECT_MODEL);
+      if (!dir && !flags.device) throw new InputError('nothing to report: give a MODEL_DIR (or set MOE_INSPECT_MODEL) or --device', 'usage-info');
       const model = dir ? collectModelInfo(dir) : undefined;
       const device = flags.device ? await probeDevice(parseDevice(flags.device)) : undefined;
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({ ...(model ?? {}), ...(device ? { device } : {}) }, null, 2)}\n`);
-        return;
-      }
-      if (!model && !device) {
-        process.stdout.write('nothing to report: give a MODEL_DIR (or set MOE_INSPECT_MODEL) or --device\n');
         return;
       }
       if (model) printModelInfo(model);

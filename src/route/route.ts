@@ -73,6 +73,8 @@ interface EncodedPrompts {
   ids: Int32Array[];
   spans: Array<Array<[number, number]>>;
   bytes: Uint8Array[];
+  /** Prompts cut by --max-prompt-tokens. */
+  truncated: number;
 }
 
 export async function route(options: RouteOptions): Promise<RouteResult> {
@@ -91,6 +93,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   } = options;
   if (!Number.isInteger(batchTokens) || batchTokens < 1) throw new InputError(`invalid --batch-tokens: ${batchTokens} (expected a positive integer)`, 'usage-batch-tokens');
 
+  if (path.resolve(out) === path.resolve(promptsFile)) throw fileError(out, 'usage-out-is-input', '--out names the prompts file itself; choose another output');
   const config = readModelConfig(model);
   const prompts = readPrompts(promptsFile);
   const tokenizer = PromptTokenizer.load(model);
@@ -102,14 +105,21 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
 
   const checkpoint = Checkpoint.open(model);
   const fingerprint = runFingerprint(promptsFile, model, checkpoint, { batchTokens, maxPromptTokens: maxPromptTokens ?? null, saveProbs, bos });
-  const work = WorkDir.open(out, fingerprint, resume);
-  const pending = chunks.filter((c) => !work.isDone(c.index));
-
   const totalWeightBytes = Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l)).reduce((a, b) => a + b, 0);
   const keepAllWeights = totalWeightBytes <= weightBudgetBytes;
   const opening = performance.now();
   const runner = await DeepseekRunner.open(checkpoint, config, { device, saveProbs, keepAllWeights, warn: options.warn });
   options.onTiming?.({ phase: 'open', seconds: (performance.now() - opening) / 1000 });
+  // The work folder is made only once the model has loaded, so bad input leaves nothing to clear away.
+  let work: WorkDir;
+  try {
+    work = WorkDir.open(out, fingerprint, resume);
+  } catch (error) {
+    await runner.close();
+    checkpoint.close();
+    throw error;
+  }
+  const pending = chunks.filter((c) => !work.isDone(c.index));
   const totalTokens = lengths.reduce((a, b) => a + b, 0);
   const progress = createProgress('route', pending.reduce((sum, c) => sum + c.tokenEnd - c.tokenStart, 0), 'tok');
   try {
@@ -118,6 +128,10 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
       const records = await runPass(runner, config, layers, pass, encoded.ids, saveProbs, (tokens) => progress.advance(tokens / config.numLayers), options.onTiming);
       pass.forEach((chunk, i) => work.save(chunk.index, chunk.tokenEnd - chunk.tokenStart, layers.length, K, E, records[i]));
     }
+  } catch (error) {
+    // A run that fails before finishing any chunk leaves nothing worth resuming.
+    if (!chunks.some((c) => work.isDone(c.index))) work.remove();
+    throw error;
   } finally {
     await runner.close();
     checkpoint.close();
@@ -137,6 +151,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
       execution_provider: runner.provider,
       batch_tokens: batchTokens,
       bos_added: bos && tokenizer.addBos,
+      truncated_prompts: encoded.truncated,
     },
     layers,
     tokenIds: concat(encoded.ids, (n) => new Int32Array(n)),
@@ -226,20 +241,24 @@ function encodePrompts(
   if (options.maxPromptTokens !== undefined && (!Number.isInteger(options.maxPromptTokens) || options.maxPromptTokens < 1 || options.maxPromptTokens > limit)) {
     throw new InputError(`invalid --max-prompt-tokens: ${options.maxPromptTokens} (expected 1 to max_position_embeddings ${limit})`, 'usage-max-prompt-tokens');
   }
-  const encoded: EncodedPrompts = { ids: [], spans: [], bytes: [] };
+  const encoded: EncodedPrompts = { ids: [], spans: [], bytes: [], truncated: 0 };
   const encoder = new TextEncoder();
   prompts.forEach((prompt, p) => {
     let { ids, byteSpans } = tokenizer.encode(prompt.text, { addBos: options.bos });
+    let bytes = encoder.encode(prompt.text);
     if (ids.length > (options.maxPromptTokens ?? limit)) {
       if (options.maxPromptTokens === undefined) {
         throw fileError(file, 'prompt-too-long', `prompt ${p + 1} has ${ids.length} tokens, more than the model's max_position_embeddings ${limit} (add --max-prompt-tokens N to truncate)`);
       }
       ids = ids.slice(0, options.maxPromptTokens);
       byteSpans = byteSpans.slice(0, options.maxPromptTokens);
+      // The prompt's text becomes the bytes its kept tokens cover, so its tokens still concatenate to its text.
+      bytes = bytes.subarray(0, byteSpans.reduce((end, [, spanEnd]) => Math.max(end, spanEnd), 0));
+      encoded.truncated++;
     }
     encoded.ids.push(Int32Array.from(ids));
     encoded.spans.push(byteSpans);
-    encoded.bytes.push(encoder.encode(prompt.text));
+    encoded.bytes.push(bytes);
   });
   return encoded;
 }

@@ -44,7 +44,7 @@ export class WorkDir {
       const previous = readManifest(manifestPath);
       for (const key of new Set([...Object.keys(previous), ...Object.keys(fingerprint)])) {
         if (previous[key] !== fingerprint[key]) {
-          throw fileError(dir, 'resume-mismatch', `cannot resume: ${key} was ${JSON.stringify(previous[key])} and is now ${JSON.stringify(fingerprint[key])}`);
+          throw fileError(dir, 'resume-mismatch', `cannot resume: ${key} was ${JSON.stringify(previous[key])} and is now ${JSON.stringify(fingerprint[key])} (delete this folder to start over)`);
         }
       }
       return new WorkDir(dir);

@@ -63,7 +63,8 @@ export async function openSessionFactory(device: Device, probeModel: Uint8Array,
     try {
       const probe = await ort.InferenceSession.create(probeModel, sessionOptions(name));
       await probe.release();
-      if (failures.length > 0) warn(`moe-inspect: warning: ${failures.join('; ')}; using ${name}`);
+      // auto means "the best that loads": falling back is its normal course, not worth a warning on every run.
+      if (failures.length > 0 && device !== 'auto') warn(`moe-inspect: warning: ${failures.join('; ')}; using ${name}`);
       return { provider: name, create: (model) => ort.InferenceSession.create(model, sessionOptions(name)) };
     } catch (error) {
       failures.push(`${name} failed to load (${firstLine(error)})`);

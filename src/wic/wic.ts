@@ -152,7 +152,8 @@ export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?
   pairs.forEach((pair, i) => {
     const found = pair.sentences.map((sentence, s) => {
       const prompt = 2 * i + s;
-      if (trace.hasPromptText && trace.promptText(prompt) !== sentence) {
+      // A sentence cut at max_position_embeddings is stored as the text its tokens cover: a prefix of the sentence.
+      if (trace.hasPromptText && !sentence.startsWith(trace.promptText(prompt).replace(/\uFFFD+$/, ''))) {
         throw fileError(trace.file, 'wic-trace-prompts', `prompt ${prompt} is not sentence ${s + 1} of line ${pair.index + 1} of ${data}; the trace was made from other sentences`);
       }
       const located = locateWordTokens(trace, prompt, sentence, pair.wordIndices[s], pair.word);

@@ -101,6 +101,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const lengths = encoded.ids.map((ids) => ids.length);
   const chunks = planChunks(lengths, batchTokens);
   const layers = moeLayers(config);
+  if (layers.length === 0) throw fileError(path.join(model, 'config.json'), 'config-no-moe', `the model has no MoE layer (${config.numLayers} layers, first_k_dense_replace ${config.firstKDenseReplace}): there is no routing to record`);
   const { topK: K, nRoutedExperts: E } = config;
 
   const checkpoint = Checkpoint.open(model);

@@ -3,18 +3,13 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { gpuBalancedness } from '../src/analysis/balancedness.js';
 import { formatPlan, planPlacement, planTable, runBalance } from '../src/commands/balance.js';
 import { InputError } from '../src/errors.js';
 import { loadMatrixFromRows } from '../src/loaders/load-matrix.js';
+import { repoRoot } from './helpers/cli.js';
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
-  return dir;
-}
 
 const root = repoRoot();
 const servingLoad = path.join(root, 'test/fixtures/serving/deepseek-v3-decode_in1000out1000.logical_count.json');

@@ -2,19 +2,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { runImport } from '../src/commands/import.js';
 import { InputError } from '../src/errors.js';
 import { runReport } from '../src/report/report.js';
 import { fitToModel, readMoeLayout, readPhysicalMap, readServingRecords } from '../src/loaders/serving-records.js';
 import { openTrace } from '../src/trace.js';
+import { repoRoot } from './helpers/cli.js';
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
-  return dir;
-}
 
 const fixture = (name: string) => path.join(repoRoot(), 'test/fixtures/serving', name);
 const tinyModel = fixture('tiny-moe'); // 4 layers, all MoE, 8 experts, top-2: the model the samples assume

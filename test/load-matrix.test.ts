@@ -2,17 +2,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { InputError } from '../src/errors.js';
 import { loadFromTopk, readLoadMatrix } from '../src/loaders/load-matrix.js';
 import { writeTrace } from '../src/trace.js';
+import { repoRoot } from './helpers/cli.js';
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
-  return dir;
-}
 
 const fixture = (name: string) => path.join(repoRoot(), 'test/fixtures/serving', name);
 

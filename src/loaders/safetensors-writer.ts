@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { fileError } from '../errors.js';
+import { temporaryPathFor } from '../files.js';
 import { DType, dtypeBytes, isDType } from './dtypes.js';
 
 /**
@@ -56,9 +56,7 @@ export class SafetensorsWriter {
     }
     const header = encodeHeader(specs, byteLengths, metadata);
 
-    const dir = path.dirname(path.resolve(file));
-    fs.mkdirSync(dir, { recursive: true });
-    const tmpFile = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
+    const tmpFile = temporaryPathFor(file);
     const fd = fs.openSync(tmpFile, 'w');
     return new SafetensorsWriter(file, tmpFile, specs, byteLengths, header, fd);
   }

@@ -157,10 +157,10 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
     layers,
     tokenIds: concat(encoded.ids, (n) => new Int32Array(n)),
     promptOffsets: cumulative(lengths),
-    topkIds: mapChunks(work, chunks, (r) => r.topkIds),
-    topkWeights: mapChunks(work, chunks, (r) => r.topkWeights),
+    topkIds: eachChunk(chunks, (index) => work.read(index, 'topk_ids')),
+    topkWeights: eachChunk(chunks, (index) => work.read(index, 'topk_weights')),
     routerProbSum: sumScoreSums(work, chunks, layers.length * E),
-    routerProbs: saveProbs ? mapChunks(work, chunks, (r) => r.scores!) : undefined,
+    routerProbs: saveProbs ? eachChunk(chunks, (index) => work.read(index, 'router_probs')) : undefined,
     tokenText: tokenText(encoded),
     promptText: { bytes: concat(encoded.bytes, (n) => new Uint8Array(n)), offsets: cumulative(encoded.bytes.map((b) => b.length)) },
     promptLabels: promptLabels(prompts),
@@ -288,13 +288,14 @@ function runFingerprint(promptsFile: string, model: string, checkpoint: Checkpoi
   };
 }
 
-function* mapChunks<T>(work: WorkDir, chunks: Chunk[], pick: (record: ChunkRecord) => T): Iterable<T> {
-  for (const chunk of chunks) yield pick(work.load(chunk.index));
+/** Reads chunk by chunk as the trace writer asks, so the whole trace is never in memory. */
+function* eachChunk<T>(chunks: Chunk[], read: (index: number) => T): Iterable<T> {
+  for (const chunk of chunks) yield read(chunk.index);
 }
 
 function sumScoreSums(work: WorkDir, chunks: Chunk[], size: number): Float64Array {
   const total = new Float64Array(size);
-  for (const chunk of chunks) work.load(chunk.index).scoreSum.forEach((v, i) => (total[i] += v));
+  for (const chunk of chunks) work.read(chunk.index, 'score_sum').forEach((v, i) => (total[i] += v));
   return total;
 }
 

@@ -73,23 +73,24 @@ export class WorkDir {
     writeSafetensors(this.chunkPath(index), tensors);
   }
 
-  load(index: number): ChunkRecord {
+  /** Reads one tensor of a finished chunk; assembling a trace takes each tensor in turn, so only it is read. */
+  read(index: number, name: 'topk_ids'): Int32Array;
+  read(index: number, name: 'topk_weights'): Float32Array;
+  read(index: number, name: 'score_sum'): Float64Array;
+  read(index: number, name: 'router_probs'): Uint16Array;
+  read(index: number, name: string): Int32Array | Float32Array | Float64Array | Uint16Array {
     const file = SafetensorsFile.open(this.chunkPath(index));
     try {
-      const bytes = (name: string) => {
-        const raw = file.read(name);
-        return raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
-      };
-      return {
-        topkIds: new Int32Array(bytes('topk_ids')),
-        topkWeights: new Float32Array(bytes('topk_weights')),
-        scoreSum: new Float64Array(bytes('score_sum')),
-        scores: file.tensors.has('router_probs') ? new Uint16Array(bytes('router_probs')) : undefined,
-      };
+      const raw = file.read(name);
+      // A copy into a fresh buffer, so the view is aligned whatever the tensor's offset in the file.
+      const bytes = raw.slice().buffer;
+      const views = { topk_ids: Int32Array, topk_weights: Float32Array, score_sum: Float64Array, router_probs: Uint16Array };
+      return new views[name as keyof typeof views](bytes);
     } finally {
       file.close();
     }
   }
+
 
   remove(): void {
     fs.rmSync(this.dir, { recursive: true, force: true });

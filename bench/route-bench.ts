@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assetPath } from '../src/assets.js';
 import { isMoeLayer, readModelConfig, type ModelConfig } from '../src/models/config.js';
+import { attentionTensors } from '../src/models/tensor-names.js';
 import { layerWeightBytes } from '../src/runtime/layer-weights.js';
 import { synthesize } from '../src/synth/synth.js';
 
@@ -88,10 +89,13 @@ export async function routeBench(workDir: string, log: (line: string) => void): 
  * causal attention over the pairs each prompt needs, router, and dense or routed + shared expert MLPs.
  */
 export function layerFlops(config: ModelConfig, layer: number, tokens: number, attentionPairs: number): number {
-  const { hiddenSize: H, numHeads, numKvHeads, headDim: D, intermediateSize: I, moeIntermediateSize: Im, nRoutedExperts: E, nSharedExperts: Ns, topK: K } = config;
-  const projections = 2 * H * D * (2 * numHeads + 2 * numKvHeads) * tokens;
-  const attention = 2 * 2 * numHeads * D * attentionPairs;
-  const ffn = isMoeLayer(config, layer) ? (2 * H * E + 3 * 2 * H * Im * (K + Ns)) * tokens : 3 * 2 * H * I * tokens;
+  const { hiddenSize: H, intermediateSize: I, moeIntermediateSize: Im, nRoutedExperts: E, sharedIntermediateSize: S, topK: K, attention: att } = config;
+  const projectionWeights = attentionTensors(config, layer).filter((t) => t.shape.length === 2).reduce((sum, t) => sum + t.shape[0] * t.shape[1], 0);
+  const projections = 2 * projectionWeights * tokens;
+  // q·k over the key width, then p·v over the value width, per head and (query, key) pair.
+  const [keyWidth, valueWidth] = att.kind === 'mha' ? [att.headDim, att.headDim] : [att.qkNopeHeadDim + att.qkRopeHeadDim, att.vHeadDim];
+  const attention = 2 * att.numHeads * (keyWidth + valueWidth) * attentionPairs;
+  const ffn = isMoeLayer(config, layer) ? (2 * H * E + 3 * 2 * H * (Im * K + S)) * tokens : 3 * 2 * H * I * tokens;
   return projections + attention + ffn;
 }
 

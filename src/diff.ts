@@ -18,7 +18,7 @@ import { writeFileAtomically } from './files.js';
 import { Checkpoint } from './loaders/checkpoint.js';
 import { readPrompts, type Prompt } from './loaders/prompts.js';
 import { moeLayers, readModelConfig, type ModelConfig } from './models/config.js';
-import { tensorNames } from './models/deepseek.js';
+import { tensorNames } from './models/tensor-names.js';
 import { createProgress } from './progress.js';
 import { renderHtmlReport } from './report/html.js';
 import { route, routeDefaults } from './route/route.js';
@@ -84,7 +84,7 @@ export async function diffCheckpoints(options: DiffOptions): Promise<DiffResult>
       readPrompts(prompts);
     }
     const progress = createProgress('diff weights', layers.length * E, 'experts');
-    const diff = diffWeights(checkpointA, checkpointB, layers, E, { onProgress: (done) => progress.set(done) });
+    const diff = diffWeights(checkpointA, checkpointB, tensorNames(configA), layers, E, { onProgress: (done) => progress.set(done) });
     progress.done();
     return diff;
   });
@@ -193,7 +193,7 @@ export function checkSameArchitecture(a: Side, b: Side): void {
   // The weights diff reads router row e as expert e's.
   const { nRoutedExperts: E, hiddenSize: H } = a.config;
   for (const layer of moeLayers(a.config)) {
-    const router = tensorNames.layer(layer).router;
+    const router = tensorNames(a.config).layer(layer).router;
     const shape = a.checkpoint.info(router).shape;
     if (shape.length !== 2 || shape[0] !== E || shape[1] !== H) {
       throw fileError(a.dir, 'diff-router-shape', `tensor "${router}": shape expected [${E}, ${H}] (n_routed_experts, hidden_size), found [${shape.join(', ')}]`);

@@ -8,6 +8,7 @@ import { Checkpoint } from '../src/loaders/checkpoint.js';
 import { float32ToBf16, float32ToFp8E4M3, type DType } from '../src/loaders/dtypes.js';
 import { writeSafetensors, type TensorSpec } from '../src/loaders/safetensors-writer.js';
 import { readModelConfig } from '../src/models/config.js';
+import { tensorNames } from '../src/models/tensor-names.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
 const dir = tempDir('diff-weights');
@@ -81,7 +82,7 @@ function diffFolders(dirA: string, dirB: string): WeightsDiff {
   const a = Checkpoint.open(dirA);
   const b = Checkpoint.open(dirB);
   try {
-    return diffWeights(a, b, [1, 2], 2);
+    return diffWeights(a, b, tensorNames('deepseek'), [1, 2], 2);
   } finally {
     a.close();
     b.close();

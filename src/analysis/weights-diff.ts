@@ -10,7 +10,7 @@
  * float64, so a change of one part in 10^7 is still seen in a matrix of 10^8 values.
  */
 import type { Checkpoint } from '../loaders/checkpoint.js';
-import { tensorNames } from '../models/deepseek.js';
+import type { TensorNames } from '../models/tensor-names.js';
 
 export interface ExpertWeightChange {
   layer: number;
@@ -103,16 +103,16 @@ export interface WeightsDiffOptions {
  * two have the same tensor names and shapes, routers [E, H] included (src/diff.ts), so a tensor is read the
  * same way from both.
  */
-export function diffWeights(a: Checkpoint, b: Checkpoint, layers: number[], nExperts: number, options: WeightsDiffOptions = {}): WeightsDiff {
+export function diffWeights(a: Checkpoint, b: Checkpoint, names: TensorNames, layers: number[], nExperts: number, options: WeightsDiffOptions = {}): WeightsDiff {
   const buffers = new PairBuffers(a, b);
   const total = layers.length * nExperts;
   const result: LayerWeightChange[] = [];
   for (const [i, layer] of layers.entries()) {
-    const names = tensorNames.layer(layer);
+    const layerNames = names.layer(layer);
 
     // Router [E, H]: row e belongs to expert e.
-    const [routerA, routerB] = buffers.read(names.router);
-    const cols = a.info(names.router).shape[1];
+    const [routerA, routerB] = buffers.read(layerNames.router);
+    const cols = a.info(layerNames.router).shape[1];
     const routerRelChange = new ChangeNorm().add(routerA, routerB).relChange();
     const rows = Array.from({ length: nExperts }, (_, e) => {
       const rowA = routerA.subarray(e * cols, (e + 1) * cols);
@@ -128,7 +128,7 @@ export function diffWeights(a: Checkpoint, b: Checkpoint, layers: number[], nExp
         all.include(norm);
         return norm.relChange();
       };
-      const matrixRelChange = { gate: matrix(names.expertGate(e)), up: matrix(names.expertUp(e)), down: matrix(names.expertDown(e)) };
+      const matrixRelChange = { gate: matrix(layerNames.expertGate(e)), up: matrix(layerNames.expertUp(e)), down: matrix(layerNames.expertDown(e)) };
       experts.push({ layer, expert: e, relChange: all.relChange(), matrixRelChange, routerRowRelChange: rows[e].relChange, routerCosine: rows[e].cosine });
       options.onProgress?.(i * nExperts + e + 1, total);
     }

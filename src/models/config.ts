@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileError, InputError } from '../errors.js';
+import { fileError } from '../errors.js';
 
 /**
  * The hyperparameters the forward pass and the routing need, read from a Hugging Face config.json.
- * Field names follow the DeepSeek configs; architecture.md section 2 lists the released values.
+ * One shape serves every family architecture.md describes; `parseModelConfig` maps each family's field names
+ * onto it (section 2 lists the released DeepSeek values, section 6 the others).
  */
 export interface ModelConfig {
   /** config.json `model_type`. */
@@ -13,23 +14,27 @@ export interface ModelConfig {
   hiddenSize: number;
   /** Number of decoder layers (the V3 MTP layer is not counted). */
   numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  /** Per-head width of q/k/v in standard multi-head attention (H / numHeads). */
-  headDim: number;
+  attention: MhaAttention | MlaAttention;
+  rope: RopeSettings;
   /** Width of the dense MLP layers. */
   intermediateSize: number;
   /** Width of one routed expert, Im. */
   moeIntermediateSize: number;
   /** E: routed experts per MoE layer. */
   nRoutedExperts: number;
-  /** Ns: shared experts, fused into one MLP of width Ns * Im. */
+  /** DeepSeek's shared experts, fused into one MLP of width Ns * Im (Qwen2-MoE's one shared expert counts as 1). */
   nSharedExperts: number;
+  /** Width of the shared-expert MLP, 0 when there is none. */
+  sharedIntermediateSize: number;
+  /** Qwen2-MoE: the shared expert's output is multiplied by sigmoid(x · w_shared_gate). */
+  sharedExpertGate: boolean;
   /** K: routed experts per token. */
   topK: number;
-  /** Layers below this index are dense. */
+  /** DeepSeek layer rule: layers below this index are dense. */
   firstKDenseReplace: number;
   moeLayerFreq: number;
+  /** Per layer, whether it is a MoE layer (the family's layer-type rule, applied once). */
+  layerKinds: Array<'dense' | 'moe'>;
   scoringFunc: 'softmax' | 'sigmoid';
   topkMethod: 'greedy' | 'group_limited_greedy' | 'noaux_tc';
   nGroup: number;
@@ -37,18 +42,71 @@ export interface ModelConfig {
   normTopkProb: boolean;
   routedScalingFactor: number;
   rmsNormEps: number;
-  ropeTheta: number;
+  /** Longest prompt the model allows: max_position_embeddings, or a smaller sliding window. */
   maxPositionEmbeddings: number;
   vocabSize: number;
+  /** V3/R1 `quantization_config.weight_block_size` of FP8 weights, when quantized. */
+  fp8BlockSize: [number, number] | null;
   /** The config.json as read, kept for traces (`model_config`). */
   raw: Record<string, unknown>;
 }
 
-export const supportedModelTypes = ['deepseek'] as const;
-export type ModelType = (typeof supportedModelTypes)[number];
+/** Standard attention (V1, Mixtral, Qwen2-MoE, OLMoE): q/k/v projections, grouped-query when kv heads < heads. */
+export interface MhaAttention {
+  kind: 'mha';
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  /** Qwen2-MoE: q, k and v projections carry biases. */
+  qkvBias: boolean;
+  /** OLMoE: RMSNorm over the whole projected q (H) and k (kv heads · head dim) before heads are split. */
+  qkNorm: boolean;
+  /** Multiplies q·k before the softmax: 1/sqrt(head dim). */
+  softmaxScale: number;
+}
 
-/** Families architecture.md describes that this version cannot route yet: named so the error says so. */
-const knownButUnsupported = ['deepseek_v2', 'deepseek_v3', 'mixtral', 'qwen2_moe', 'olmoe'];
+/** Multi-head latent attention, DeepSeek V2/V3 (architecture.md 4.2). */
+export interface MlaAttention {
+  kind: 'mla';
+  numHeads: number;
+  /** null: q comes straight from q_proj (V2-Lite); otherwise q_a_proj, q_a_layernorm, q_b_proj. */
+  qLoraRank: number | null;
+  kvLoraRank: number;
+  qkNopeHeadDim: number;
+  qkRopeHeadDim: number;
+  vHeadDim: number;
+  /** (dn + dr)^-1/2, times the YaRN mscale_all_dim factor squared (architecture.md 4.4). */
+  softmaxScale: number;
+}
+
+/** Rotary embedding: which dimensions rotate, how they pair, and at which frequencies. */
+export interface RopeSettings {
+  /** Width of the rotated part of each head (MHA: the head dim; MLA: qk_rope_head_dim). */
+  dim: number;
+  theta: number;
+  /** true: pairs (2i, 2i+1), as DeepSeek V2/V3 store their rope slices; false: rotate-half pairs (i, i + dim/2). */
+  interleaved: boolean;
+  yarn: YarnScaling | null;
+}
+
+/** config.json `rope_scaling` of type "yarn" (architecture.md 4.4). */
+export interface YarnScaling {
+  factor: number;
+  originalMaxPositionEmbeddings: number;
+  betaFast: number;
+  betaSlow: number;
+  mscale: number;
+  mscaleAllDim: number;
+}
+
+export const supportedModelTypes = ['deepseek', 'deepseek_v2', 'deepseek_v3', 'mixtral', 'qwen2_moe', 'olmoe'] as const;
+export type ModelType = (typeof supportedModelTypes)[number];
+export type Family = 'deepseek' | 'mixtral' | 'qwen2_moe' | 'olmoe';
+
+/** The tensor-naming family of a model type: the three DeepSeek generations share their names. */
+export function familyOf(modelType: ModelType): Family {
+  return modelType.startsWith('deepseek') ? 'deepseek' : (modelType as Family);
+}
 
 export function readModelConfig(modelDir: string): ModelConfig {
   const file = path.join(modelDir, 'config.json');
@@ -65,93 +123,263 @@ export function readModelConfig(modelDir: string): ModelConfig {
   return parseModelConfig(raw as Record<string, unknown>, file);
 }
 
+/** Typed access to config.json fields, each error naming the file and the field. */
+function fieldReader(raw: Record<string, unknown>, source: string) {
+  const fail = (key: string, expected: string) =>
+    fileError(source, 'config-field', `field "${key}" must be ${expected}, found ${JSON.stringify(raw[key])}`);
+  return {
+    int(key: string, fallback?: number): number {
+      const value = raw[key] ?? fallback;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw fail(key, 'a non-negative integer');
+      return value;
+    },
+    num(key: string, fallback?: number): number {
+      const value = raw[key] ?? fallback;
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw fail(key, 'a number');
+      return value;
+    },
+    bool(key: string, fallback: boolean): boolean {
+      const value = raw[key] ?? fallback;
+      if (typeof value !== 'boolean') throw fail(key, 'true or false');
+      return value;
+    },
+    keyword<T extends string>(key: string, allowed: readonly T[], fallback: T): T {
+      const value = raw[key] ?? fallback;
+      if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+      throw fail(key, allowed.map((a) => `"${a}"`).join(' or '));
+    },
+    intList(key: string): number[] {
+      const value = raw[key] ?? [];
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'number' || !Number.isInteger(v))) throw fail(key, 'a list of integers');
+      return value as number[];
+    },
+  };
+}
+type Fields = ReturnType<typeof fieldReader>;
+
 /** Validates and normalises a config.json object; `source` names it in errors. */
 export function parseModelConfig(raw: Record<string, unknown>, source: string): ModelConfig {
   const modelType = raw.model_type;
   if (typeof modelType !== 'string') throw fileError(source, 'config-field', 'field "model_type" is missing');
   if (!(supportedModelTypes as readonly string[]).includes(modelType)) {
-    const why = knownButUnsupported.includes(modelType)
-      ? `model_type "${modelType}" is not supported by this version yet`
-      : `unknown model_type "${modelType}"`;
-    throw fileError(source, 'config-model-type', `${why} (supported: ${supportedModelTypes.join(', ')})`);
+    throw fileError(source, 'config-model-type', `unknown model_type "${modelType}" (supported: ${supportedModelTypes.join(', ')})`);
   }
-
-  const int = (key: string, fallback?: number): number => {
-    const value = raw[key] ?? fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-      throw fileError(source, 'config-field', `field "${key}" must be a non-negative integer, found ${JSON.stringify(raw[key])}`);
-    }
-    return value;
-  };
-  const num = (key: string, fallback?: number): number => {
-    const value = raw[key] ?? fallback;
-    if (typeof value !== 'number' || !Number.isFinite(value)) {
-      throw fileError(source, 'config-field', `field "${key}" must be a number, found ${JSON.stringify(raw[key])}`);
-    }
-    return value;
-  };
-
-  const hiddenSize = int('hidden_size');
-  const numHeads = int('num_attention_heads');
-  const config: ModelConfig = {
-    modelType: modelType as ModelType,
-    hiddenSize,
-    numLayers: int('num_hidden_layers'),
-    numHeads,
-    numKvHeads: int('num_key_value_heads', numHeads),
-    headDim: hiddenSize / numHeads,
-    intermediateSize: int('intermediate_size'),
-    moeIntermediateSize: int('moe_intermediate_size'),
-    nRoutedExperts: int('n_routed_experts'),
-    nSharedExperts: int('n_shared_experts', 0),
-    topK: int('num_experts_per_tok'),
-    firstKDenseReplace: int('first_k_dense_replace', 0),
-    moeLayerFreq: int('moe_layer_freq', 1),
-    scoringFunc: keyword(raw.scoring_func ?? 'softmax', 'scoring_func', ['softmax', 'sigmoid'] as const, source),
-    topkMethod: keyword(raw.topk_method ?? 'greedy', 'topk_method', ['greedy', 'group_limited_greedy', 'noaux_tc'] as const, source),
-    nGroup: int('n_group', 1),
-    topkGroup: int('topk_group', 1),
-    normTopkProb: Boolean(raw.norm_topk_prob ?? false),
-    routedScalingFactor: num('routed_scaling_factor', 1),
-    rmsNormEps: num('rms_norm_eps', 1e-6),
-    ropeTheta: num('rope_theta', 10000),
-    maxPositionEmbeddings: int('max_position_embeddings'),
-    vocabSize: int('vocab_size'),
-    raw,
-  };
-
-  if (!Number.isInteger(config.headDim) || config.headDim % 2 !== 0) {
-    throw fileError(source, 'config-field', `hidden_size ${hiddenSize} is not an even multiple of num_attention_heads ${numHeads}`);
-  }
-  if (config.numKvHeads === 0 || numHeads % config.numKvHeads !== 0) {
-    throw fileError(source, 'config-field', `num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${config.numKvHeads}`);
-  }
-  if (config.topK < 1 || config.topK > config.nRoutedExperts) {
-    throw fileError(source, 'config-field', `num_experts_per_tok ${config.topK} must be between 1 and n_routed_experts ${config.nRoutedExperts}`);
-  }
-  // The v1 MoE graph (models/deepseek.ts) routes with softmax, plain top-K and raw weights; any other gate
-  // setting under model_type "deepseek" would be silently ignored, so it is refused instead.
-  const v1Gate = config.scoringFunc === 'softmax' && config.topkMethod === 'greedy' && !config.normTopkProb && config.routedScalingFactor === 1;
-  if (!v1Gate) {
-    const found = `scoring_func ${config.scoringFunc}, topk_method ${config.topkMethod}, norm_topk_prob ${config.normTopkProb}, routed_scaling_factor ${config.routedScalingFactor}`;
-    throw fileError(source, 'config-field', `model_type "${modelType}" routes with scoring_func softmax, topk_method greedy, norm_topk_prob false, routed_scaling_factor 1; found ${found}`);
-  }
-  if (raw.rope_scaling != null) {
-    throw fileError(source, 'config-field', `rope_scaling ${JSON.stringify(raw.rope_scaling)} is not supported for model_type "${modelType}"`);
-  }
+  const f = fieldReader(raw, source);
+  const config = familyOf(modelType as ModelType) === 'deepseek' ? parseDeepseek(raw, f, modelType as ModelType, source) : parseOtherFamily(raw, f, modelType as ModelType, source);
+  validate(config, source);
   return config;
 }
 
-function keyword<T extends string>(value: unknown, name: string, allowed: readonly T[], source: string): T {
-  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
-  throw new InputError(`${source}: invalid ${name}: ${JSON.stringify(value)} (expected ${allowed.join(' | ')})`, 'config-field');
+/** DeepSeek V1, V2 and V3 (architecture.md sections 1-5). */
+function parseDeepseek(raw: Record<string, unknown>, f: Fields, modelType: ModelType, source: string): ModelConfig {
+  const hiddenSize = f.int('hidden_size');
+  const numLayers = f.int('num_hidden_layers');
+  const numHeads = f.int('num_attention_heads');
+  const firstKDenseReplace = f.int('first_k_dense_replace', 0);
+  const moeLayerFreq = f.int('moe_layer_freq', 1);
+  const nRoutedExperts = f.int('n_routed_experts', 0);
+  if (f.bool('attention_bias', false)) throw fileError(source, 'config-field', `attention_bias true is not part of the ${modelType} architecture`);
+  if (moeLayerFreq < 1) throw fileError(source, 'config-field', 'field "moe_layer_freq" must be at least 1');
+  const moeIntermediateSize = f.int('moe_intermediate_size');
+  const nSharedExperts = f.int('n_shared_experts', 0);
+
+  let attention: MhaAttention | MlaAttention;
+  let rope: RopeSettings;
+  const theta = f.num('rope_theta', 10000);
+  if (modelType === 'deepseek') {
+    const headDim = hiddenSize / numHeads;
+    attention = { kind: 'mha', numHeads, numKvHeads: f.int('num_key_value_heads', numHeads), headDim, qkvBias: false, qkNorm: false, softmaxScale: 1 / Math.sqrt(headDim) };
+    if (raw.rope_scaling != null) throw fileError(source, 'config-field', `rope_scaling ${JSON.stringify(raw.rope_scaling)} is not supported for model_type "deepseek"`);
+    rope = { dim: headDim, theta, interleaved: false, yarn: null };
+  } else {
+    const qLoraRank = raw.q_lora_rank == null ? null : f.int('q_lora_rank');
+    const qkNopeHeadDim = f.int('qk_nope_head_dim');
+    const qkRopeHeadDim = f.int('qk_rope_head_dim');
+    const yarn = parseYarn(raw.rope_scaling, source);
+    // architecture.md 4.4: s = (dn + dr)^-1/2 · g(factor, mscale_all_dim)^2 when mscale_all_dim is set.
+    const mscale = yarn && yarn.mscaleAllDim ? yarnMscale(yarn.factor, yarn.mscaleAllDim) : 1;
+    attention = {
+      kind: 'mla',
+      numHeads,
+      qLoraRank,
+      kvLoraRank: f.int('kv_lora_rank'),
+      qkNopeHeadDim,
+      qkRopeHeadDim,
+      vHeadDim: f.int('v_head_dim'),
+      softmaxScale: (mscale * mscale) / Math.sqrt(qkNopeHeadDim + qkRopeHeadDim),
+    };
+    rope = { dim: qkRopeHeadDim, theta, interleaved: true, yarn };
+  }
+
+  const layerKinds = Array.from({ length: numLayers }, (_, l) =>
+    nRoutedExperts > 0 && l >= firstKDenseReplace && l % moeLayerFreq === 0 ? ('moe' as const) : ('dense' as const),
+  );
+  const quantization = raw.quantization_config as { weight_block_size?: unknown } | undefined;
+  return {
+    modelType,
+    hiddenSize,
+    numLayers,
+    attention,
+    rope,
+    intermediateSize: f.int('intermediate_size'),
+    moeIntermediateSize,
+    nRoutedExperts,
+    nSharedExperts,
+    sharedIntermediateSize: nSharedExperts * moeIntermediateSize,
+    sharedExpertGate: false,
+    topK: f.int('num_experts_per_tok'),
+    firstKDenseReplace,
+    moeLayerFreq,
+    layerKinds,
+    // V1 configs carry no gate fields: softmax, plain top-K, raw weights (architecture.md 5.1).
+    scoringFunc: f.keyword('scoring_func', ['softmax', 'sigmoid'] as const, 'softmax'),
+    topkMethod: f.keyword('topk_method', ['greedy', 'group_limited_greedy', 'noaux_tc'] as const, 'greedy'),
+    nGroup: f.int('n_group', 1),
+    topkGroup: f.int('topk_group', 1),
+    normTopkProb: f.bool('norm_topk_prob', false),
+    routedScalingFactor: f.num('routed_scaling_factor', 1),
+    rmsNormEps: f.num('rms_norm_eps', 1e-6),
+    maxPositionEmbeddings: f.int('max_position_embeddings'),
+    vocabSize: f.int('vocab_size'),
+    fp8BlockSize: parseFp8BlockSize(quantization, source),
+    raw,
+  };
 }
 
-/** architecture.md section 1, layer type rule: MoE iff l >= first_k_dense_replace and l % moe_layer_freq == 0. */
+/** Mixtral, Qwen2-MoE and OLMoE (architecture.md section 6): standard attention, softmax routers. */
+function parseOtherFamily(raw: Record<string, unknown>, f: Fields, modelType: ModelType, source: string): ModelConfig {
+  const hiddenSize = f.int('hidden_size');
+  const numLayers = f.int('num_hidden_layers');
+  const numHeads = f.int('num_attention_heads');
+  const headDim = f.int('head_dim', hiddenSize / numHeads);
+  const numKvHeads = f.int('num_key_value_heads', numHeads);
+  if (raw.rope_scaling != null) throw fileError(source, 'config-field', `rope_scaling ${JSON.stringify(raw.rope_scaling)} is not supported for model_type "${modelType}"`);
+  if (raw.clip_qkv != null) throw fileError(source, 'config-field', `clip_qkv ${JSON.stringify(raw.clip_qkv)} is not supported`);
+
+  let maxPositionEmbeddings = f.int('max_position_embeddings');
+  // With a sliding window, a prompt no longer than the window sees exactly what full causal attention sees.
+  const window = raw.sliding_window;
+  const windowUsed = modelType === 'qwen2_moe' ? f.bool('use_sliding_window', false) : window != null;
+  if (windowUsed && window != null) maxPositionEmbeddings = Math.min(maxPositionEmbeddings, f.int('sliding_window'));
+
+  const attention: MhaAttention = {
+    kind: 'mha',
+    numHeads,
+    numKvHeads,
+    headDim,
+    qkvBias: modelType === 'qwen2_moe' ? f.bool('qkv_bias', true) : false,
+    qkNorm: modelType === 'olmoe',
+    softmaxScale: 1 / Math.sqrt(headDim),
+  };
+  const common = {
+    modelType,
+    hiddenSize,
+    numLayers,
+    attention,
+    rope: { dim: headDim, theta: f.num('rope_theta', modelType === 'olmoe' ? 10000 : 1e6), interleaved: false, yarn: null },
+    firstKDenseReplace: 0,
+    moeLayerFreq: 1,
+    scoringFunc: 'softmax' as const,
+    topkMethod: 'greedy' as const,
+    nGroup: 1,
+    topkGroup: 1,
+    routedScalingFactor: 1,
+    topK: f.int('num_experts_per_tok'),
+    rmsNormEps: f.num('rms_norm_eps', modelType === 'qwen2_moe' ? 1e-6 : 1e-5),
+    maxPositionEmbeddings,
+    vocabSize: f.int('vocab_size'),
+    fp8BlockSize: null,
+    raw,
+  };
+  const allMoe = Array.from({ length: numLayers }, () => 'moe' as const);
+
+  if (modelType === 'mixtral') {
+    // MixtralTopKRouter always renormalises the top-k weights; the experts are intermediate_size wide.
+    const width = f.int('intermediate_size');
+    return { ...common, intermediateSize: width, moeIntermediateSize: width, nRoutedExperts: f.int('num_local_experts'), nSharedExperts: 0, sharedIntermediateSize: 0, sharedExpertGate: false, layerKinds: allMoe, normTopkProb: true };
+  }
+  if (modelType === 'olmoe') {
+    const width = f.int('intermediate_size');
+    return { ...common, intermediateSize: width, moeIntermediateSize: width, nRoutedExperts: f.int('num_experts'), nSharedExperts: 0, sharedIntermediateSize: 0, sharedExpertGate: false, layerKinds: allMoe, normTopkProb: f.bool('norm_topk_prob', false) };
+  }
+  // Qwen2-MoE: layer l is sparse iff it is not in mlp_only_layers and (l + 1) % decoder_sparse_step == 0.
+  const nRoutedExperts = f.int('num_experts');
+  const step = f.int('decoder_sparse_step', 1);
+  const mlpOnly = new Set(f.intList('mlp_only_layers'));
+  const sharedWidth = f.int('shared_expert_intermediate_size', 0);
+  return {
+    ...common,
+    intermediateSize: f.int('intermediate_size'),
+    moeIntermediateSize: f.int('moe_intermediate_size'),
+    nRoutedExperts,
+    nSharedExperts: sharedWidth > 0 ? 1 : 0,
+    sharedIntermediateSize: sharedWidth,
+    sharedExpertGate: sharedWidth > 0,
+    layerKinds: Array.from({ length: numLayers }, (_, l) => (nRoutedExperts > 0 && step > 0 && !mlpOnly.has(l) && (l + 1) % step === 0 ? 'moe' : 'dense')),
+    normTopkProb: f.bool('norm_topk_prob', false),
+  };
+}
+
+function parseYarn(scaling: unknown, source: string): YarnScaling | null {
+  if (scaling == null) return null;
+  const s = scaling as Record<string, unknown>;
+  const type = s.type ?? s.rope_type;
+  if (type !== 'yarn') throw fileError(source, 'config-field', `rope_scaling type ${JSON.stringify(type)} is not supported (expected "yarn")`);
+  const num = (key: string, fallback?: number): number => {
+    const value = s[key] ?? fallback;
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw fileError(source, 'config-field', `field "rope_scaling.${key}" must be a number, found ${JSON.stringify(s[key])}`);
+    return value;
+  };
+  return {
+    factor: num('factor'),
+    originalMaxPositionEmbeddings: num('original_max_position_embeddings'),
+    betaFast: num('beta_fast', 32),
+    betaSlow: num('beta_slow', 1),
+    mscale: num('mscale', 1),
+    mscaleAllDim: num('mscale_all_dim', 0),
+  };
+}
+
+/** g(s, m) of architecture.md 4.4: 0.1 · m · ln s + 1, and 1 for s <= 1. */
+export function yarnMscale(factor: number, mscale: number): number {
+  return factor <= 1 ? 1 : 0.1 * mscale * Math.log(factor) + 1;
+}
+
+function parseFp8BlockSize(quantization: { weight_block_size?: unknown } | undefined, source: string): [number, number] | null {
+  if (quantization == null) return null;
+  const block = quantization.weight_block_size ?? [128, 128];
+  if (!Array.isArray(block) || block.length !== 2 || block.some((b) => typeof b !== 'number' || !Number.isInteger(b) || b < 1)) {
+    throw fileError(source, 'config-field', `field "quantization_config.weight_block_size" must be two positive integers, found ${JSON.stringify(block)}`);
+  }
+  return [block[0], block[1]];
+}
+
+function validate(config: ModelConfig, source: string): void {
+  const { attention, hiddenSize } = config;
+  const fail = (problem: string) => fileError(source, 'config-field', problem);
+  if (attention.kind === 'mha') {
+    if (!Number.isInteger(attention.headDim) || attention.headDim % 2 !== 0) throw fail(`hidden_size ${hiddenSize} and num_attention_heads ${attention.numHeads} give an odd or fractional head dim ${attention.headDim}`);
+    if (attention.numKvHeads === 0 || attention.numHeads % attention.numKvHeads !== 0) throw fail(`num_attention_heads ${attention.numHeads} is not a multiple of num_key_value_heads ${attention.numKvHeads}`);
+  } else if (attention.qkRopeHeadDim % 2 !== 0) {
+    throw fail(`qk_rope_head_dim ${attention.qkRopeHeadDim} must be even`);
+  }
+  if (config.nRoutedExperts > 0 && (config.topK < 1 || config.topK > config.nRoutedExperts)) {
+    throw fail(`num_experts_per_tok ${config.topK} must be between 1 and the ${config.nRoutedExperts} routed experts`);
+  }
+  if (config.scoringFunc === 'sigmoid' && config.topkMethod !== 'noaux_tc') throw fail(`scoring_func sigmoid needs topk_method noaux_tc, found ${config.topkMethod}`);
+  if (config.topkMethod === 'noaux_tc' && config.scoringFunc !== 'sigmoid') throw fail(`topk_method noaux_tc needs scoring_func sigmoid, found ${config.scoringFunc}`);
+  if (config.topkMethod !== 'greedy') {
+    const { nGroup: G, topkGroup } = config;
+    if (G < 1 || config.nRoutedExperts % G !== 0) throw fail(`n_group ${G} does not divide n_routed_experts ${config.nRoutedExperts}`);
+    if (topkGroup < 1 || topkGroup > G) throw fail(`topk_group ${topkGroup} must be between 1 and n_group ${G}`);
+    if ((config.nRoutedExperts / G) * topkGroup < config.topK) throw fail(`topk_group ${topkGroup} groups of ${config.nRoutedExperts / G} experts hold fewer than num_experts_per_tok ${config.topK}`);
+  }
+}
+
 export function isMoeLayer(config: ModelConfig, layer: number): boolean {
-  return config.nRoutedExperts > 0 && layer >= config.firstKDenseReplace && layer % config.moeLayerFreq === 0;
+  return config.layerKinds[layer] === 'moe';
 }
 
 export function moeLayers(config: ModelConfig): number[] {
-  return Array.from({ length: config.numLayers }, (_, l) => l).filter((l) => isMoeLayer(config, l));
+  return config.layerKinds.flatMap((kind, l) => (kind === 'moe' ? [l] : []));
 }

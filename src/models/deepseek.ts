@@ -16,40 +16,15 @@ import { InputError } from '../errors.js';
 
 const { float, int32, int64 } = TensorType;
 
-/** Tensor names on disk (architecture.md 3.2). */
-export const tensorNames = {
-  embedding: 'model.embed_tokens.weight',
-  layer(l: number) {
-    const p = `model.layers.${l}.`;
-    return {
-      inputNorm: `${p}input_layernorm.weight`,
-      q: `${p}self_attn.q_proj.weight`,
-      k: `${p}self_attn.k_proj.weight`,
-      v: `${p}self_attn.v_proj.weight`,
-      o: `${p}self_attn.o_proj.weight`,
-      postNorm: `${p}post_attention_layernorm.weight`,
-      denseGate: `${p}mlp.gate_proj.weight`,
-      denseUp: `${p}mlp.up_proj.weight`,
-      denseDown: `${p}mlp.down_proj.weight`,
-      router: `${p}mlp.gate.weight`,
-      expertGate: (e: number) => `${p}mlp.experts.${e}.gate_proj.weight`,
-      expertUp: (e: number) => `${p}mlp.experts.${e}.up_proj.weight`,
-      expertDown: (e: number) => `${p}mlp.experts.${e}.down_proj.weight`,
-      sharedGate: `${p}mlp.shared_experts.gate_proj.weight`,
-      sharedUp: `${p}mlp.shared_experts.up_proj.weight`,
-      sharedDown: `${p}mlp.shared_experts.down_proj.weight`,
-    };
-  },
-  final: { norm: 'model.norm.weight', lmHead: 'lm_head.weight' },
-};
-
 /**
  * Attention block, standard multi-head attention with rotate-half RoPE (architecture.md 4.1).
  * Prompts of a chunk are packed one after another; `mask` is the additive block-diagonal causal mask that
  * keeps every prompt to itself, and `positions` restart at 0 for each prompt.
  */
 export function buildAttentionGraph(config: ModelConfig): Uint8Array {
-  const { hiddenSize: H, numHeads, numKvHeads, headDim: D } = config;
+  const { hiddenSize: H } = config;
+  if (config.attention.kind !== 'mha') throw new Error('buildAttentionGraph: standard attention only');
+  const { numHeads, numKvHeads, headDim: D } = config.attention;
   const g = new GraphBuilder('deepseek_attention');
   const h = g.input('hidden', float, ['T', H]);
   const positions = g.input('positions', int64, [1, 'T']);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Checkpoint } from '../loaders/checkpoint.js';
 import { isMoeLayer, readModelConfig } from './config.js';
-import { tensorNames } from './deepseek.js';
+import { tensorNames } from './tensor-names.js';
 
 export interface ModelInfo {
   dir: string;
@@ -42,7 +42,7 @@ export function collectModelInfo(dir: string): ModelInfo {
     const moe = layers.filter((l) => isMoeLayer(config, l));
     // A token runs K of the E routed experts of each MoE layer, and everything else.
     const expertParams = (l: number, e: number) => {
-      const n = tensorNames.layer(l);
+      const n = tensorNames(config).layer(l);
       return [n.expertGate(e), n.expertUp(e), n.expertDown(e)].reduce((sum, name) => sum + checkpoint.info(name).shape.reduce((a, b) => a * b, 1), 0);
     };
     const routedPerLayer = moe.map((l) => ({ l, perExpert: expertParams(l, 0) }));
@@ -53,7 +53,7 @@ export function collectModelInfo(dir: string): ModelInfo {
       modelType: config.modelType,
       architectures: (config.raw.architectures as string[] | undefined) ?? [],
       layers: { total: config.numLayers, dense: layers.filter((l) => !isMoeLayer(config, l)), moe },
-      attention: { kind: 'multi-head attention, rotate-half RoPE', heads: config.numHeads, kvHeads: config.numKvHeads, headDim: config.headDim },
+      attention: { kind: 'multi-head attention, rotate-half RoPE', heads: config.attention.numHeads, kvHeads: config.attention.kind === 'mha' ? config.attention.numKvHeads : config.attention.numHeads, headDim: config.attention.kind === 'mha' ? config.attention.headDim : config.attention.vHeadDim },
       experts: { routed: config.nRoutedExperts, shared: config.nSharedExperts, perToken: config.topK, intermediateSize: config.moeIntermediateSize },
       routing: {
         scoring: config.scoringFunc,

@@ -5,7 +5,7 @@
  */
 import type { ModelConfig } from '../models/config.js';
 import { isMoeLayer } from '../models/config.js';
-import { tensorNames } from '../models/deepseek.js';
+import { tensorNames } from '../models/tensor-names.js';
 import { gate, gateWeights } from './moe-routing.js';
 
 /** Reads a tensor as float64 by name (the Checkpoint's readFloat64, or an in-memory map in tests). */
@@ -33,13 +33,13 @@ export interface ReferenceOptions {
 export function referenceRoute(config: ModelConfig, weight: WeightSource, tokenIds: number[], options: ReferenceOptions = {}): ReferenceRouting[][] {
   const { hiddenSize: H, numLayers } = config;
   const T = tokenIds.length;
-  const embedding = weight(tensorNames.embedding);
+  const embedding = weight(tensorNames(config).embedding);
   // h[t] = E[token_t]
   const hidden: Float64Array[] = tokenIds.map((id) => embedding.slice(id * H, (id + 1) * H));
   const routing: ReferenceRouting[][] = tokenIds.map(() => []);
 
   for (let l = 0; l < numLayers; l++) {
-    const names = tensorNames.layer(l);
+    const names = tensorNames(config).layer(l);
     // a = h + Attn(RMSNorm_in(h))
     const normed = hidden.map((h) => rmsNorm(h, weight(names.inputNorm), config.rmsNormEps));
     const attended = attention(config, weight, l, normed);
@@ -80,14 +80,16 @@ function routeToken(config: ModelConfig, router: Float64Array, x: Float64Array, 
 
 /** Causal multi-head attention over one prompt, rotate-half RoPE (architecture.md 4.1); returns (x Attn) Woᵀ per token. */
 function attention(config: ModelConfig, weight: WeightSource, layer: number, x: Float64Array[]): Float64Array[] {
-  const { numHeads, numKvHeads, headDim: D, hiddenSize: H } = config;
-  const names = tensorNames.layer(layer);
+  const { hiddenSize: H } = config;
+  if (config.attention.kind !== 'mha') throw new Error('reference: standard attention only');
+  const { numHeads, numKvHeads, headDim: D } = config.attention;
+  const names = tensorNames(config).layer(layer);
   const wq = weight(names.q);
   const wk = weight(names.k);
   const wv = weight(names.v);
   const wo = weight(names.o);
-  const q = x.map((xt, pos) => rope(matVec(wq, xt, numHeads * D), pos, numHeads, D, config.ropeTheta));
-  const k = x.map((xt, pos) => rope(matVec(wk, xt, numKvHeads * D), pos, numKvHeads, D, config.ropeTheta));
+  const q = x.map((xt, pos) => rope(matVec(wq, xt, numHeads * D), pos, numHeads, D, config.rope.theta));
+  const k = x.map((xt, pos) => rope(matVec(wk, xt, numKvHeads * D), pos, numKvHeads, D, config.rope.theta));
   const v = x.map((xt) => matVec(wv, xt, numKvHeads * D));
   const groupSize = numHeads / numKvHeads;
   const scale = 1 / Math.sqrt(D);

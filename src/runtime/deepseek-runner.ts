@@ -8,10 +8,11 @@ import type { Checkpoint } from '../loaders/checkpoint.js';
 import { toFloat32, dtypeBytes } from '../loaders/dtypes.js';
 import { fileError } from '../errors.js';
 import type { ModelConfig } from '../models/config.js';
-import { buildAttentionGraph, buildDenseMlpGraph, buildMoeGraph, tensorNames } from '../models/deepseek.js';
+import { buildAttentionGraph, buildDenseMlpGraph, buildMoeGraph } from '../models/deepseek.js';
+import { tensorNames } from '../models/tensor-names.js';
 import { openSessionFactory, type Device } from './execution-provider.js';
 import { LayerWeightLoader } from './layer-weights.js';
-import { ropeTables } from './rope.js';
+import { ropeTables } from '../models/rope.js';
 
 /** Additive mask value for attention between prompts; exp() of it is exactly 0 in fp32. */
 const MASKED = -1e30;
@@ -70,8 +71,8 @@ export class DeepseekRunner {
   private ropeTables(tokens: number): { cos: ort.Tensor; sin: ort.Tensor } {
     const rows = Math.max(tokens, this.config.maxPositionEmbeddings);
     if (!this.rope || this.rope.cos.dims[0] < rows) {
-      const { cos, sin } = ropeTables(rows, this.config.headDim, this.config.ropeTheta);
-      const dims = [rows, this.config.headDim / 2];
+      const { cos, sin } = ropeTables(rows, this.config.rope);
+      const dims = [rows, this.config.rope.dim / 2];
       this.rope = { cos: new ort.Tensor('float32', cos, dims), sin: new ort.Tensor('float32', sin, dims) };
     }
     return this.rope;
@@ -150,7 +151,7 @@ export class DeepseekRunner {
 
   /** h = E[token] by positioned reads of single rows, so the (V, H) table is never loaded whole. */
   private readEmbeddingRows(prompts: Int32Array[], hidden: Float32Array): void {
-    const info = this.checkpoint.info(tensorNames.embedding);
+    const info = this.checkpoint.info(tensorNames(this.config).embedding);
     const [vocab, width] = info.shape;
     const rowBytes = width * dtypeBytes[info.dtype];
     if (this.embeddingScratch.length < rowBytes) this.embeddingScratch = new Uint8Array(rowBytes);

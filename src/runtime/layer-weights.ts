@@ -6,7 +6,7 @@
 import ort from 'onnxruntime-node';
 import type { Checkpoint } from '../loaders/checkpoint.js';
 import { isMoeLayer, type ModelConfig } from '../models/config.js';
-import { tensorNames } from '../models/deepseek.js';
+import { tensorNames } from '../models/tensor-names.js';
 import { fileError } from '../errors.js';
 
 export interface LayerInputs {
@@ -17,7 +17,9 @@ export interface LayerInputs {
 
 /** Float counts of every graph input holding weights, by layer kind; the runtime sizes its buffers from this. */
 export function layerWeightShapes(config: ModelConfig, kind: 'dense' | 'moe'): Record<string, number[]> {
-  const { hiddenSize: H, numHeads, numKvHeads, headDim: D, intermediateSize: I, moeIntermediateSize: Im, nRoutedExperts: E, nSharedExperts: Ns } = config;
+  if (config.attention.kind !== 'mha') throw new Error('layerWeightShapes: standard attention only');
+  const { numHeads, numKvHeads, headDim: D } = config.attention;
+  const { hiddenSize: H, intermediateSize: I, moeIntermediateSize: Im, nRoutedExperts: E, nSharedExperts: Ns } = config;
   const attention = {
     w_input_norm: [H],
     w_q: [numHeads * D, H],
@@ -89,7 +91,7 @@ export class LayerWeightLoader {
   }
 
   private fill(layer: number, kind: 'dense' | 'moe', buffers: Map<string, Float32Array>): void {
-    const names = tensorNames.layer(layer);
+    const names = tensorNames(this.config).layer(layer);
     const shapes = layerWeightShapes(this.config, kind);
     const read = (input: string, tensor: string) => {
       this.expectShape(tensor, shapes[input]);

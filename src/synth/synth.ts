@@ -13,7 +13,7 @@ import { fileError, InputError } from '../errors.js';
 import { float32ToBf16, type DType } from '../loaders/dtypes.js';
 import { SafetensorsWriter, type TensorSpec } from '../loaders/safetensors-writer.js';
 import { isMoeLayer, parseModelConfig, type ModelConfig } from '../models/config.js';
-import { tensorNames } from '../models/deepseek.js';
+import { checkpointTensors, tensorNames } from '../models/tensor-names.js';
 import { writeAtomically } from '../files.js';
 import { trainByteLevelBpe } from './bpe-trainer.js';
 import { findPreset } from './presets.js';
@@ -106,7 +106,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
             const values = new Float32Array(count * cols);
             for (let i = 0; i < values.length; i++) values[i] = init.mean + init.std * stream();
             if (plantedSpec) plantSpecialization(config, plantedSpec, classDirections!, tokenClasses!, spec.name, row, cols, values);
-            for (const p of perturb) if (isPerturbed(spec.name, p)) values.forEach((v, i) => (values[i] = v * p.scale));
+            for (const p of perturb) if (isPerturbed(config, spec.name, p)) values.forEach((v, i) => (values[i] = v * p.scale));
             writer.write(spec.name, stored === 'F32' ? values : float32ToBf16(values));
             written += values.length * (stored === 'F32' ? 4 : 2);
             options.onProgress?.(written, totalBytes);
@@ -129,46 +129,18 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
   return { dir: out, config, shards: shards.map((s) => s.file), bytes: totalBytes, planted: plantedSpec };
 }
 
-/** Every tensor of a DeepSeekMoE checkpoint, in the order the real index lists layers (architecture.md 3.2). */
-export function checkpointTensors(config: ModelConfig): Array<{ name: string; shape: number[] }> {
-  const { hiddenSize: H, numHeads, numKvHeads, headDim: D, intermediateSize: I, moeIntermediateSize: Im, nRoutedExperts: E, nSharedExperts: Ns, vocabSize: V } = config;
-  const tensors = [{ name: tensorNames.embedding, shape: [V, H] }];
-  for (let l = 0; l < config.numLayers; l++) {
-    const n = tensorNames.layer(l);
-    tensors.push(
-      { name: n.inputNorm, shape: [H] },
-      { name: n.q, shape: [numHeads * D, H] },
-      { name: n.k, shape: [numKvHeads * D, H] },
-      { name: n.v, shape: [numKvHeads * D, H] },
-      { name: n.o, shape: [H, numHeads * D] },
-      { name: n.postNorm, shape: [H] },
-    );
-    if (!isMoeLayer(config, l)) {
-      tensors.push({ name: n.denseGate, shape: [I, H] }, { name: n.denseUp, shape: [I, H] }, { name: n.denseDown, shape: [H, I] });
-      continue;
-    }
-    tensors.push({ name: n.router, shape: [E, H] });
-    for (let e = 0; e < E; e++) {
-      tensors.push({ name: n.expertGate(e), shape: [Im, H] }, { name: n.expertUp(e), shape: [Im, H] }, { name: n.expertDown(e), shape: [H, Im] });
-    }
-    if (Ns > 0) {
-      tensors.push({ name: n.sharedGate, shape: [Ns * Im, H] }, { name: n.sharedUp, shape: [Ns * Im, H] }, { name: n.sharedDown, shape: [H, Ns * Im] });
-    }
-  }
-  tensors.push({ name: tensorNames.final.norm, shape: [H] }, { name: tensorNames.final.lmHead, shape: [V, H] });
-  return tensors;
-}
-
 /**
  * Scales chosen so activations keep unit size through the layers and router logits have a spread of about 1,
  * which gives varied, non-degenerate routing. Draws are uniform with the given mean and standard deviation.
  */
 function initializer(config: ModelConfig, name: string): { mean: number; std: number } {
-  const { hiddenSize: H, intermediateSize: I, moeIntermediateSize: Im, nSharedExperts: Ns, numHeads, headDim: D } = config;
-  if (name.endsWith('layernorm.weight') || name === tensorNames.final.norm) return { mean: 1, std: 0.1 };
-  if (name === tensorNames.embedding) return { mean: 0, std: 1 };
-  if (name.endsWith('o_proj.weight')) return { mean: 0, std: 0.5 / Math.sqrt(numHeads * D) };
-  if (name.includes('shared_experts.down_proj')) return { mean: 0, std: 0.5 / Math.sqrt(Ns * Im) };
+  const { hiddenSize: H, intermediateSize: I, moeIntermediateSize: Im, sharedIntermediateSize: S, attention } = config;
+  const names = tensorNames(config);
+  const attentionWidth = attention.kind === 'mha' ? attention.numHeads * attention.headDim : attention.numHeads * attention.vHeadDim;
+  if (name.endsWith('layernorm.weight') || name === names.finalNorm) return { mean: 1, std: 0.1 };
+  if (name === names.embedding) return { mean: 0, std: 1 };
+  if (name.endsWith('o_proj.weight')) return { mean: 0, std: 0.5 / Math.sqrt(attentionWidth) };
+  if (name.includes('shared_experts.down_proj')) return { mean: 0, std: 0.5 / Math.sqrt(S) };
   if (name.includes('experts.') && name.endsWith('down_proj.weight')) return { mean: 0, std: 0.5 / Math.sqrt(Im) };
   if (name.endsWith('mlp.down_proj.weight')) return { mean: 0, std: 0.5 / Math.sqrt(I) };
   return { mean: 0, std: 1 / Math.sqrt(H) };
@@ -206,7 +178,7 @@ function plantSpecialization(
 ): void {
   const H = config.hiddenSize;
   const rows = values.length / cols;
-  if (name === tensorNames.embedding) {
+  if (name === tensorNames(config).embedding) {
     for (let r = 0; r < rows; r++) {
       const cls = tokenClasses.get(firstRow + r);
       if (!cls) continue;
@@ -215,7 +187,7 @@ function plantSpecialization(
     return;
   }
   for (let l = planted.fromLayer; l < config.numLayers; l++) {
-    if (!isMoeLayer(config, l) || name !== tensorNames.layer(l).router) continue;
+    if (!isMoeLayer(config, l) || name !== tensorNames(config).layer(l).router) continue;
     for (const cls of Object.keys(planted.experts) as TokenClass[]) {
       for (const expert of planted.experts[cls]) {
         const r = expert - firstRow;
@@ -261,8 +233,8 @@ function checkPerturbation(p: Perturbation, config: ModelConfig): void {
   }
 }
 
-function isPerturbed(name: string, p: Perturbation): boolean {
-  const n = tensorNames.layer(p.layer);
+function isPerturbed(config: ModelConfig, name: string, p: Perturbation): boolean {
+  const n = tensorNames(config).layer(p.layer);
   return name === n.expertGate(p.expert) || name === n.expertUp(p.expert) || name === n.expertDown(p.expert);
 }
 

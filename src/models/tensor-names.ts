@@ -1,0 +1,165 @@
+/**
+ * Checkpoint tensor names of every family (architecture.md 3.2 and section 6). Each family names the same
+ * parts differently; the runtime, the reference and `synth` all look names up here.
+ */
+import { familyOf, type ModelConfig, type ModelType } from './config.js';
+
+export interface LayerTensorNames {
+  inputNorm: string;
+  postNorm: string;
+  /** Standard attention (V1, Mixtral, Qwen2-MoE, OLMoE); MLA V2-Lite's q_proj too. */
+  q: string;
+  k: string;
+  v: string;
+  o: string;
+  /** Qwen2-MoE biases. */
+  qBias: string;
+  kBias: string;
+  vBias: string;
+  /** OLMoE q/k norms. */
+  qNorm: string;
+  kNorm: string;
+  /** MLA (V2/V3). */
+  qA: string;
+  qANorm: string;
+  qB: string;
+  kvA: string;
+  kvANorm: string;
+  kvB: string;
+  denseGate: string;
+  denseUp: string;
+  denseDown: string;
+  router: string;
+  /** V3 e_score_correction_bias, stored F32. */
+  routerBias: string;
+  expertGate(e: number): string;
+  expertUp(e: number): string;
+  expertDown(e: number): string;
+  sharedGate: string;
+  sharedUp: string;
+  sharedDown: string;
+  /** Qwen2-MoE shared_expert_gate [1, H]. */
+  sharedExpertGate: string;
+}
+
+export interface TensorNames {
+  embedding: string;
+  finalNorm: string;
+  lmHead: string;
+  layer(l: number): LayerTensorNames;
+}
+
+export function tensorNames(config: ModelConfig | ModelType): TensorNames {
+  const family = familyOf(typeof config === 'string' ? config : config.modelType);
+  return {
+    embedding: 'model.embed_tokens.weight',
+    finalNorm: 'model.norm.weight',
+    lmHead: 'lm_head.weight',
+    layer(l: number): LayerTensorNames {
+      const p = `model.layers.${l}.`;
+      const a = `${p}self_attn.`;
+      // Mixtral keeps its MoE block under block_sparse_moe with experts w1 (gate), w3 (up), w2 (down).
+      const moe = family === 'mixtral' ? `${p}block_sparse_moe.` : `${p}mlp.`;
+      const expert = (e: number, part: 'gate' | 'up' | 'down') =>
+        family === 'mixtral' ? `${moe}experts.${e}.${{ gate: 'w1', up: 'w3', down: 'w2' }[part]}.weight` : `${moe}experts.${e}.${part}_proj.weight`;
+      const shared = family === 'qwen2_moe' ? `${p}mlp.shared_expert.` : `${p}mlp.shared_experts.`;
+      return {
+        inputNorm: `${p}input_layernorm.weight`,
+        postNorm: `${p}post_attention_layernorm.weight`,
+        q: `${a}q_proj.weight`,
+        k: `${a}k_proj.weight`,
+        v: `${a}v_proj.weight`,
+        o: `${a}o_proj.weight`,
+        qBias: `${a}q_proj.bias`,
+        kBias: `${a}k_proj.bias`,
+        vBias: `${a}v_proj.bias`,
+        qNorm: `${a}q_norm.weight`,
+        kNorm: `${a}k_norm.weight`,
+        qA: `${a}q_a_proj.weight`,
+        qANorm: `${a}q_a_layernorm.weight`,
+        qB: `${a}q_b_proj.weight`,
+        kvA: `${a}kv_a_proj_with_mqa.weight`,
+        kvANorm: `${a}kv_a_layernorm.weight`,
+        kvB: `${a}kv_b_proj.weight`,
+        denseGate: `${p}mlp.gate_proj.weight`,
+        denseUp: `${p}mlp.up_proj.weight`,
+        denseDown: `${p}mlp.down_proj.weight`,
+        router: `${moe}gate.weight`,
+        routerBias: `${moe}gate.e_score_correction_bias`,
+        expertGate: (e) => expert(e, 'gate'),
+        expertUp: (e) => expert(e, 'up'),
+        expertDown: (e) => expert(e, 'down'),
+        sharedGate: `${shared}gate_proj.weight`,
+        sharedUp: `${shared}up_proj.weight`,
+        sharedDown: `${shared}down_proj.weight`,
+        sharedExpertGate: `${p}mlp.shared_expert_gate.weight`,
+      };
+    },
+  };
+}
+
+/** A tensor the checkpoint must hold, with the shape config.json implies. */
+export interface TensorShape {
+  name: string;
+  shape: number[];
+}
+
+/** The attention tensors of layer l, with their shapes (architecture.md 3.2). */
+export function attentionTensors(config: ModelConfig, l: number): TensorShape[] {
+  const n = tensorNames(config).layer(l);
+  const H = config.hiddenSize;
+  const att = config.attention;
+  if (att.kind === 'mla') {
+    const { numHeads: nh, qLoraRank, kvLoraRank, qkNopeHeadDim: dn, qkRopeHeadDim: dr, vHeadDim: dv } = att;
+    const q: TensorShape[] = qLoraRank === null
+      ? [{ name: n.q, shape: [nh * (dn + dr), H] }]
+      : [{ name: n.qA, shape: [qLoraRank, H] }, { name: n.qANorm, shape: [qLoraRank] }, { name: n.qB, shape: [nh * (dn + dr), qLoraRank] }];
+    return [
+      ...q,
+      { name: n.kvA, shape: [kvLoraRank + dr, H] },
+      { name: n.kvANorm, shape: [kvLoraRank] },
+      { name: n.kvB, shape: [nh * (dn + dv), kvLoraRank] },
+      { name: n.o, shape: [H, nh * dv] },
+    ];
+  }
+  const { numHeads, numKvHeads, headDim: D } = att;
+  const tensors: TensorShape[] = [
+    { name: n.q, shape: [numHeads * D, H] },
+    { name: n.k, shape: [numKvHeads * D, H] },
+    { name: n.v, shape: [numKvHeads * D, H] },
+  ];
+  if (att.qkvBias) tensors.push({ name: n.qBias, shape: [numHeads * D] }, { name: n.kBias, shape: [numKvHeads * D] }, { name: n.vBias, shape: [numKvHeads * D] });
+  tensors.push({ name: n.o, shape: [H, numHeads * D] });
+  if (att.qkNorm) tensors.push({ name: n.qNorm, shape: [numHeads * D] }, { name: n.kNorm, shape: [numKvHeads * D] });
+  return tensors;
+}
+
+/** The feed-forward tensors of layer l: a dense MLP, or router, experts and shared expert. */
+export function ffnTensors(config: ModelConfig, l: number): TensorShape[] {
+  const n = tensorNames(config).layer(l);
+  const { hiddenSize: H, intermediateSize: I, moeIntermediateSize: Im, nRoutedExperts: E, sharedIntermediateSize: S } = config;
+  if (config.layerKinds[l] === 'dense') {
+    return [{ name: n.denseGate, shape: [I, H] }, { name: n.denseUp, shape: [I, H] }, { name: n.denseDown, shape: [H, I] }];
+  }
+  const tensors: TensorShape[] = [{ name: n.router, shape: [E, H] }];
+  if (config.topkMethod === 'noaux_tc') tensors.push({ name: n.routerBias, shape: [E] });
+  for (let e = 0; e < E; e++) {
+    tensors.push({ name: n.expertGate(e), shape: [Im, H] }, { name: n.expertUp(e), shape: [Im, H] }, { name: n.expertDown(e), shape: [H, Im] });
+  }
+  if (S > 0) tensors.push({ name: n.sharedGate, shape: [S, H] }, { name: n.sharedUp, shape: [S, H] }, { name: n.sharedDown, shape: [H, S] });
+  if (config.sharedExpertGate) tensors.push({ name: n.sharedExpertGate, shape: [1, H] });
+  return tensors;
+}
+
+/** Every tensor of the checkpoint, in the order the released indexes list them. */
+export function checkpointTensors(config: ModelConfig): TensorShape[] {
+  const names = tensorNames(config);
+  const { hiddenSize: H, vocabSize: V } = config;
+  const tensors: TensorShape[] = [{ name: names.embedding, shape: [V, H] }];
+  for (let l = 0; l < config.numLayers; l++) {
+    const n = names.layer(l);
+    tensors.push({ name: n.inputNorm, shape: [H] }, ...attentionTensors(config, l), { name: n.postNorm, shape: [H] }, ...ffnTensors(config, l));
+  }
+  tensors.push({ name: names.finalNorm, shape: [H] }, { name: names.lmHead, shape: [V, H] });
+  return tensors;
+}

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { assetPath } from '../src/assets.js';
 import { isMoeLayer, readModelConfig, type ModelConfig } from '../src/models/config.js';
 import { attentionTensors } from '../src/models/tensor-names.js';
-import { layerWeightBytes } from '../src/runtime/layer-weights.js';
+import { routeDefaults } from '../src/route/route.js';
+import { ffnKindOf, layerWeightBytes } from '../src/runtime/layer-weights.js';
 import { synthesize } from '../src/synth/synth.js';
 
 export interface RouteBenchRow {
@@ -51,17 +52,18 @@ export async function routeBench(workDir: string, log: (line: string) => void): 
     const result = JSON.parse(output.trim().split('\n').pop()!);
     if (batchTokens === 2048) diskBytes += fs.statSync(out).size;
 
-    // Steady state: the first run of every layer pays onnxruntime's one-time set-up, so it is left out.
-    const seen = new Set<number>();
+    // Steady state: the first layer of each kind pays onnxruntime's one-time set-up of its sessions, so it is left out.
+    const kindOf = ffnKindOf(config, routeDefaults.expertBudgetBytes);
+    const seen = new Set<string>();
     const steady = (result.runs as Array<{ layer: number; tokens: number; attentionPairs: number; seconds: number }>).filter((r) => {
-      if (seen.has(r.layer)) return true;
-      seen.add(r.layer);
+      if (seen.has(kindOf(r.layer))) return true;
+      seen.add(kindOf(r.layer));
       return false;
     });
     const seconds = steady.reduce((sum, r) => sum + r.seconds, 0);
     const flops = steady.reduce((sum, r) => sum + layerFlops(config, r.layer, r.tokens, r.attentionPairs), 0);
     const steadyTokens = steady.reduce((sum, r) => sum + r.tokens, 0) / config.numLayers;
-    const loadedBytes = Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l) / 2).reduce((a, b) => a + b, 0);
+    const loadedBytes = Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l, kindOf(l)) / 2).reduce((a, b) => a + b, 0);
     const gflops = flops / seconds / 1e9;
     // Measured by the same process right after routing, so both figures see the same machine load.
     const ceilingGflops: number = result.ceilingGflops;
@@ -77,7 +79,7 @@ export async function routeBench(workDir: string, log: (line: string) => void): 
       openSeconds: result.open,
       loadGBps: loadedBytes / result.load / 1e9,
       peakRssBytes: result.maxRssBytes,
-      rssTargetBytes: 2 * layerWeightBytes(config, config.firstKDenseReplace) + 1e9,
+      rssTargetBytes: 2 * layerWeightBytes(config, config.firstKDenseReplace, kindOf(config.firstKDenseReplace)) + 1e9,
     });
     fs.rmSync(out, { force: true });
   }

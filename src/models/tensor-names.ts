@@ -102,52 +102,66 @@ export function tensorNames(config: ModelConfig | ModelType): TensorNames {
 export interface TensorShape {
   name: string;
   shape: number[];
+  /** The graph input it feeds (runtime/layer-weights.ts); routed experts are fed another way. */
+  input?: string;
 }
 
-/** The attention tensors of layer l, with their shapes (architecture.md 3.2). */
+/** The attention tensors of layer l (input norm first), with their shapes (architecture.md 3.2). */
 export function attentionTensors(config: ModelConfig, l: number): TensorShape[] {
   const n = tensorNames(config).layer(l);
   const H = config.hiddenSize;
   const att = config.attention;
+  const norm: TensorShape = { name: n.inputNorm, shape: [H], input: 'w_input_norm' };
   if (att.kind === 'mla') {
     const { numHeads: nh, qLoraRank, kvLoraRank, qkNopeHeadDim: dn, qkRopeHeadDim: dr, vHeadDim: dv } = att;
     const q: TensorShape[] = qLoraRank === null
-      ? [{ name: n.q, shape: [nh * (dn + dr), H] }]
-      : [{ name: n.qA, shape: [qLoraRank, H] }, { name: n.qANorm, shape: [qLoraRank] }, { name: n.qB, shape: [nh * (dn + dr), qLoraRank] }];
+      ? [{ name: n.q, shape: [nh * (dn + dr), H], input: 'w_q' }]
+      : [
+          { name: n.qA, shape: [qLoraRank, H], input: 'w_q_a' },
+          { name: n.qANorm, shape: [qLoraRank], input: 'w_q_a_norm' },
+          { name: n.qB, shape: [nh * (dn + dr), qLoraRank], input: 'w_q_b' },
+        ];
     return [
+      norm,
       ...q,
-      { name: n.kvA, shape: [kvLoraRank + dr, H] },
-      { name: n.kvANorm, shape: [kvLoraRank] },
-      { name: n.kvB, shape: [nh * (dn + dv), kvLoraRank] },
-      { name: n.o, shape: [H, nh * dv] },
+      { name: n.kvA, shape: [kvLoraRank + dr, H], input: 'w_kv_a' },
+      { name: n.kvANorm, shape: [kvLoraRank], input: 'w_kv_a_norm' },
+      { name: n.kvB, shape: [nh * (dn + dv), kvLoraRank], input: 'w_kv_b' },
+      { name: n.o, shape: [H, nh * dv], input: 'w_o' },
     ];
   }
   const { numHeads, numKvHeads, headDim: D } = att;
   const tensors: TensorShape[] = [
-    { name: n.q, shape: [numHeads * D, H] },
-    { name: n.k, shape: [numKvHeads * D, H] },
-    { name: n.v, shape: [numKvHeads * D, H] },
+    norm,
+    { name: n.q, shape: [numHeads * D, H], input: 'w_q' },
+    { name: n.k, shape: [numKvHeads * D, H], input: 'w_k' },
+    { name: n.v, shape: [numKvHeads * D, H], input: 'w_v' },
   ];
-  if (att.qkvBias) tensors.push({ name: n.qBias, shape: [numHeads * D] }, { name: n.kBias, shape: [numKvHeads * D] }, { name: n.vBias, shape: [numKvHeads * D] });
-  tensors.push({ name: n.o, shape: [H, numHeads * D] });
-  if (att.qkNorm) tensors.push({ name: n.qNorm, shape: [numHeads * D] }, { name: n.kNorm, shape: [numKvHeads * D] });
+  if (att.qkvBias) {
+    tensors.push({ name: n.qBias, shape: [numHeads * D], input: 'b_q' }, { name: n.kBias, shape: [numKvHeads * D], input: 'b_k' }, { name: n.vBias, shape: [numKvHeads * D], input: 'b_v' });
+  }
+  tensors.push({ name: n.o, shape: [H, numHeads * D], input: 'w_o' });
+  if (att.qkNorm) tensors.push({ name: n.qNorm, shape: [numHeads * D], input: 'w_q_norm' }, { name: n.kNorm, shape: [numKvHeads * D], input: 'w_k_norm' });
   return tensors;
 }
 
-/** The feed-forward tensors of layer l: a dense MLP, or router, experts and shared expert. */
+/** The feed-forward tensors of layer l (post-attention norm first): a dense MLP, or router, experts and shared expert. */
 export function ffnTensors(config: ModelConfig, l: number): TensorShape[] {
   const n = tensorNames(config).layer(l);
   const { hiddenSize: H, intermediateSize: I, moeIntermediateSize: Im, nRoutedExperts: E, sharedIntermediateSize: S } = config;
+  const norm: TensorShape = { name: n.postNorm, shape: [H], input: 'w_post_norm' };
   if (config.layerKinds[l] === 'dense') {
-    return [{ name: n.denseGate, shape: [I, H] }, { name: n.denseUp, shape: [I, H] }, { name: n.denseDown, shape: [H, I] }];
+    return [norm, { name: n.denseGate, shape: [I, H], input: 'w_gate' }, { name: n.denseUp, shape: [I, H], input: 'w_up' }, { name: n.denseDown, shape: [H, I], input: 'w_down' }];
   }
-  const tensors: TensorShape[] = [{ name: n.router, shape: [E, H] }];
-  if (config.topkMethod === 'noaux_tc') tensors.push({ name: n.routerBias, shape: [E] });
+  const tensors: TensorShape[] = [norm, { name: n.router, shape: [E, H], input: 'w_router' }];
+  if (config.topkMethod === 'noaux_tc') tensors.push({ name: n.routerBias, shape: [E], input: 'w_router_bias' });
   for (let e = 0; e < E; e++) {
     tensors.push({ name: n.expertGate(e), shape: [Im, H] }, { name: n.expertUp(e), shape: [Im, H] }, { name: n.expertDown(e), shape: [H, Im] });
   }
-  if (S > 0) tensors.push({ name: n.sharedGate, shape: [S, H] }, { name: n.sharedUp, shape: [S, H] }, { name: n.sharedDown, shape: [H, S] });
-  if (config.sharedExpertGate) tensors.push({ name: n.sharedExpertGate, shape: [1, H] });
+  if (S > 0) {
+    tensors.push({ name: n.sharedGate, shape: [S, H], input: 'w_shared_gate' }, { name: n.sharedUp, shape: [S, H], input: 'w_shared_up' }, { name: n.sharedDown, shape: [H, S], input: 'w_shared_down' });
+  }
+  if (config.sharedExpertGate) tensors.push({ name: n.sharedExpertGate, shape: [1, H], input: 'w_shared_expert_gate' });
   return tensors;
 }
 
@@ -157,8 +171,7 @@ export function checkpointTensors(config: ModelConfig): TensorShape[] {
   const { hiddenSize: H, vocabSize: V } = config;
   const tensors: TensorShape[] = [{ name: names.embedding, shape: [V, H] }];
   for (let l = 0; l < config.numLayers; l++) {
-    const n = names.layer(l);
-    tensors.push({ name: n.inputNorm, shape: [H] }, ...attentionTensors(config, l), { name: n.postNorm, shape: [H] }, ...ffnTensors(config, l));
+    tensors.push(...attentionTensors(config, l), ...ffnTensors(config, l));
   }
   tensors.push({ name: names.finalNorm, shape: [H] }, { name: names.lmHead, shape: [V, H] });
   return tensors;

@@ -17,9 +17,9 @@ import { readPrompts, type Prompt } from '../loaders/prompts.js';
 import { PromptTokenizer } from '../loaders/tokenizer.js';
 import { moeLayers, readModelConfig, type ModelConfig } from '../models/config.js';
 import { createProgress } from '../progress.js';
-import { DeepseekRunner } from '../runtime/deepseek-runner.js';
+import { ModelRunner } from '../runtime/model-runner.js';
 import type { Device } from '../runtime/execution-provider.js';
-import { layerWeightBytes } from '../runtime/layer-weights.js';
+import { ffnKindOf, layerWeightBytes } from '../runtime/layer-weights.js';
 import { writeTrace } from '../trace.js';
 import { version } from '../version.js';
 import { planChunks, type Chunk } from './chunks.js';
@@ -37,6 +37,8 @@ export interface RouteOptions {
   bos?: boolean;
   /** Keep all layers' fp32 weights loaded when they fit in this many bytes. */
   weightBudgetBytes?: number;
+  /** Load a MoE layer's routed experts one at a time when all of them take more fp32 bytes than this. */
+  expertBudgetBytes?: number;
   /** Hidden states held at once when layers are streamed (bounds the tokens of one pass). */
   activationBudgetBytes?: number;
   warn?: (line: string) => void;
@@ -57,6 +59,7 @@ export const routeDefaults = {
   resume: false,
   bos: true,
   weightBudgetBytes: 2 * 1024 ** 3,
+  expertBudgetBytes: 4 * 1024 ** 3,
   activationBudgetBytes: 1024 ** 3,
 };
 
@@ -89,6 +92,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
     resume = routeDefaults.resume,
     bos = routeDefaults.bos,
     weightBudgetBytes = routeDefaults.weightBudgetBytes,
+    expertBudgetBytes = routeDefaults.expertBudgetBytes,
     activationBudgetBytes = routeDefaults.activationBudgetBytes,
   } = options;
   if (!Number.isInteger(batchTokens) || batchTokens < 1) throw new InputError(`invalid --batch-tokens: ${batchTokens} (expected a positive integer)`, 'usage-batch-tokens');
@@ -106,10 +110,11 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
 
   const checkpoint = Checkpoint.open(model);
   const fingerprint = runFingerprint(promptsFile, model, checkpoint, { batchTokens, maxPromptTokens: maxPromptTokens ?? null, saveProbs, bos });
-  const totalWeightBytes = Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l)).reduce((a, b) => a + b, 0);
+  const kindOf = ffnKindOf(config, expertBudgetBytes);
+  const totalWeightBytes = Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l, kindOf(l))).reduce((a, b) => a + b, 0);
   const keepAllWeights = totalWeightBytes <= weightBudgetBytes;
   const opening = performance.now();
-  const runner = await DeepseekRunner.open(checkpoint, config, { device, saveProbs, keepAllWeights, warn: options.warn });
+  const runner = await ModelRunner.open(checkpoint, config, { device, saveProbs, keepAllWeights, expertBudgetBytes, warn: options.warn });
   options.onTiming?.({ phase: 'open', seconds: (performance.now() - opening) / 1000 });
   // The work folder is made only once the model has loaded, so bad input leaves nothing to clear away.
   let work: WorkDir;
@@ -171,7 +176,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
 
 /** Runs the chunks of one pass through every layer; returns each chunk's routing record. */
 async function runPass(
-  runner: DeepseekRunner,
+  runner: ModelRunner,
   config: ModelConfig,
   layers: number[],
   pass: Chunk[],
@@ -195,12 +200,15 @@ async function runPass(
     runner.loadLayer(layer);
     onTiming?.({ phase: 'load', layer, seconds: (performance.now() - loading) / 1000 });
     const slot = layers.indexOf(layer);
+    const started = performance.now();
+    const routings = await runner.runLayer(layer, activations);
+    const passTokens = activations.reduce((sum, a) => sum + a.tokens, 0);
+    const passPairs = attentionPairs.reduce((a, b) => a + b, 0);
+    onTiming?.({ phase: 'run', layer, tokens: passTokens, attentionPairs: passPairs, seconds: (performance.now() - started) / 1000 });
+    advance(passTokens);
     for (let c = 0; c < pass.length; c++) {
-      const started = performance.now();
-      const routing = await runner.runLayer(layer, activations[c]);
+      const routing = routings[c];
       const T = activations[c].tokens;
-      onTiming?.({ phase: 'run', layer, tokens: T, attentionPairs: attentionPairs[c], seconds: (performance.now() - started) / 1000 });
-      advance(T);
       if (!routing) continue;
       // Rearrange (T, K) of this layer into the record's (T, L, K) layout.
       const record = records[c];

@@ -85,9 +85,9 @@ export class GraphBuilder {
 
   // Operators used by the model graphs, named as in ONNX.
 
-  /** x [M, in] times W [out, in] transposed: the Hugging Face Linear layout without a copy. */
-  gemmT(x: string, w: string): string {
-    return this.node('Gemm', [x, w], { transB: attr.int(1) });
+  /** x [M, in] times W [out, in] transposed, plus an optional bias [out]: the Hugging Face Linear layout without a copy. */
+  gemmT(x: string, w: string, bias?: string): string {
+    return this.node('Gemm', bias ? [x, w, bias] : [x, w], { transB: attr.int(1) });
   }
 
   add(a: string, b: string): string {

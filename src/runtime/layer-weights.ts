@@ -1,42 +1,58 @@
 /**
  * A layer's weights as fp32 graph inputs. Stored bf16/f16/FP8 tensors are converted exactly to fp32 (the
  * only precision the CPU provider computes in) into buffers that are reused from layer to layer, so memory
- * holds one layer's weights at a time however deep the model is.
+ * holds one layer's weights at a time however deep the model is. The tensors each graph input takes come from
+ * models/tensor-names.ts, the one list of what a layer holds.
  */
 import ort from 'onnxruntime-node';
 import type { Checkpoint } from '../loaders/checkpoint.js';
 import { isMoeLayer, type ModelConfig } from '../models/config.js';
-import { tensorNames } from '../models/tensor-names.js';
+import { attentionTensors, ffnTensors, tensorNames, type TensorShape } from '../models/tensor-names.js';
 import { fileError } from '../errors.js';
 
+/**
+ * How a layer's feed-forward part runs: a dense MLP; a MoE layer whose routed experts are all loaded at once
+ * (`moe`); or one whose experts are loaded one at a time (`moe-streamed`), for layers too large for memory.
+ */
+export type FfnKind = 'dense' | 'moe' | 'moe-streamed';
+
 export interface LayerInputs {
-  kind: 'dense' | 'moe';
+  kind: FfnKind;
   attention: Record<string, ort.Tensor>;
   ffn: Record<string, ort.Tensor>;
 }
 
-/** Float counts of every graph input holding weights, by layer kind; the runtime sizes its buffers from this. */
-export function layerWeightShapes(config: ModelConfig, kind: 'dense' | 'moe'): Record<string, number[]> {
-  if (config.attention.kind !== 'mha') throw new Error('layerWeightShapes: standard attention only');
-  const { numHeads, numKvHeads, headDim: D } = config.attention;
-  const { hiddenSize: H, intermediateSize: I, moeIntermediateSize: Im, nRoutedExperts: E, nSharedExperts: Ns } = config;
-  const attention = {
-    w_input_norm: [H],
-    w_q: [numHeads * D, H],
-    w_k: [numKvHeads * D, H],
-    w_v: [numKvHeads * D, H],
-    w_o: [H, numHeads * D],
-  };
-  if (kind === 'dense') return { ...attention, w_post_norm: [H], w_gate: [I, H], w_up: [I, H], w_down: [H, I] };
-  const shared: Record<string, number[]> = Ns > 0 ? { w_shared_gate: [Ns * Im, H], w_shared_up: [Ns * Im, H], w_shared_down: [H, Ns * Im] } : {};
-  return { ...attention, w_post_norm: [H], w_router: [E, H], w_experts_gate_up: [E, 2 * Im, H], w_experts_down: [E, H, Im], ...shared };
+/** One routed expert's weights, as the expert graph takes them. */
+export interface ExpertInputs {
+  w_gate: ort.Tensor;
+  w_up: ort.Tensor;
+  w_down: ort.Tensor;
 }
 
-const attentionInputs = new Set(['w_input_norm', 'w_q', 'w_k', 'w_v', 'w_o']);
+/** The whole-MoE graph's two inputs holding every routed expert, in com.microsoft.MoE's layout. */
+function allExpertsShapes(config: ModelConfig): Record<string, number[]> {
+  const { hiddenSize: H, moeIntermediateSize: Im, nRoutedExperts: E } = config;
+  return { w_experts_gate_up: [E, 2 * Im, H], w_experts_down: [E, H, Im] };
+}
 
-export function layerWeightBytes(config: ModelConfig, layer: number): number {
-  const shapes = layerWeightShapes(config, isMoeLayer(config, layer) ? 'moe' : 'dense');
-  return 4 * Object.values(shapes).reduce((sum, shape) => sum + product(shape), 0);
+/** Graph inputs of a layer with their shapes: every tensor that feeds an input, plus the packed experts. */
+function inputShapes(config: ModelConfig, layer: number, kind: FfnKind): { attention: Record<string, number[]>; ffn: Record<string, number[]> } {
+  const byInput = (tensors: TensorShape[]) => Object.fromEntries(tensors.filter((t) => t.input).map((t) => [t.input!, t.shape]));
+  const ffn = byInput(ffnTensors(config, layer));
+  return { attention: byInput(attentionTensors(config, layer)), ffn: kind === 'moe' ? { ...ffn, ...allExpertsShapes(config) } : ffn };
+}
+
+/** fp32 bytes of a layer's graph-input weights when run as `kind` (streamed experts not counted). */
+export function layerWeightBytes(config: ModelConfig, layer: number, kind: FfnKind): number {
+  const { attention, ffn } = inputShapes(config, layer, kind);
+  return 4 * [...Object.values(attention), ...Object.values(ffn)].reduce((sum, shape) => sum + product(shape), 0);
+}
+
+/** How each layer's feed-forward part runs: MoE layers whose routed experts exceed the budget in fp32 are streamed. */
+export function ffnKindOf(config: ModelConfig, expertBudgetBytes: number): (layer: number) => FfnKind {
+  const routedExpertBytes = 4 * config.nRoutedExperts * 3 * config.moeIntermediateSize * config.hiddenSize;
+  const moeKind = routedExpertBytes > expertBudgetBytes ? 'moe-streamed' : 'moe';
+  return (layer) => (isMoeLayer(config, layer) ? moeKind : 'dense');
 }
 
 /**
@@ -47,38 +63,61 @@ export function layerWeightBytes(config: ModelConfig, layer: number): number {
 export class LayerWeightLoader {
   private readonly pools = new Map<string, Map<string, Float32Array>>();
   private readonly loaded = new Map<number, LayerInputs>();
-  private readonly scratch: { gate?: Float32Array; up?: Float32Array } = {};
+  private readonly scratch: { gate?: Float32Array; up?: Float32Array; expert?: ExpertInputs } = {};
 
   constructor(
     private readonly checkpoint: Checkpoint,
     private readonly config: ModelConfig,
     private readonly keepAll: boolean,
+    private readonly kindOf: (layer: number) => FfnKind,
   ) {}
 
   load(layer: number): LayerInputs {
     const cached = this.loaded.get(layer);
     if (cached) return cached;
-    const kind = isMoeLayer(this.config, layer) ? 'moe' : 'dense';
-    const shapes = layerWeightShapes(this.config, kind);
-    const buffers = this.buffersFor(this.keepAll ? `layer${layer}` : kind, shapes);
-    this.fill(layer, kind, buffers);
-
+    const kind = this.kindOf(layer);
+    const shapes = inputShapes(this.config, layer, kind);
     const inputs: LayerInputs = { kind, attention: {}, ffn: {} };
-    for (const [name, shape] of Object.entries(shapes)) {
-      const tensor = new ort.Tensor('float32', buffers.get(name)!, shape);
-      (attentionInputs.has(name) ? inputs.attention : inputs.ffn)[name] = tensor;
+    for (const part of ['attention', 'ffn'] as const) {
+      // Every layer's attention has the same inputs; a dense and a MoE layer's feed-forward parts do not.
+      const shared = part === 'attention' ? part : `${kind}:${part}`;
+      const buffers = this.buffersFor(this.keepAll ? `layer${layer}:${part}` : shared, shapes[part]);
+      for (const [input, shape] of Object.entries(shapes[part])) inputs[part][input] = new ort.Tensor('float32', buffers.get(input)!, shape);
     }
+    const tensors = [...attentionTensors(this.config, layer), ...ffnTensors(this.config, layer)];
+    for (const tensor of tensors) {
+      if (!tensor.input) continue;
+      const part = tensor.input in inputs.attention ? 'attention' : 'ffn';
+      this.read(tensor, inputs[part][tensor.input].data as Float32Array);
+    }
+    if (kind === 'moe') this.packExperts(layer, inputs.ffn);
     // A shared buffer set is overwritten by the next load, so only a layer with buffers of its own is remembered.
     if (this.keepAll) this.loaded.set(layer, inputs);
     else this.loaded.clear();
     return inputs;
   }
 
-  private expectShape(tensor: string, expected: number[]): void {
-    const info = this.checkpoint.info(tensor);
-    if (info.shape.length !== expected.length || info.shape.some((d, i) => d !== expected[i])) {
-      throw fileError(info.file, 'tensor-shape', `tensor "${tensor}" has shape [${info.shape}], config.json implies [${expected}]`);
+  /** Expert e of a streamed layer, in buffers reused from expert to expert. */
+  loadExpert(layer: number, e: number): ExpertInputs {
+    const { hiddenSize: H, moeIntermediateSize: Im } = this.config;
+    const expert = (this.scratch.expert ??= {
+      w_gate: new ort.Tensor('float32', new Float32Array(Im * H), [Im, H]),
+      w_up: new ort.Tensor('float32', new Float32Array(Im * H), [Im, H]),
+      w_down: new ort.Tensor('float32', new Float32Array(H * Im), [H, Im]),
+    });
+    const names = tensorNames(this.config).layer(layer);
+    this.read({ name: names.expertGate(e), shape: [Im, H] }, expert.w_gate.data as Float32Array);
+    this.read({ name: names.expertUp(e), shape: [Im, H] }, expert.w_up.data as Float32Array);
+    this.read({ name: names.expertDown(e), shape: [H, Im] }, expert.w_down.data as Float32Array);
+    return expert;
+  }
+
+  private read(tensor: TensorShape, out: Float32Array): void {
+    const info = this.checkpoint.info(tensor.name);
+    if (info.shape.length !== tensor.shape.length || info.shape.some((d, i) => d !== tensor.shape[i])) {
+      throw fileError(info.file, 'tensor-shape', `tensor "${tensor.name}" has shape [${info.shape}], config.json implies [${tensor.shape}]`);
     }
+    this.checkpoint.readFloat32(tensor.name, out);
   }
 
   private buffersFor(key: string, shapes: Record<string, number[]>): Map<string, Float32Array> {
@@ -90,49 +129,23 @@ export class LayerWeightLoader {
     return pool;
   }
 
-  private fill(layer: number, kind: 'dense' | 'moe', buffers: Map<string, Float32Array>): void {
-    const names = tensorNames(this.config).layer(layer);
-    const shapes = layerWeightShapes(this.config, kind);
-    const read = (input: string, tensor: string) => {
-      this.expectShape(tensor, shapes[input]);
-      this.checkpoint.readFloat32(tensor, buffers.get(input)!);
-    };
-    read('w_input_norm', names.inputNorm);
-    read('w_q', names.q);
-    read('w_k', names.k);
-    read('w_v', names.v);
-    read('w_o', names.o);
-    read('w_post_norm', names.postNorm);
-    if (kind === 'dense') {
-      read('w_gate', names.denseGate);
-      read('w_up', names.denseUp);
-      read('w_down', names.denseDown);
-      return;
-    }
-    read('w_router', names.router);
+  /** Every routed expert into com.microsoft.MoE's inputs: interleaved SwiGLU rows (2i gate i, 2i+1 up i), then down. */
+  private packExperts(layer: number, ffn: Record<string, ort.Tensor>): void {
     const { hiddenSize: H, moeIntermediateSize: Im, nRoutedExperts: E } = this.config;
-    const gateUp = buffers.get('w_experts_gate_up')!;
-    const down = buffers.get('w_experts_down')!;
+    const names = tensorNames(this.config).layer(layer);
+    const gateUp = ffn.w_experts_gate_up.data as Float32Array;
+    const down = ffn.w_experts_down.data as Float32Array;
     const gate = (this.scratch.gate ??= new Float32Array(Im * H));
     const up = (this.scratch.up ??= new Float32Array(Im * H));
     for (let e = 0; e < E; e++) {
-      this.expectShape(names.expertGate(e), [Im, H]);
-      this.expectShape(names.expertUp(e), [Im, H]);
-      this.expectShape(names.expertDown(e), [H, Im]);
-      this.checkpoint.readFloat32(names.expertGate(e), gate);
-      this.checkpoint.readFloat32(names.expertUp(e), up);
-      // com.microsoft.MoE's interleaved SwiGLU layout: row 2i is gate row i, row 2i+1 is up row i.
+      this.read({ name: names.expertGate(e), shape: [Im, H] }, gate);
+      this.read({ name: names.expertUp(e), shape: [Im, H] }, up);
       const expertBase = e * 2 * Im * H;
       for (let i = 0; i < Im; i++) {
         gateUp.set(gate.subarray(i * H, (i + 1) * H), expertBase + 2 * i * H);
         gateUp.set(up.subarray(i * H, (i + 1) * H), expertBase + (2 * i + 1) * H);
       }
-      this.checkpoint.readFloat32(names.expertDown(e), down.subarray(e * H * Im, (e + 1) * H * Im));
-    }
-    if (this.config.nSharedExperts > 0) {
-      read('w_shared_gate', names.sharedGate);
-      read('w_shared_up', names.sharedUp);
-      read('w_shared_down', names.sharedDown);
+      this.read({ name: names.expertDown(e), shape: [H, Im] }, down.subarray(e * H * Im, (e + 1) * H * Im));
     }
   }
 }

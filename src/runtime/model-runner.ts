@@ -1,0 +1,244 @@
+/**
+ * Runs a model's decoder layers with onnxruntime on packed chunks of prompts and returns what the routers chose.
+ * One session per graph kind (attention, dense MLP, MoE, and for streamed MoE layers router and expert) serves
+ * every layer; weights are fed as inputs.
+ */
+import fs from 'node:fs';
+import ort from 'onnxruntime-node';
+import type { Checkpoint } from '../loaders/checkpoint.js';
+import { toFloat32, dtypeBytes } from '../loaders/dtypes.js';
+import { fileError } from '../errors.js';
+import type { ModelConfig } from '../models/config.js';
+import { buildAttentionGraph } from '../models/attention-graphs.js';
+import { buildDenseMlpGraph, buildExpertGraph, buildMoeGraph, buildRouterGraph } from '../models/ffn-graphs.js';
+import { ropeTables } from '../models/rope.js';
+import { tensorNames } from '../models/tensor-names.js';
+import { openSessionFactory, type Device } from './execution-provider.js';
+import { ffnKindOf, LayerWeightLoader, type FfnKind } from './layer-weights.js';
+
+/** Additive mask value for attention between prompts; exp() of it is exactly 0 in fp32. */
+const MASKED = -1e30;
+
+/** The packed tokens of a chunk of whole prompts, and their hidden state as it moves through the layers. */
+export interface ChunkActivations {
+  /** Token count T. */
+  tokens: number;
+  /** Position of each token inside its prompt, (1, T). */
+  positions: ort.Tensor;
+  /** Block-diagonal causal mask, (T, T): token i sees token j iff both are in one prompt and j <= i. */
+  mask: ort.Tensor;
+  /** Residual stream h, (T, H). */
+  hidden: Float32Array;
+}
+
+/** What one MoE layer's router did for the tokens of a chunk. */
+export interface LayerRouting {
+  /** (T, K), descending selection score. */
+  topkIds: Int32Array;
+  /** (T, K) gate weights. */
+  topkWeights: Float32Array;
+  /** (E) sum over the chunk's tokens of the routing scores. */
+  scoreSum: Float32Array;
+  /** (T, E) every routing score, only when asked for. */
+  scores?: Float32Array;
+}
+
+export interface RunnerOptions {
+  device: Device;
+  saveProbs: boolean;
+  /** Keep every layer's fp32 weights loaded (small models) instead of one layer at a time. */
+  keepAllWeights: boolean;
+  /** MoE layers whose routed experts take more fp32 bytes than this load them one expert at a time. */
+  expertBudgetBytes: number;
+  warn?: (line: string) => void;
+}
+
+interface Sessions {
+  attention: ort.InferenceSession;
+  dense?: ort.InferenceSession;
+  moe?: ort.InferenceSession;
+  router?: ort.InferenceSession;
+  expert?: ort.InferenceSession;
+}
+
+export class ModelRunner {
+  private readonly weights: LayerWeightLoader;
+  private rope: { cos: ort.Tensor; sin: ort.Tensor } | undefined;
+  private embeddingScratch = new Uint8Array(0);
+
+  private constructor(
+    private readonly checkpoint: Checkpoint,
+    private readonly config: ModelConfig,
+    private readonly sessions: Sessions,
+    readonly provider: string,
+    keepAllWeights: boolean,
+    kindOf: (layer: number) => FfnKind,
+  ) {
+    this.weights = new LayerWeightLoader(checkpoint, config, keepAllWeights, kindOf);
+  }
+
+  static async open(checkpoint: Checkpoint, config: ModelConfig, options: RunnerOptions): Promise<ModelRunner> {
+    const kindOf = ffnKindOf(config, options.expertBudgetBytes);
+    const kinds = new Set(Array.from({ length: config.numLayers }, (_, l) => kindOf(l)));
+    const attentionGraph = buildAttentionGraph(config);
+    const factory = await openSessionFactory(options.device, attentionGraph, { warn: options.warn });
+    const sessions: Sessions = { attention: await factory.create(attentionGraph) };
+    if (kinds.has('dense')) sessions.dense = await factory.create(buildDenseMlpGraph(config));
+    if (kinds.has('moe')) sessions.moe = await factory.create(buildMoeGraph(config, { saveProbs: options.saveProbs }));
+    if (kinds.has('moe-streamed')) {
+      sessions.router = await factory.create(buildRouterGraph(config, { saveProbs: options.saveProbs }));
+      sessions.expert = await factory.create(buildExpertGraph(config));
+    }
+    return new ModelRunner(checkpoint, config, sessions, factory.provider, options.keepAllWeights, kindOf);
+  }
+
+  /** Packs prompts into one sequence: h = E[token] for every token, with positions and the mask that keeps prompts apart. */
+  embed(prompts: Int32Array[]): ChunkActivations {
+    const H = this.config.hiddenSize;
+    const T = prompts.reduce((sum, p) => sum + p.length, 0);
+    const hidden = new Float32Array(T * H);
+    const positions = new BigInt64Array(T);
+    const mask = new Float32Array(T * T).fill(MASKED);
+    this.readEmbeddingRows(prompts, hidden);
+    let t = 0;
+    for (const prompt of prompts) {
+      for (let i = 0; i < prompt.length; i++) {
+        positions[t + i] = BigInt(i);
+        mask.fill(0, (t + i) * T + t, (t + i) * T + t + i + 1);
+      }
+      t += prompt.length;
+    }
+    return {
+      tokens: T,
+      positions: new ort.Tensor('int64', positions, [1, T]),
+      mask: new ort.Tensor('float32', mask, [T, T]),
+      hidden,
+    };
+  }
+
+  /** Loads a layer's weights (a no-op when they are already loaded). */
+  loadLayer(layer: number): void {
+    this.weights.load(layer);
+  }
+
+  /**
+   * Runs one layer on each chunk of a pass, updating their hidden states; returns each chunk's routing for a
+   * MoE layer. A streamed MoE layer loads each expert once for the whole pass.
+   */
+  async runLayer(layer: number, chunks: ChunkActivations[]): Promise<Array<LayerRouting | undefined>> {
+    const inputs = this.weights.load(layer);
+    const attended: ort.Tensor[] = [];
+    for (const chunk of chunks) {
+      const result = await this.sessions.attention.run({
+        hidden: new ort.Tensor('float32', chunk.hidden, [chunk.tokens, this.config.hiddenSize]),
+        positions: chunk.positions,
+        mask: chunk.mask,
+        ...this.ropeTables(chunk.tokens),
+        ...inputs.attention,
+      });
+      attended.push(result.out);
+    }
+    if (inputs.kind === 'dense') {
+      for (const [c, chunk] of chunks.entries()) chunk.hidden = (await this.sessions.dense!.run({ hidden: attended[c], ...inputs.ffn })).out.data as Float32Array;
+      return chunks.map(() => undefined);
+    }
+    if (inputs.kind === 'moe') {
+      const routings: LayerRouting[] = [];
+      for (const [c, chunk] of chunks.entries()) {
+        const result = await this.sessions.moe!.run({ hidden: attended[c], ...inputs.ffn });
+        chunk.hidden = result.out.data as Float32Array;
+        routings.push(routingOf(result));
+      }
+      return routings;
+    }
+    return this.runStreamedMoe(layer, chunks, attended, inputs.ffn);
+  }
+
+  /**
+   * h' = a + Shared(x) + Σ_j w_j Expert_idx_j(x), the routed sum built expert by expert: each expert's weights
+   * are loaded once and run on the rows of every chunk that chose it, scaled by their gate weights.
+   */
+  private async runStreamedMoe(layer: number, chunks: ChunkActivations[], attended: ort.Tensor[], ffn: Record<string, ort.Tensor>): Promise<LayerRouting[]> {
+    const { hiddenSize: H, nRoutedExperts: E, topK: K } = this.config;
+    const routed = [];
+    for (const a of attended) {
+      const result = await this.sessions.router!.run({ hidden: a, ...ffn });
+      routed.push({ x: result.x.data as Float32Array, out: result.base.data as Float32Array, routing: routingOf(result) });
+    }
+    // Which (row, weight) pairs of each chunk go to each expert.
+    const assignments = routed.map(({ routing }) => {
+      const byExpert: Array<{ rows: number[]; weights: number[] }> = Array.from({ length: E }, () => ({ rows: [], weights: [] }));
+      routing.topkIds.forEach((e, i) => {
+        byExpert[e].rows.push(Math.floor(i / K));
+        byExpert[e].weights.push(routing.topkWeights[i]);
+      });
+      return byExpert;
+    });
+    for (let e = 0; e < E; e++) {
+      if (assignments.every((byExpert) => byExpert[e].rows.length === 0)) continue;
+      const expert = this.weights.loadExpert(layer, e);
+      for (const [c, { x, out }] of routed.entries()) {
+        const { rows, weights } = assignments[c][e];
+        if (rows.length === 0) continue;
+        const gathered = new Float32Array(rows.length * H);
+        rows.forEach((row, i) => gathered.set(x.subarray(row * H, (row + 1) * H), i * H));
+        const y = (await this.sessions.expert!.run({ x: new ort.Tensor('float32', gathered, [rows.length, H]), ...expert })).y.data as Float32Array;
+        rows.forEach((row, i) => {
+          for (let d = 0; d < H; d++) out[row * H + d] += weights[i] * y[i * H + d];
+        });
+      }
+    }
+    routed.forEach(({ out }, c) => (chunks[c].hidden = out));
+    return routed.map(({ routing }) => routing);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(Object.values(this.sessions).map((s) => s.release()));
+  }
+
+  /**
+   * cos/sin tables with at least `tokens` rows: onnxruntime's RotaryEmbedding refuses a table shorter than the
+   * sequence it is given, and a packed chunk can be longer than any one prompt's positions.
+   */
+  private ropeTables(tokens: number): { cos: ort.Tensor; sin: ort.Tensor } {
+    const rows = Math.max(tokens, this.config.maxPositionEmbeddings);
+    if (!this.rope || this.rope.cos.dims[0] < rows) {
+      const { cos, sin } = ropeTables(rows, this.config.rope);
+      const dims = [rows, this.config.rope.dim / 2];
+      this.rope = { cos: new ort.Tensor('float32', cos, dims), sin: new ort.Tensor('float32', sin, dims) };
+    }
+    return this.rope;
+  }
+
+  /** h = E[token] by positioned reads of single rows, so the (V, H) table is never loaded whole. */
+  private readEmbeddingRows(prompts: Int32Array[], hidden: Float32Array): void {
+    const info = this.checkpoint.info(tensorNames(this.config).embedding);
+    const [vocab, width] = info.shape;
+    const rowBytes = width * dtypeBytes[info.dtype];
+    if (this.embeddingScratch.length < rowBytes) this.embeddingScratch = new Uint8Array(rowBytes);
+    const bytes = this.embeddingScratch.subarray(0, rowBytes);
+    const fd = fs.openSync(info.file, 'r');
+    try {
+      let t = 0;
+      for (const tokenId of prompts.flatMap((p) => Array.from(p))) {
+        if (tokenId < 0 || tokenId >= vocab) {
+          throw fileError(info.file, 'token-out-of-range', `token id ${tokenId} is outside the embedding table of ${vocab} rows`);
+        }
+        fs.readSync(fd, bytes, 0, rowBytes, info.start + tokenId * rowBytes);
+        toFloat32(info.dtype, bytes, hidden.subarray(t * width, (t + 1) * width));
+        t++;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+function routingOf(result: ort.InferenceSession.ReturnType): LayerRouting {
+  return {
+    topkIds: result.topk_ids.data as Int32Array,
+    topkWeights: result.topk_weights.data as Float32Array,
+    scoreSum: result.score_sum.data as Float32Array,
+    scores: result.scores?.data as Float32Array | undefined,
+  };
+}

@@ -38,13 +38,11 @@ function printModelInfo(info: ModelInfo): void {
     { 'model folder': info.dir },
     { architecture: `${info.modelType} (${info.architectures.join(', ') || 'no architectures field'})` },
     { 'hidden size / vocab': `${info.hiddenSize} / ${info.vocabSize}, max positions ${info.maxPositionEmbeddings}` },
-    { attention: `${info.attention.kind}: ${info.attention.heads} heads (${info.attention.kvHeads} kv) of ${info.attention.headDim}` },
+    { attention: info.attention.description },
     { layers: `${info.layers.total}: dense ${ranges(info.layers.dense)}; MoE ${ranges(info.layers.moe)}` },
-    { experts: `${info.experts.routed} routed (width ${info.experts.intermediateSize}) + ${info.experts.shared} shared; top-${info.experts.perToken} per token` },
-    {
-      routing: `${info.routing.scoring}, ${info.routing.method}, ${info.routing.groups} group(s) keep ${info.routing.topkGroup}, ` +
-        `norm_topk_prob ${info.routing.normTopkProb}, scaling ${info.routing.routedScalingFactor}`,
-    },
+    { experts: `${info.experts.routed} routed (width ${info.experts.intermediateSize}) + ${sharedText(info.experts)}; top-${info.experts.perToken} per token` },
+    { routing: `${info.routing.method}: ${info.routing.description}` },
+    ...(info.fp8BlockSize ? [{ quantization: `FP8 e4m3 weights, scale_inv per ${info.fp8BlockSize.join('x')} block` }] : []),
     { 'parameters, total': count(info.parameters.total) },
     { 'parameters, active per token': count(info.parameters.activePerToken) },
     { dtypes: Object.entries(info.dtypes).map(([dtype, d]) => `${dtype}: ${d.tensors} tensors, ${formatBytes(d.bytes)}`).join('; ') },
@@ -52,6 +50,11 @@ function printModelInfo(info: ModelInfo): void {
     { 'bytes on disk': `${formatBytes(info.bytesOnDisk)} (${info.bytesOnDisk.toLocaleString('en-US')})` },
   );
   process.stdout.write(`${table.toString()}\n`);
+}
+
+function sharedText(experts: ModelInfo['experts']): string {
+  if (experts.sharedWidth === 0) return 'no shared expert';
+  return `${experts.shared} shared (width ${experts.sharedWidth}${experts.sharedGated ? ', sigmoid-gated' : ''})`;
 }
 
 /** One line whatever the shard count: the names when few, the first and last otherwise (--json lists all). */

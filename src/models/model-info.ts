@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Checkpoint } from '../loaders/checkpoint.js';
-import { isMoeLayer, readModelConfig } from './config.js';
+import { isMoeLayer, readModelConfig, type MhaAttention, type MlaAttention, type ModelConfig, type RopeSettings } from './config.js';
 import { tensorNames } from './tensor-names.js';
 
 export interface ModelInfo {
@@ -12,9 +12,22 @@ export interface ModelInfo {
   modelType: string;
   architectures: string[];
   layers: { total: number; dense: number[]; moe: number[] };
-  attention: { kind: string; heads: number; kvHeads: number; headDim: number };
-  experts: { routed: number; shared: number; perToken: number; intermediateSize: number };
-  routing: { scoring: string; method: string; groups: number; topkGroup: number; normTopkProb: boolean; routedScalingFactor: number };
+  /** The family's attention, as config.json sets it up (MLA ranks and YaRN for DeepSeek V2/V3). */
+  attention: (MhaAttention | MlaAttention) & { rope: RopeSettings; description: string };
+  experts: { routed: number; shared: number; sharedWidth: number; sharedGated: boolean; perToken: number; intermediateSize: number };
+  routing: {
+    scoring: string;
+    method: string;
+    groups: number;
+    topkGroup: number;
+    normTopkProb: boolean;
+    routedScalingFactor: number;
+    /** V3: e_score_correction_bias shifts the selection (never the weights). */
+    selectionBias: boolean;
+    description: string;
+  };
+  /** quantization_config.weight_block_size of FP8 weights, null when not quantized. */
+  fp8BlockSize: [number, number] | null;
   hiddenSize: number;
   vocabSize: number;
   maxPositionEmbeddings: number;
@@ -33,7 +46,8 @@ export function collectModelInfo(dir: string): ModelInfo {
     for (const name of checkpoint.names()) {
       const info = checkpoint.info(name);
       const count = info.shape.reduce((a, b) => a * b, 1);
-      total += count;
+      // FP8 block scales describe weights; they are not parameters of their own.
+      if (!name.endsWith('_scale_inv')) total += count;
       const entry = (dtypes[info.dtype] ??= { tensors: 0, bytes: 0 });
       entry.tensors++;
       entry.bytes += info.byteLength;
@@ -53,8 +67,15 @@ export function collectModelInfo(dir: string): ModelInfo {
       modelType: config.modelType,
       architectures: (config.raw.architectures as string[] | undefined) ?? [],
       layers: { total: config.numLayers, dense: layers.filter((l) => !isMoeLayer(config, l)), moe },
-      attention: { kind: 'multi-head attention, rotate-half RoPE', heads: config.attention.numHeads, kvHeads: config.attention.kind === 'mha' ? config.attention.numKvHeads : config.attention.numHeads, headDim: config.attention.kind === 'mha' ? config.attention.headDim : config.attention.vHeadDim },
-      experts: { routed: config.nRoutedExperts, shared: config.nSharedExperts, perToken: config.topK, intermediateSize: config.moeIntermediateSize },
+      attention: { ...config.attention, rope: config.rope, description: describeAttention(config) },
+      experts: {
+        routed: config.nRoutedExperts,
+        shared: config.nSharedExperts,
+        sharedWidth: config.sharedIntermediateSize,
+        sharedGated: config.sharedExpertGate,
+        perToken: config.topK,
+        intermediateSize: config.moeIntermediateSize,
+      },
       routing: {
         scoring: config.scoringFunc,
         method: config.topkMethod,
@@ -62,7 +83,10 @@ export function collectModelInfo(dir: string): ModelInfo {
         topkGroup: config.topkGroup,
         normTopkProb: config.normTopkProb,
         routedScalingFactor: config.routedScalingFactor,
+        selectionBias: config.topkMethod === 'noaux_tc',
+        description: describeRouting(config),
       },
+      fp8BlockSize: config.fp8BlockSize,
       hiddenSize: config.hiddenSize,
       vocabSize: config.vocabSize,
       maxPositionEmbeddings: config.maxPositionEmbeddings,
@@ -74,4 +98,31 @@ export function collectModelInfo(dir: string): ModelInfo {
   } finally {
     checkpoint.close();
   }
+}
+
+/** One line on the attention: MLA ranks and head widths, or heads and kv heads; the RoPE and the softmax scale. */
+function describeAttention(config: ModelConfig): string {
+  const { attention: att, rope } = config;
+  const yarn = rope.yarn ? `, YaRN x${rope.yarn.factor} from ${rope.yarn.originalMaxPositionEmbeddings} (mscale ${rope.yarn.mscale}, mscale_all_dim ${rope.yarn.mscaleAllDim})` : '';
+  const ropeText = `${rope.interleaved ? 'interleaved-pair' : 'rotate-half'} RoPE on ${rope.dim} dims, theta ${rope.theta}${yarn}`;
+  const scale = `softmax scale ${att.softmaxScale.toFixed(6)}`;
+  if (att.kind === 'mla') {
+    const q = att.qLoraRank === null ? 'q_proj' : `q_lora_rank ${att.qLoraRank}`;
+    return `multi-head latent attention: ${att.numHeads} heads, ${q}, kv_lora_rank ${att.kvLoraRank}, qk nope/rope ${att.qkNopeHeadDim}/${att.qkRopeHeadDim}, v ${att.vHeadDim}; ${ropeText}; ${scale}`;
+  }
+  const grouped = att.numKvHeads < att.numHeads ? `grouped-query, ${att.numKvHeads} kv heads` : `${att.numKvHeads} kv heads`;
+  const extras = [att.qkvBias ? 'q/k/v biases' : '', att.qkNorm ? 'q/k RMSNorm' : ''].filter(Boolean).join(', ');
+  return `multi-head attention: ${att.numHeads} heads of ${att.headDim} (${grouped})${extras ? `, ${extras}` : ''}; ${ropeText}; ${scale}`;
+}
+
+/** One line on the router, in the order it computes (architecture.md section 5). */
+function describeRouting(config: ModelConfig): string {
+  const steps = [`${config.scoringFunc} scores`];
+  if (config.topkMethod === 'noaux_tc') steps.push('+ fp32 e_score_correction_bias for selection only');
+  if (config.topkMethod === 'group_limited_greedy') steps.push(`best ${config.topkGroup} of ${config.nGroup} groups by their top score`);
+  if (config.topkMethod === 'noaux_tc') steps.push(`best ${config.topkGroup} of ${config.nGroup} groups by the sum of their top-2 biased scores`);
+  steps.push(`top-${config.topK} of ${config.nRoutedExperts}`);
+  if (config.normTopkProb) steps.push('weights renormalised');
+  if (config.routedScalingFactor !== 1) steps.push(`x${config.routedScalingFactor}`);
+  return steps.join(', ');
 }

@@ -1,7 +1,10 @@
 /**
- * Routing benchmark (issue 2): `route` on a deepseek-moe-16b-shaped checkpoint cut to 3 layers (1 dense,
- * 2 MoE, real widths, bf16) with the bundled demo prompts, at 512 and 2048 tokens per chunk.
- * Figures are ratios measured in this one run: achieved GFLOP/s over the f32 MatMul ceiling measured here.
+ * Routing benchmarks: `route` on checkpoints with real widths cut to a few layers, with the bundled demo prompts.
+ *  - deepseek-moe-16b, 3 layers (1 dense, 2 MoE), bf16, at 512 and 2048 tokens per chunk (issue 2);
+ *  - deepseek-v3, 4 layers (3 dense, 1 MoE of 256 FP8 experts, ~17 GB on disk, ~45 GB in fp32), whose MoE
+ *    layer is streamed one expert at a time; at 2048 tokens per chunk on the first prompts (issue 3).
+ * Figures are ratios measured in one run: achieved GFLOP/s over the f32 MatMul ceiling measured by the same
+ * process, and peak RSS against the target.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -12,7 +15,40 @@ import { isMoeLayer, readModelConfig, type ModelConfig } from '../src/models/con
 import { attentionTensors } from '../src/models/tensor-names.js';
 import { routeDefaults } from '../src/route/route.js';
 import { ffnKindOf, layerWeightBytes } from '../src/runtime/layer-weights.js';
-import { synthesize } from '../src/synth/synth.js';
+import { synthesize, type SynthOptions } from '../src/synth/synth.js';
+
+export interface RouteScenario {
+  name: string;
+  preset: string;
+  layers: number;
+  dtype: NonNullable<SynthOptions['dtype']>;
+  batchTokens: number[];
+  /** Demo prompts used, from the first (all when undefined). */
+  promptCount?: number;
+  /** Peak RSS the run must stay under. */
+  rssTargetBytes(config: ModelConfig): number;
+}
+
+export const routeScenarios: RouteScenario[] = [
+  {
+    name: 'deepseek-moe-16b shapes, 3 layers (1 dense + 2 MoE), bf16',
+    preset: 'deepseek-moe-16b',
+    layers: 3,
+    dtype: 'bf16',
+    batchTokens: [512, 2048],
+    // Two layers' fp32 weights (the one running and the one loading) and 1 GB for activations.
+    rssTargetBytes: (config) => 2 * layerWeightBytes(config, config.firstKDenseReplace, 'moe') + 1e9,
+  },
+  {
+    name: 'deepseek-v3 shapes, 4 layers (3 dense + 1 MoE of 256 experts, streamed), FP8',
+    preset: 'deepseek-v3',
+    layers: 4,
+    dtype: 'fp8',
+    batchTokens: [2048],
+    promptCount: 100,
+    rssTargetBytes: () => 8e9,
+  },
+];
 
 export interface RouteBenchRow {
   batchTokens: number;
@@ -24,24 +60,28 @@ export interface RouteBenchRow {
   wallSeconds: number;
   loadSeconds: number;
   openSeconds: number;
-  loadGBps: number;
+  /** fp32 values produced per second by loading and converting weights. */
+  loadGValuesPerSecond: number;
   peakRssBytes: number;
   rssTargetBytes: number;
 }
 
-export async function routeBench(workDir: string, log: (line: string) => void): Promise<{ rows: RouteBenchRow[]; diskBytes: number; model: string }> {
-  const model = path.join(workDir, 'deepseek-moe-16b-3l-bf16');
+export async function routeBench(workDir: string, scenario: RouteScenario, log: (line: string) => void): Promise<{ rows: RouteBenchRow[]; diskBytes: number; model: string }> {
+  const model = path.join(workDir, `${scenario.preset}-${scenario.layers}l-${scenario.dtype}`);
   if (!fs.existsSync(path.join(model, 'config.json'))) {
-    log(`synthesizing ${model} (deepseek-moe-16b, 3 layers, bf16) ...`);
-    await synthesize({ preset: 'deepseek-moe-16b', out: model, layers: 3, dtype: 'bf16', seed: 1, force: true });
+    log(`synthesizing ${model} (${scenario.preset}, ${scenario.layers} layers, ${scenario.dtype}) ...`);
+    await synthesize({ preset: scenario.preset, out: model, layers: scenario.layers, dtype: scenario.dtype, seed: 1, force: true });
   }
   const config = readModelConfig(model);
-  const prompts = assetPath('prompts', 'demo.txt');
+  const prompts = path.join(workDir, `prompts-${scenario.promptCount ?? 'all'}.txt`);
+  const demo = fs.readFileSync(assetPath('prompts', 'demo.txt'), 'utf8').split('\n').filter((line) => line.trim() !== '');
+  fs.writeFileSync(prompts, `${demo.slice(0, scenario.promptCount ?? demo.length).join('\n')}\n`);
+  const kindOf = ffnKindOf(config, routeDefaults.expertBudgetBytes);
 
   const rows: RouteBenchRow[] = [];
   let diskBytes = folderBytes(model);
-  for (const batchTokens of [512, 2048]) {
-    log(`routing the demo prompts at ${batchTokens} tokens per chunk ...`);
+  for (const batchTokens of scenario.batchTokens) {
+    log(`routing ${path.basename(prompts)} at ${batchTokens} tokens per chunk ...`);
     const out = path.join(workDir, `bench-${batchTokens}.trace.safetensors`);
     fs.rmSync(out, { force: true });
     fs.rmSync(`${out}.partial`, { recursive: true, force: true });
@@ -50,36 +90,32 @@ export async function routeBench(workDir: string, log: (line: string) => void): 
     const output = execFileSync(process.execPath, [child, model, prompts, String(batchTokens), out], { encoding: 'utf8', maxBuffer: 64 << 20 });
     const wallSeconds = (performance.now() - started) / 1000;
     const result = JSON.parse(output.trim().split('\n').pop()!);
-    if (batchTokens === 2048) diskBytes += fs.statSync(out).size;
+    if (batchTokens === scenario.batchTokens[scenario.batchTokens.length - 1]) diskBytes += fs.statSync(out).size;
 
-    // Steady state: the first layer of each kind pays onnxruntime's one-time set-up of its sessions, so it is left out.
-    const kindOf = ffnKindOf(config, routeDefaults.expertBudgetBytes);
-    const seen = new Set<string>();
-    const steady = (result.runs as Array<{ layer: number; tokens: number; attentionPairs: number; seconds: number }>).filter((r) => {
-      if (seen.has(kindOf(r.layer))) return true;
-      seen.add(kindOf(r.layer));
-      return false;
-    });
-    const seconds = steady.reduce((sum, r) => sum + r.seconds, 0);
-    const flops = steady.reduce((sum, r) => sum + layerFlops(config, r.layer, r.tokens, r.attentionPairs), 0);
-    const steadyTokens = steady.reduce((sum, r) => sum + r.tokens, 0) / config.numLayers;
-    const loadedBytes = Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l, kindOf(l)) / 2).reduce((a, b) => a + b, 0);
+    // Every layer's run counts, the first of each kind with its session's one-time set-up (small next to a layer).
+    const runs = result.runs as Array<{ layer: number; tokens: number; attentionPairs: number; seconds: number }>;
+    const seconds = runs.reduce((sum, r) => sum + r.seconds, 0);
+    const flops = runs.reduce((sum, r) => sum + layerFlops(config, r.layer, r.tokens, r.attentionPairs), 0);
+    const routedTokens = runs.reduce((sum, r) => sum + r.tokens, 0) / config.numLayers;
+    const passes = runs.filter((r) => r.layer === 0).length;
+    // Streamed experts are loaded once per pass, like every other weight.
+    const loadedValues = passes * Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l, kindOf(l)) / 4 + (kindOf(l) === 'moe-streamed' ? 3 * config.nRoutedExperts * config.moeIntermediateSize * config.hiddenSize : 0)).reduce((a, b) => a + b, 0);
     const gflops = flops / seconds / 1e9;
     // Measured by the same process right after routing, so both figures see the same machine load.
     const ceilingGflops: number = result.ceilingGflops;
     rows.push({
       batchTokens,
       tokens: result.tokens,
-      tokensPerSecond: steadyTokens / seconds,
+      tokensPerSecond: routedTokens / seconds,
       gflops,
       ceilingGflops,
       ratio: gflops / ceilingGflops,
       wallSeconds,
       loadSeconds: result.load,
       openSeconds: result.open,
-      loadGBps: loadedBytes / result.load / 1e9,
+      loadGValuesPerSecond: loadedValues / result.load / 1e9,
       peakRssBytes: result.maxRssBytes,
-      rssTargetBytes: 2 * layerWeightBytes(config, config.firstKDenseReplace, kindOf(config.firstKDenseReplace)) + 1e9,
+      rssTargetBytes: scenario.rssTargetBytes(config),
     });
     fs.rmSync(out, { force: true });
   }

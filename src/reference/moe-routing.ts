@@ -28,6 +28,8 @@ export interface GateDecision {
   margin: number;
   /** Groups kept by the group limit, ascending; every group when the method has none. */
   groups: number[];
+  /** Score of the last kept group minus the best dropped one (Infinity without a group limit); small means a near-tie. */
+  groupMargin: number;
 }
 
 /** Orders indices by descending value, lower index first on ties. */
@@ -55,7 +57,9 @@ export function gate(logits: Float64Array, settings: GateSettings, bias?: Float6
     const [first, second] = rankDescending(members);
     return members[first] + (second === undefined ? 0 : members[second]);
   });
-  const keptGroups = G === 1 ? [0] : rankDescending(groupScores).slice(0, settings.topkGroup).sort((a, b) => a - b);
+  const groupOrder = rankDescending(groupScores);
+  const keptGroups = G === 1 ? [0] : groupOrder.slice(0, settings.topkGroup).sort((a, b) => a - b);
+  const groupMargin = settings.topkGroup < G && G > 1 ? groupScores[groupOrder[settings.topkGroup - 1]] - groupScores[groupOrder[settings.topkGroup]] : Infinity;
   const kept = new Set(keptGroups);
 
   // Experts outside the kept groups are masked with -inf (architecture.md 5.3 step 6).
@@ -65,7 +69,7 @@ export function gate(logits: Float64Array, settings: GateSettings, bias?: Float6
   const margin = K < E && Number.isFinite(masked[order[K]]) ? masked[order[K - 1]] - masked[order[K]] : Infinity;
 
   const groups = G === 1 ? Array.from({ length: settings.nGroup }, (_, g) => g) : keptGroups;
-  return { ids, weights: gateWeights(ids, scores, settings), scores, margin, groups };
+  return { ids, weights: gateWeights(ids, scores, settings), scores, margin, groups, groupMargin };
 }
 
 /** Weights of chosen experts: their unbiased scores, normalised if the config asks, then scaled. */

@@ -201,10 +201,13 @@ async function runPass(
     onTiming?.({ phase: 'load', layer, seconds: (performance.now() - loading) / 1000 });
     const slot = layers.indexOf(layer);
     const started = performance.now();
+    const expertLoadBefore = runner.expertLoadSeconds;
     const routings = await runner.runLayer(layer, activations);
+    const expertLoad = runner.expertLoadSeconds - expertLoadBefore;
     const passTokens = activations.reduce((sum, a) => sum + a.tokens, 0);
     const passPairs = attentionPairs.reduce((a, b) => a + b, 0);
-    onTiming?.({ phase: 'run', layer, tokens: passTokens, attentionPairs: passPairs, seconds: (performance.now() - started) / 1000 });
+    if (expertLoad > 0) onTiming?.({ phase: 'load', layer, seconds: expertLoad });
+    onTiming?.({ phase: 'run', layer, tokens: passTokens, attentionPairs: passPairs, seconds: (performance.now() - started) / 1000 - expertLoad });
     advance(passTokens);
     for (let c = 0; c < pass.length; c++) {
       const routing = routings[c];

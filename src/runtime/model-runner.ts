@@ -62,6 +62,8 @@ interface Sessions {
 }
 
 export class ModelRunner {
+  /** Seconds spent loading streamed experts inside runLayer, so callers can tell loading from computing. */
+  expertLoadSeconds = 0;
   private readonly weights: LayerWeightLoader;
   private rope: { cos: ort.Tensor; sin: ort.Tensor } | undefined;
   private embeddingScratch = new Uint8Array(0);
@@ -176,7 +178,9 @@ export class ModelRunner {
     });
     for (let e = 0; e < E; e++) {
       if (assignments.every((byExpert) => byExpert[e].rows.length === 0)) continue;
+      const loading = performance.now();
       const expert = this.weights.loadExpert(layer, e);
+      this.expertLoadSeconds += (performance.now() - loading) / 1000;
       for (const [c, { x, out }] of routed.entries()) {
         const { rows, weights } = assignments[c][e];
         if (rows.length === 0) continue;

@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { analyseTrace } from '../src/analysis/analyse.js';
 import { synthesize, type SynthOptions } from '../src/synth/synth.js';
+import { openTrace } from '../src/trace.js';
 import { checkRouteParity } from './helpers/route-parity.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
@@ -49,13 +51,22 @@ for (const { preset, dtype, streamed = false } of cases) {
       assert.ok(result.compared > 100, `compared ${result.compared} token-layer routings`);
       assert.ok(result.nearTies <= result.compared / 100, `${result.nearTies} near-ties is suspiciously many`);
 
-      // analyses.md, groups per token: a group-limited router draws each token's experts from at most topk_group groups.
+      // analyses.md, groups per token: a group-limited router draws each token's experts from at most topk_group
+      // groups. Counted here directly, and by the report's analysis, which must find no violation.
       const { config, topkIds } = result;
       if (config.topkMethod !== 'greedy') {
         const perGroup = config.nRoutedExperts / config.nGroup;
         for (let i = 0; i < topkIds.length; i += config.topK) {
           const groups = new Set(Array.from(topkIds.subarray(i, i + config.topK), (e) => Math.floor(e / perGroup)));
           assert.ok(groups.size <= config.topkGroup, `token-layer ${i / config.topK}: experts from ${groups.size} groups, topk_group ${config.topkGroup}`);
+        }
+        const trace = openTrace(result.trace);
+        const analysis = analyseTrace(trace, { name: preset });
+        trace.close();
+        assert.equal(analysis.groups?.limit.enforced, true);
+        for (const layer of analysis.groups!.perLayer) {
+          assert.equal(layer.violations, 0);
+          assert.equal(layer.histogram.reduce((a, b) => a + b, 0), trace.nTokens);
         }
       }
     });

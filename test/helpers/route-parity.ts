@@ -34,6 +34,8 @@ export interface ParityResult {
   /** The fast path's chosen experts, (tokens, MoE layers, K), and the trace's MoE layers. */
   topkIds: Int32Array;
   layers: number[];
+  /** The trace route wrote. */
+  trace: string;
 }
 
 /** Routes the parity prompts through `model` and compares every decision with the reference. */
@@ -92,5 +94,5 @@ export async function checkRouteParity(model: string, workDir: string, routeOpti
     trace.close();
     checkpoint.close();
   }
-  return { config, compared, nearTies, topkIds: ids, layers: trace.layers };
+  return { config, compared, nearTies, topkIds: ids, layers: trace.layers, trace: out };
 }

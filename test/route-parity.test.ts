@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { Checkpoint } from '../src/loaders/checkpoint.js';
 import { PromptTokenizer } from '../src/loaders/tokenizer.js';
 import { readModelConfig } from '../src/models/config.js';
-import { referenceRoute } from '../src/reference/deepseek-reference.js';
+import { referenceRoute } from '../src/reference/reference-forward.js';
 import { route } from '../src/route/route.js';
 import { synthesize } from '../src/synth/synth.js';
 import { openTrace } from '../src/trace.js';

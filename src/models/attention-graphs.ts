@@ -80,6 +80,8 @@ function buildMlaGraph(config: ModelConfig, attention: MlaAttention): Uint8Array
   const { numHeads: nh, qLoraRank, kvLoraRank, qkNopeHeadDim: dn, qkRopeHeadDim: dr, vHeadDim: dv } = attention;
   const H = config.hiddenSize;
   const eps = config.rmsNormEps;
+  // q_a_layernorm and kv_a_layernorm keep the RMSNorm constructor's default eps, not rms_norm_eps (architecture.md 1).
+  const latentEps = 1e-6;
   const g = new GraphBuilder('mla_attention');
   const { h, positions, mask, cos, sin, wNorm } = commonInputs(g, config);
   const q = qLoraRank === null
@@ -96,12 +98,12 @@ function buildMlaGraph(config: ModelConfig, attention: MlaAttention): Uint8Array
   // x = RMSNorm_in(h)                                         (T, H)
   const x = g.rmsNorm(h, wNorm, eps);
   // q = x W_qᵀ, or RMSNorm(x W_qaᵀ) W_qbᵀ; per head [q_nope | q_pe]      (T, nh, dn + dr)
-  const qFlat = q.w ? g.gemmT(x, q.w) : g.gemmT(g.rmsNorm(g.gemmT(x, q.a!), q.aNorm!, eps), q.b!);
+  const qFlat = q.w ? g.gemmT(x, q.w) : g.gemmT(g.rmsNorm(g.gemmT(x, q.a!), q.aNorm!, latentEps), q.b!);
   const [qNope, qPe] = split(g.reshape(qFlat, [-1, nh, dn + dr]), 2, [dn, dr]);
   // [c_kv | k_pe] = x W_kvaᵀ                                 (T, kv_lora + dr)
   const [cKv, kPe] = split(g.gemmT(x, wKvA), 1, [kvLoraRank, dr]);
   // per head [k_nope | v] = RMSNorm(c_kv) W_kvbᵀ; k_pe is not normalised    (T, nh, dn + dv)
-  const [kNope, v] = split(g.reshape(g.gemmT(g.rmsNorm(cKv, wKvANorm, eps), wKvB), [-1, nh, dn + dv]), 2, [dn, dv]);
+  const [kNope, v] = split(g.reshape(g.gemmT(g.rmsNorm(cKv, wKvANorm, latentEps), wKvB), [-1, nh, dn + dv]), 2, [dn, dv]);
   // RoPE on q_pe of every head and on the one shared k_pe
   const qPeRotated = g.reshape(rope(qPe, nh), [-1, nh, dr]);
   const kPeRotated = g.reshape(rope(kPe, 1), [-1, 1, dr]);

@@ -7,7 +7,7 @@
 import type { MhaAttention, MlaAttention, ModelConfig, RopeSettings } from '../models/config.js';
 import { isMoeLayer } from '../models/config.js';
 import { tensorNames } from '../models/tensor-names.js';
-import { gate, gateWeights } from './moe-routing.js';
+import { gate, gateWeights, type GateDecision } from './moe-routing.js';
 
 /** Reads a tensor as float64 by name (the Checkpoint's readFloat64, or an in-memory map in tests). */
 export type WeightSource = (name: string) => Float64Array;
@@ -25,11 +25,13 @@ export interface ReferenceRouting {
   margin: number;
   /** Groups the gate let this token draw from, ascending (all groups without a group limit); an override keeps them. */
   groups: number[];
+  /** Gap between the last kept and the best dropped group score (Infinity without a group limit). */
+  groupMargin: number;
 }
 
 export interface ReferenceOptions {
   /** Lets a test follow another implementation's choice at a near-tie, so one tie does not spread to later layers. */
-  overrideChoice?: (layer: number, position: number, scores: Float64Array) => number[] | undefined;
+  overrideChoice?: (layer: number, position: number, decision: GateDecision) => number[] | undefined;
 }
 
 /**
@@ -73,10 +75,10 @@ function routeToken(config: ModelConfig, weight: WeightSource, layer: number, po
   // reading it as float64 keeps it exact (architecture.md 5.3 step 2).
   const bias = config.topkMethod === 'noaux_tc' ? weight(names.routerBias) : undefined;
   const decision = gate(logits, config, bias);
-  const override = options.overrideChoice?.(layer, position, decision.scores);
+  const override = options.overrideChoice?.(layer, position, decision);
   const ids = override ?? decision.ids;
   const weights = override ? gateWeights(override, decision.scores, config) : decision.weights;
-  return { layer, ids, weights, scores: decision.scores, margin: decision.margin, groups: decision.groups };
+  return { layer, ids, weights, scores: decision.scores, margin: decision.margin, groups: decision.groups, groupMargin: decision.groupMargin };
 }
 
 /**

@@ -32,8 +32,9 @@ export function collectModelInfo(dir: string): ModelInfo {
     let total = 0;
     for (const name of checkpoint.names()) {
       const info = checkpoint.info(name);
-      const count = info.shape.reduce((a, b) => a * b, 1);
-      total += count;
+      // An FP8 weight's `<name>_scale_inv` holds its block scales: bytes on disk, but no parameters of the model.
+      const isScale = name.endsWith('_scale_inv') && checkpoint.has(name.slice(0, -'_scale_inv'.length));
+      if (!isScale) total += info.shape.reduce((a, b) => a * b, 1);
       const entry = (dtypes[info.dtype] ??= { tensors: 0, bytes: 0 });
       entry.tensors++;
       entry.bytes += info.byteLength;
@@ -53,7 +54,7 @@ export function collectModelInfo(dir: string): ModelInfo {
       modelType: config.modelType,
       architectures: (config.raw.architectures as string[] | undefined) ?? [],
       layers: { total: config.numLayers, dense: layers.filter((l) => !isMoeLayer(config, l)), moe },
-      attention: { kind: 'multi-head attention, rotate-half RoPE', heads: config.attention.numHeads, kvHeads: config.attention.kind === 'mha' ? config.attention.numKvHeads : config.attention.numHeads, headDim: config.attention.kind === 'mha' ? config.attention.headDim : config.attention.vHeadDim },
+      attention: { kind: config.attention.kind === 'mla' ? 'multi-head latent attention, interleaved RoPE' : 'multi-head attention, rotate-half RoPE', heads: config.attention.numHeads, kvHeads: config.attention.kind === 'mha' ? config.attention.numKvHeads : config.attention.numHeads, headDim: config.attention.kind === 'mha' ? config.attention.headDim : config.attention.vHeadDim },
       experts: { routed: config.nRoutedExperts, shared: config.nSharedExperts, perToken: config.topK, intermediateSize: config.moeIntermediateSize },
       routing: {
         scoring: config.scoringFunc,

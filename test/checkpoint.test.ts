@@ -171,6 +171,28 @@ describe('Checkpoint', () => {
     } finally {
       checkpoint.close();
     }
+
+    // Without the option, the block size comes from config.json's quantization_config, as in V3 releases.
+    const configPath = path.join(dir, 'config.json');
+    fs.writeFileSync(configPath, JSON.stringify({ model_type: 'deepseek_v3', quantization_config: { quant_method: 'fp8', weight_block_size: [2, 3] } }));
+    const configured = Checkpoint.open(dir);
+    const explicit = Checkpoint.open(dir, { fp8BlockSize: [2, 3] });
+    try {
+      assert.deepEqual(configured.readFloat32('w.weight'), explicit.readFloat32('w.weight'));
+    } finally {
+      configured.close();
+      explicit.close();
+    }
+    fs.writeFileSync(configPath, JSON.stringify({ quantization_config: { weight_block_size: [2] } }));
+    assert.throws(() => Checkpoint.open(dir), { code: 'config-field', message: /config\.json: field "quantization_config.weight_block_size" must be two positive integers/ });
+    // The default 128x128 blocks make [3, 3] scales the wrong shape for this 5x7 matrix.
+    fs.rmSync(configPath);
+    const unconfigured = Checkpoint.open(dir);
+    try {
+      assert.throws(() => unconfigured.readFloat32('w.weight'), { code: 'fp8-scale-shape' });
+    } finally {
+      unconfigured.close();
+    }
   });
 
   test('reads across more shards than the descriptor limit stay correct', () => {

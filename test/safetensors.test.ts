@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { InputError } from '../src/errors.js';
 import {
-  DType, dequantizeFp8Blocks, dtypeBytes, float32ToBf16, float32ToF16, float32ToFp8E4M3, fp8e4m3ToFloat32, isDType, toFloat32, toFloat64,
+  DType, dequantizeFp8Blocks, dtypeBytes, float32ToBf16, float32ToF16, float32ToFp8E4M3, fp8e4m3ToFloat32, isDType, quantizeFp8Blocks, toFloat32, toFloat64,
 } from '../src/loaders/dtypes.js';
 import { SafetensorsFile } from '../src/loaders/safetensors.js';
 import { SafetensorsWriter, writeSafetensors } from '../src/loaders/safetensors-writer.js';
@@ -309,10 +309,33 @@ describe('dtype conversions', () => {
     assert.equal(float32ToFp8E4M3(2 ** -10), 0x00); // halfway between 0 and the smallest subnormal
     assert.equal(float32ToFp8E4M3(1.5 * 2 ** -9), 0x02);
     assert.equal(float32ToFp8E4M3(-0), 0x80);
+    assert.equal(float32ToFp8E4M3(-1.0625), 0xb8); // the same tie, negative
+    assert.equal(float32ToFp8E4M3(7.5 * 2 ** -9), 0x08); // halfway between the largest subnormal (0x07) and 2^-6 (0x08): even
+    assert.equal(float32ToFp8E4M3(400), 0x7c); // halfway between 384 (0x7C) and 416 (0x7D): even
+    assert.equal(float32ToFp8E4M3(432), 0x7e); // halfway between 416 (0x7D) and 448 (0x7E): even, not past the maximum
     for (let byte = 0; byte < 256; byte++) {
       if ((byte & 0x7f) === 0x7f) continue;
       assert.equal(float32ToFp8E4M3(fp8e4m3ToFloat32(byte)), byte);
     }
+  });
+
+  test('fp8 block quantisation: per-block amax / 448 scales, partial edge blocks, an all-zero block', () => {
+    // 3x3 in 2x2 blocks: [0..1]x[0..1], [0..1]x[2], [2]x[0..1], [2]x[2].
+    const w = Float32Array.of(
+      1, -2, 0.5,
+      4, 0.25, -0.5,
+      0, 0, 7,
+    );
+    const { codes, scaleInv } = quantizeFp8Blocks(w, 3, 3, [2, 2]);
+    assert.deepEqual(scaleInv, Float32Array.of(Math.fround(4 / 448), Math.fround(0.5 / 448), 1, Math.fround(7 / 448)));
+    // Each block's largest magnitude lands on 448; the zero block keeps scale 1 and codes 0.
+    assert.equal(fp8e4m3ToFloat32(codes[3]), 448);
+    assert.equal(fp8e4m3ToFloat32(codes[2]), 448);
+    assert.equal(fp8e4m3ToFloat32(codes[5]), -448);
+    assert.equal(fp8e4m3ToFloat32(codes[8]), 448);
+    assert.deepEqual([codes[6], codes[7]], [0, 0]);
+    // 1 / (4/448) = 112 and -2 / (4/448) = -224 are e4m3 values, so the round trip is exact.
+    assert.deepEqual(dequantizeFp8Blocks(codes, 3, 3, scaleInv, [2, 2]).subarray(0, 2), Float32Array.of(Math.fround(112 * Math.fround(4 / 448)), Math.fround(-224 * Math.fround(4 / 448))));
   });
 
   test('toFloat32 / toFloat64 of every dtype against DataView, including unaligned input', () => {

@@ -270,6 +270,9 @@ function f32BitsToF16Bits(x: number): number {
   return sign | h;
 }
 
+/** The largest finite e4m3fn magnitude. */
+export const fp8E4M3Max = 448;
+
 /** float32 -> e4m3fn byte, round to nearest even, saturating to ±448 (so ±Infinity too); NaN -> 0x7F. */
 export function float32ToFp8E4M3(value: number): number {
   if (Number.isNaN(value)) return 0x7f;
@@ -291,4 +294,38 @@ export function float32ToFp8E4M3(value: number): number {
   // Adjacent codes differ in their lowest mantissa bit, so "even code" is "even mantissa".
   const code = below < above || (below === above && (lo & 1) === 0) ? lo : lo + 1;
   return sign | code;
+}
+
+/**
+ * FP8 block quantisation, the inverse of dequantizeFp8Blocks and what DeepSeek-V3 releases hold: each
+ * br x bc block of the row-major `rows` x `cols` matrix gets scale_inv = amax(|w| over the block) / 448, and its
+ * elements become e4m3(w / scale_inv). Partial edge blocks use their own amax; an all-zero block gets scale 1.
+ * The scale is rounded to float32 before dividing, so dequantising with the stored scale undoes exactly this.
+ */
+export function quantizeFp8Blocks(
+  values: Float32Array, rows: number, cols: number, block: [number, number],
+): { codes: Uint8Array; scaleInv: Float32Array } {
+  if (values.length !== rows * cols) throw new RangeError(`matrix has ${values.length} values, expected ${rows}x${cols} = ${rows * cols}`);
+  const [blockRows, blockCols] = block;
+  const scaleRows = Math.ceil(rows / blockRows);
+  const scaleCols = Math.ceil(cols / blockCols);
+  const scaleInv = new Float32Array(scaleRows * scaleCols);
+  const codes = new Uint8Array(rows * cols);
+  for (let bi = 0; bi < scaleRows; bi++) {
+    const rowEnd = Math.min(rows, (bi + 1) * blockRows);
+    for (let bj = 0; bj < scaleCols; bj++) {
+      const colStart = bj * blockCols;
+      const colEnd = Math.min(cols, colStart + blockCols);
+      let amax = 0;
+      for (let i = bi * blockRows; i < rowEnd; i++) {
+        for (let j = i * cols + colStart; j < i * cols + colEnd; j++) amax = Math.max(amax, Math.abs(values[j]));
+      }
+      const scale = amax === 0 ? 1 : Math.fround(amax / fp8E4M3Max);
+      scaleInv[bi * scaleCols + bj] = scale;
+      for (let i = bi * blockRows; i < rowEnd; i++) {
+        for (let j = i * cols + colStart; j < i * cols + colEnd; j++) codes[j] = float32ToFp8E4M3(values[j] / scale);
+      }
+    }
+  }
+  return { codes, scaleInv };
 }

@@ -45,7 +45,7 @@ export interface ModelConfig {
   /** Longest prompt the model allows: max_position_embeddings, or a smaller sliding window. */
   maxPositionEmbeddings: number;
   vocabSize: number;
-  /** V3/R1 `quantization_config.weight_block_size` of FP8 weights, when quantized. */
+  /** `quantization_config.weight_block_size` of FP8 weights (V3/R1, or any family synth stored in FP8), when quantized. */
   fp8BlockSize: [number, number] | null;
   /** The config.json as read, kept for traces (`model_config`). */
   raw: Record<string, unknown>;
@@ -288,7 +288,7 @@ function parseOtherFamily(raw: Record<string, unknown>, f: Fields, modelType: Mo
     rmsNormEps: f.num('rms_norm_eps', modelType === 'qwen2_moe' ? 1e-6 : 1e-5),
     maxPositionEmbeddings,
     vocabSize: f.int('vocab_size'),
-    fp8BlockSize: null,
+    fp8BlockSize: parseFp8BlockSize(raw.quantization_config as { weight_block_size?: unknown } | undefined, source),
     raw,
   };
   const allMoe = Array.from({ length: numLayers }, () => 'moe' as const);
@@ -345,7 +345,8 @@ export function yarnMscale(factor: number, mscale: number): number {
   return factor <= 1 ? 1 : 0.1 * mscale * Math.log(factor) + 1;
 }
 
-function parseFp8BlockSize(quantization: { weight_block_size?: unknown } | undefined, source: string): [number, number] | null {
+/** quantization_config.weight_block_size: null without a quantization_config, [128, 128] when it names none. */
+export function parseFp8BlockSize(quantization: { weight_block_size?: unknown } | undefined, source: string): [number, number] | null {
   if (quantization == null) return null;
   const block = quantization.weight_block_size ?? [128, 128];
   if (!Array.isArray(block) || block.length !== 2 || block.some((b) => typeof b !== 'number' || !Number.isInteger(b) || b < 1)) {

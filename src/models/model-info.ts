@@ -45,9 +45,9 @@ export function collectModelInfo(dir: string): ModelInfo {
     let total = 0;
     for (const name of checkpoint.names()) {
       const info = checkpoint.info(name);
-      const count = info.shape.reduce((a, b) => a * b, 1);
-      // FP8 block scales describe weights; they are not parameters of their own.
-      if (!name.endsWith('_scale_inv')) total += count;
+      // An FP8 weight's `<name>_scale_inv` holds its block scales: bytes on disk, but no parameters of the model.
+      const isScale = name.endsWith('_scale_inv') && checkpoint.has(name.slice(0, -'_scale_inv'.length));
+      if (!isScale) total += info.shape.reduce((a, b) => a * b, 1);
       const entry = (dtypes[info.dtype] ??= { tensors: 0, bytes: 0 });
       entry.tensors++;
       entry.bytes += info.byteLength;

@@ -3,27 +3,29 @@
  * safetensors with model.safetensors.index.json, tokenizer.json, tokenizer_config.json).
  *
  * Every tensor draws from its own seeded stream (seed + tensor name), so `--layers` and `--perturb` change
- * nothing else. `--planted` plants a known specialization (see plantSpecialization below), recorded in
- * config.json under `moe_inspect_synth.planted` so analyses have an answer to be checked against.
+ * nothing else, and the f32, bf16 and fp8 checkpoints of one seed store the same values at three precisions.
+ * `--planted` plants a known specialization (see plantSpecialization below), recorded in config.json under
+ * `moe_inspect_synth.planted` so analyses have an answer to be checked against.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { assetPath } from '../assets.js';
 import { fileError, InputError } from '../errors.js';
-import { float32ToBf16, type DType } from '../loaders/dtypes.js';
+import { defaults as checkpointDefaults } from '../loaders/checkpoint.js';
+import { dtypeBytes, float32ToBf16, quantizeFp8Blocks } from '../loaders/dtypes.js';
 import { SafetensorsWriter, type TensorSpec } from '../loaders/safetensors-writer.js';
 import { isMoeLayer, parseModelConfig, type ModelConfig } from '../models/config.js';
 import { checkpointTensors, tensorNames } from '../models/tensor-names.js';
 import { writeAtomically } from '../files.js';
 import { trainByteLevelBpe } from './bpe-trainer.js';
-import { findPreset } from './presets.js';
+import { findPreset, type Preset } from './presets.js';
 import { tensorStream, unitVector } from './random.js';
 
 export interface SynthOptions {
   preset: string;
   out: string;
   seed?: number;
-  dtype?: 'f32' | 'bf16';
+  dtype?: SynthDtype;
   /** Keep only the first N decoder layers. */
   layers?: number;
   planted?: boolean;
@@ -38,6 +40,10 @@ export interface Perturbation {
   expert: number;
   scale: number;
 }
+
+/** How weights are stored: fp8 is DeepSeek-V3's F8_E4M3 with per-block scales (architecture.md 3.2, 3.3). */
+export const synthDtypes = ['f32', 'bf16', 'fp8'] as const;
+export type SynthDtype = (typeof synthDtypes)[number];
 
 export const synthDefaults = { seed: 0, dtype: 'bf16', planted: false } as const;
 
@@ -56,8 +62,56 @@ export interface SynthResult {
   planted?: PlantedSpecialization;
 }
 
-/** Values generated and written per step, so memory stays small whatever the tensor size. */
-const rowsPerPart = (cols: number) => Math.max(1, Math.floor((8 << 20) / cols));
+/** About this many values are generated and written per step, so memory stays small whatever the tensor size. */
+const valuesPerPart = 8 << 20;
+
+/**
+ * Rows generated per step for a tensor `cols` wide, a multiple of `rowMultiple`. FP8 tensors pass their block
+ * height, so each part holds whole block rows and every block is quantised from its exact values at once.
+ */
+const rowsPerPart = (cols: number, rowMultiple: number) => Math.max(1, Math.floor(valuesPerPart / cols / rowMultiple)) * rowMultiple;
+
+/** A tensor to write, with the dtype it is stored in. */
+export interface PlannedTensor extends TensorSpec {
+  /** FP8 weights only: their F32 block scales, stored right after them as `<name>_scale_inv`. */
+  scaleInv?: TensorSpec;
+}
+
+/**
+ * Every tensor synth writes for `config` at `dtype`, in file order. With fp8, as in the DeepSeek-V3 releases,
+ * the 2-D linear weights of attention, dense MLP, routed and shared experts are F8_E4M3, each with an F32
+ * `<name>_scale_inv` of [ceil(out/b0), ceil(in/b1)] for config.json's weight_block_size [b0, b1]; the router,
+ * norms, embedding and lm_head stay BF16. V3's e_score_correction_bias is F32 whatever the dtype: its
+ * precision decides near-tie routing (architecture.md 5.3).
+ */
+export function plannedTensors(config: ModelConfig, dtype: SynthDtype): PlannedTensor[] {
+  const { fp8Weights, routerBiases } = tensorRoles(config);
+  const block = config.fp8BlockSize;
+  if (dtype === 'fp8' && !block) throw new Error('plannedTensors: fp8 needs the config\'s quantization_config.weight_block_size');
+  return checkpointTensors(config).map(({ name, shape }): PlannedTensor => {
+    if (routerBiases.has(name)) return { name, shape, dtype: 'F32' };
+    if (dtype === 'fp8' && fp8Weights.has(name)) {
+      const [rows, cols] = shape;
+      const scaleShape = [Math.ceil(rows / block![0]), Math.ceil(cols / block![1])];
+      return { name, shape, dtype: 'F8_E4M3', scaleInv: { name: `${name}_scale_inv`, shape: scaleShape, dtype: 'F32' } };
+    }
+    return { name, shape, dtype: dtype === 'f32' ? 'F32' : 'BF16' };
+  });
+}
+
+/** Names of the tensors whose dtype differs from the rest: FP8-quantisable linear weights and V3 router biases. */
+function tensorRoles(config: ModelConfig): { fp8Weights: Set<string>; routerBiases: Set<string> } {
+  const fp8Weights = new Set<string>();
+  const routerBiases = new Set<string>();
+  for (let l = 0; l < config.numLayers; l++) {
+    const n = tensorNames(config).layer(l);
+    // Names a family does not use (k_proj under MLA, q_a_proj without q LoRA, ...) are simply never looked up.
+    for (const name of [n.q, n.k, n.v, n.o, n.qA, n.qB, n.kvA, n.kvB, n.denseGate, n.denseUp, n.denseDown, n.sharedGate, n.sharedUp, n.sharedDown]) fp8Weights.add(name);
+    for (let e = 0; e < config.nRoutedExperts; e++) fp8Weights.add(n.expertGate(e)).add(n.expertUp(e)).add(n.expertDown(e));
+    routerBiases.add(n.routerBias);
+  }
+  return { fp8Weights, routerBiases };
+}
 
 export async function synthesize(options: SynthOptions): Promise<SynthResult> {
   const { preset: presetName, out, seed = synthDefaults.seed, dtype = synthDefaults.dtype, planted = synthDefaults.planted, perturb = [], force = false } = options;
@@ -73,45 +127,34 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
   }
 
   const corpus = fs.readFileSync(assetPath('prompts', 'demo.txt'), 'utf8');
-  const { tokenizer, tokenizerConfig } = trainByteLevelBpe(corpus, { vocabSize: Math.min(4096, rawConfig.vocab_size as number) });
+  const { tokenizer, tokenizerConfig } = tokenizerTrainers[preset.tokenizer](corpus, { vocabSize: Math.min(4096, rawConfig.vocab_size as number) });
   const specialIds = specialTokenIds(tokenizer);
   rawConfig.bos_token_id = specialIds.bos;
   rawConfig.eos_token_id = specialIds.eos;
+  describeStorage(rawConfig, dtype);
 
   const config = parseModelConfig(rawConfig, `preset ${preset.name}`);
   for (const p of perturb) checkPerturbation(p, config);
   const plantedSpec = planted ? plantedExperts(config) : undefined;
   rawConfig.moe_inspect_synth = { preset: preset.name, seed, dtype, planted: plantedSpec ?? null, perturb };
 
-  const stored: DType = dtype === 'f32' ? 'F32' : 'BF16';
-  const specs = checkpointTensors(config).map((t) => ({ ...t, dtype: stored }));
-  const shards = assignShards(specs, preset.shardBytes);
-  const totalBytes = specs.reduce((sum, s) => sum + tensorBytes(s), 0);
-  const classDirections = plantedSpec ? plantDirections(config, seed) : undefined;
-  const tokenClasses = plantedSpec ? classifyTokens(tokenizer) : undefined;
+  const plan = plannedTensors(config, dtype);
+  const shards = assignShards(plan, preset.shardBytes);
+  const totalBytes = plan.reduce((sum, t) => sum + storedBytes(t), 0);
+  const draw: DrawContext = { config, seed, perturb, planted: plantedSpec && { spec: plantedSpec, directions: plantDirections(config, seed), tokenClasses: classifyTokens(tokenizer) } };
 
   prepareOutput(out, force);
   await writeAtomically(out, (tmpDir) => {
     fs.mkdirSync(tmpDir, { recursive: true });
     let written = 0;
+    const onBytes = (bytes: number) => {
+      written += bytes;
+      options.onProgress?.(written, totalBytes);
+    };
     for (const shard of shards) {
-      const writer = SafetensorsWriter.create(path.join(tmpDir, shard.file), shard.specs, { format: 'pt' });
+      const writer = SafetensorsWriter.create(path.join(tmpDir, shard.file), shard.tensors.flatMap(fileEntries), { format: 'pt' });
       try {
-        for (const spec of shard.specs) {
-          const [rows, cols] = spec.shape.length === 1 ? [1, spec.shape[0]] : spec.shape;
-          const stream = tensorStream(seed, spec.name);
-          const init = initializer(config, spec.name);
-          for (let row = 0; row < rows; row += rowsPerPart(cols)) {
-            const count = Math.min(rowsPerPart(cols), rows - row);
-            const values = new Float32Array(count * cols);
-            for (let i = 0; i < values.length; i++) values[i] = init.mean + init.std * stream();
-            if (plantedSpec) plantSpecialization(config, plantedSpec, classDirections!, tokenClasses!, spec.name, row, cols, values);
-            for (const p of perturb) if (isPerturbed(config, spec.name, p)) values.forEach((v, i) => (values[i] = v * p.scale));
-            writer.write(spec.name, stored === 'F32' ? values : float32ToBf16(values));
-            written += values.length * (stored === 'F32' ? 4 : 2);
-            options.onProgress?.(written, totalBytes);
-          }
-        }
+        for (const tensor of shard.tensors) writeTensor(writer, tensor, draw, config.fp8BlockSize, onBytes);
         writer.finish();
       } catch (error) {
         writer.abort();
@@ -119,7 +162,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
       }
     }
     if (shards.length > 1) {
-      const weightMap = Object.fromEntries(shards.flatMap((s) => s.specs.map((t) => [t.name, s.file])));
+      const weightMap = Object.fromEntries(shards.flatMap((s) => s.tensors.flatMap(fileEntries).map((t) => [t.name, s.file])));
       writeJson(path.join(tmpDir, 'model.safetensors.index.json'), { metadata: { total_size: totalBytes }, weight_map: weightMap });
     }
     writeJson(path.join(tmpDir, 'config.json'), rawConfig);
@@ -129,21 +172,121 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
   return { dir: out, config, shards: shards.map((s) => s.file), bytes: totalBytes, planted: plantedSpec };
 }
 
+/** The tokenizer trainer for each pre-tokenizer a preset can ask for. */
+const tokenizerTrainers: Record<Preset['tokenizer'], typeof trainByteLevelBpe> = {
+  'byte-level': trainByteLevelBpe,
+  // The Metaspace trainer is not written yet; until it is wired in here, Metaspace presets get byte-level BPE.
+  metaspace: trainByteLevelBpe,
+};
+
+/**
+ * config.json's quantization_config describes the stored weights, so it is there exactly when they are FP8.
+ * A preset's own quantization_config chooses the block size; otherwise DeepSeek-V3's 128x128.
+ */
+function describeStorage(rawConfig: Record<string, unknown>, dtype: SynthDtype): void {
+  const presetQuantization = rawConfig.quantization_config as { weight_block_size?: unknown } | undefined;
+  delete rawConfig.quantization_config;
+  if (dtype !== 'fp8') return;
+  rawConfig.quantization_config = {
+    activation_scheme: 'dynamic',
+    fmt: 'e4m3',
+    quant_method: 'fp8',
+    weight_block_size: presetQuantization?.weight_block_size ?? checkpointDefaults.fp8BlockSize,
+  };
+}
+
+/** The tensors a planned tensor puts in its shard file: itself, then its scales when it has them. */
+function fileEntries({ name, shape, dtype, scaleInv }: PlannedTensor): TensorSpec[] {
+  const weight = { name, shape, dtype };
+  return scaleInv ? [weight, scaleInv] : [weight];
+}
+
+/** Bytes a planned tensor takes on disk, its scales included. */
+function storedBytes(tensor: PlannedTensor): number {
+  return fileEntries(tensor).reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1) * dtypeBytes[t.dtype], 0);
+}
+
+/** What drawing a tensor's values depends on besides its name. */
+interface DrawContext {
+  config: ModelConfig;
+  seed: number;
+  perturb: Perturbation[];
+  planted?: { spec: PlantedSpecialization; directions: Record<TokenClass, Float32Array>; tokenClasses: Map<number, TokenClass> };
+}
+
+/**
+ * Generates one tensor in row parts and writes each part in its stored dtype. FP8 parts are whole block rows;
+ * their scales are gathered (they are small) and written after the weight, as the released shards order them.
+ */
+function writeTensor(writer: SafetensorsWriter, tensor: PlannedTensor, draw: DrawContext, fp8Block: [number, number] | null, onBytes: (bytes: number) => void): void {
+  const [rows, cols] = tensor.shape.length === 1 ? [1, tensor.shape[0]] : tensor.shape;
+  const fp8 = tensor.dtype === 'F8_E4M3' ? { block: fp8Block!, scaleInv: new Float32Array(tensor.scaleInv!.shape[0] * tensor.scaleInv!.shape[1]) } : undefined;
+  const partRows = rowsPerPart(cols, fp8 ? fp8.block[0] : 1);
+  const stream = tensorStream(draw.seed, tensor.name);
+  const init = initializer(draw.config, tensor.name);
+  for (let row = 0; row < rows; row += partRows) {
+    const count = Math.min(partRows, rows - row);
+    const values = new Float32Array(count * cols);
+    for (let i = 0; i < values.length; i++) values[i] = init.mean + init.std * stream();
+    if (draw.planted) plantSpecialization(draw.config, draw.planted.spec, draw.planted.directions, draw.planted.tokenClasses, tensor.name, row, cols, values);
+    for (const p of draw.perturb) if (isPerturbed(draw.config, tensor.name, p)) values.forEach((v, i) => (values[i] = v * p.scale));
+    let stored: ArrayBufferView;
+    if (fp8) {
+      const { codes, scaleInv } = quantizeFp8Blocks(values, count, cols, fp8.block);
+      fp8.scaleInv.set(scaleInv, (row / fp8.block[0]) * tensor.scaleInv!.shape[1]);
+      stored = codes;
+    } else {
+      stored = tensor.dtype === 'F32' ? values : float32ToBf16(values);
+    }
+    writer.write(tensor.name, stored);
+    onBytes(stored.byteLength);
+  }
+  if (fp8) {
+    writer.write(tensor.scaleInv!.name, fp8.scaleInv);
+    onBytes(fp8.scaleInv.byteLength);
+  }
+}
+
 /**
  * Scales chosen so activations keep unit size through the layers and router logits have a spread of about 1,
  * which gives varied, non-degenerate routing. Draws are uniform with the given mean and standard deviation.
+ * A matrix reading a unit-size input gets std 1/sqrt(fan-in), so its outputs are of unit size too; matrices
+ * that write into the residual stream (o_proj, down projections) get half that, so the stream grows slowly.
  */
 function initializer(config: ModelConfig, name: string): { mean: number; std: number } {
   const { hiddenSize: H, intermediateSize: I, moeIntermediateSize: Im, sharedIntermediateSize: S, attention } = config;
   const names = tensorNames(config);
-  const attentionWidth = attention.kind === 'mha' ? attention.numHeads * attention.headDim : attention.numHeads * attention.vHeadDim;
-  if (name.endsWith('layernorm.weight') || name === names.finalNorm) return { mean: 1, std: 0.1 };
+  const norm = { mean: 1, std: 0.1 };
+  const reading = (fanIn: number) => ({ mean: 0, std: 1 / Math.sqrt(fanIn) });
+  const writingResidual = (fanIn: number) => ({ mean: 0, std: 0.5 / Math.sqrt(fanIn) });
   if (name === names.embedding) return { mean: 0, std: 1 };
-  if (name.endsWith('o_proj.weight')) return { mean: 0, std: 0.5 / Math.sqrt(attentionWidth) };
-  if (name.includes('shared_experts.down_proj')) return { mean: 0, std: 0.5 / Math.sqrt(S) };
-  if (name.includes('experts.') && name.endsWith('down_proj.weight')) return { mean: 0, std: 0.5 / Math.sqrt(Im) };
-  if (name.endsWith('mlp.down_proj.weight')) return { mean: 0, std: 0.5 / Math.sqrt(I) };
-  return { mean: 0, std: 1 / Math.sqrt(H) };
+  if (name === names.finalNorm) return norm;
+  const layer = /^model\.layers\.(\d+)\./.exec(name);
+  if (!layer) return reading(H); // lm_head
+  const n = names.layer(Number(layer[1]));
+  const attentionWidth = attention.kind === 'mha' ? attention.numHeads * attention.headDim : attention.numHeads * attention.vHeadDim;
+  switch (name) {
+    case n.inputNorm: case n.postNorm: case n.qANorm: case n.kvANorm: case n.qNorm: case n.kNorm:
+      return norm;
+    case n.qBias: case n.kBias: case n.vBias:
+      return { mean: 0, std: 0.1 };
+    // Positive like the released biases, so biased sigmoid scores stay > 0; the spread shifts some choices.
+    case n.routerBias:
+      return { mean: 1, std: 0.05 };
+    case n.qB:
+      return reading(attention.kind === 'mla' && attention.qLoraRank !== null ? attention.qLoraRank : H);
+    case n.kvB:
+      return reading(attention.kind === 'mla' ? attention.kvLoraRank : H);
+    case n.o:
+      return writingResidual(attentionWidth);
+    case n.denseDown:
+      return writingResidual(I);
+    case n.sharedDown:
+      return writingResidual(S);
+  }
+  const expert = /experts\.(\d+)\./.exec(name);
+  if (expert && name === n.expertDown(Number(expert[1]))) return writingResidual(Im);
+  return reading(H);
 }
 
 /** Digits go to experts 0 and 1, punctuation to 2 and 3, from the second MoE layer on. */
@@ -238,25 +381,22 @@ function isPerturbed(config: ModelConfig, name: string, p: Perturbation): boolea
   return name === n.expertGate(p.expert) || name === n.expertUp(p.expert) || name === n.expertDown(p.expert);
 }
 
-function assignShards(specs: TensorSpec[], shardBytes: number): Array<{ file: string; specs: TensorSpec[] }> {
-  const groups: TensorSpec[][] = [[]];
+/** Fills shards in plan order up to `shardBytes` each; a weight and its scales always share a shard. */
+function assignShards(plan: PlannedTensor[], shardBytes: number): Array<{ file: string; tensors: PlannedTensor[] }> {
+  const groups: PlannedTensor[][] = [[]];
   let size = 0;
-  for (const spec of specs) {
-    const bytes = tensorBytes(spec);
+  for (const tensor of plan) {
+    const bytes = storedBytes(tensor);
     if (size > 0 && size + bytes > shardBytes) {
       groups.push([]);
       size = 0;
     }
-    groups[groups.length - 1].push(spec);
+    groups[groups.length - 1].push(tensor);
     size += bytes;
   }
-  if (groups.length === 1) return [{ file: 'model.safetensors', specs: groups[0] }];
+  if (groups.length === 1) return [{ file: 'model.safetensors', tensors: groups[0] }];
   const pad = (n: number) => String(n).padStart(5, '0');
-  return groups.map((g, i) => ({ file: `model-${pad(i + 1)}-of-${pad(groups.length)}.safetensors`, specs: g }));
-}
-
-function tensorBytes(spec: TensorSpec): number {
-  return spec.shape.reduce((a, b) => a * b, 1) * (spec.dtype === 'F32' ? 4 : 2);
+  return groups.map((g, i) => ({ file: `model-${pad(i + 1)}-of-${pad(groups.length)}.safetensors`, tensors: g }));
 }
 
 function prepareOutput(out: string, force: boolean): void {

@@ -169,6 +169,17 @@ describe('PromptTokenizer on a SentencePiece-style BPE with byte fallback', () =
       const encoded = tokenizer.encode('hi▁hi', { addBos: false });
       assert.deepEqual(encoded, { ids: [263, 263], byteSpans: [[0, 2], [2, 7]] });
     });
+
+    test(`${spaces}: a prompt that starts with a space or a ▁ gives it to ▁hi, not to a prepended ▁`, () => {
+      // The Prepend normalizer always adds ▁ (" hi" → ▁▁hi → ▁ ▁hi); Metaspace adds none before a ▁ (→ ▁hi).
+      const prepended = spaces === 'normalizer' ? { ids: [259], byteSpans: [[0, 0]] } : { ids: [], byteSpans: [] };
+      for (const [text, length] of [[' hi', 3], ['▁hi', 5]] as const) {
+        assert.deepEqual(tokenizer.encode(text, { addBos: false }), {
+          ids: [...prepended.ids, 263],
+          byteSpans: [...prepended.byteSpans, [0, length]],
+        }, text);
+      }
+    });
   }
 });
 

@@ -16,7 +16,11 @@ import { byteLevelToBytes } from './byte-level.js';
  *  - added tokens (`<｜begin▁of▁sentence｜>` typed in a prompt) spell their own content.
  * Three kinds of text the tokenizer adds or drops are absorbed: a space prepended to a section (`▁Hello` or
  * `ĠHello` for "Hello"), and whitespace stripped next to an added token with lstrip/rstrip or by a Strip
- * normalizer (given to the following token, or the last one at the end).
+ * normalizer (given to the following token, or the last one at the end). A ByteLevel or Metaspace
+ * pre-tokenizer prepends its space only to a section that does not already start with one, so a leading space
+ * is matched to the text when it can be; a Prepend("▁") normalizer (Llama 2, the older Mixtral tokenizer.json)
+ * prepends it to every section, so there the first token's `▁` is taken as the prepended one even when the
+ * text starts with a space or a `▁` (" hi" is `▁` `▁hi`, and the text's space belongs to `▁hi`).
  */
 
 export interface EncodedPrompt {
@@ -58,6 +62,8 @@ export class PromptTokenizer {
   readonly vocabSize: number;
 
   private readonly alphabet: Alphabet;
+  /** Whether a normalizer puts `▁` before every section of text, whatever the section starts with. */
+  private readonly alwaysPrependsMetaspace: boolean;
   /** Added tokens by content: they are matched in the text before the model runs and spell themselves. */
   private readonly addedContents: Set<string>;
   private readonly specialIds: Set<number>;
@@ -72,6 +78,7 @@ export class PromptTokenizer {
     const added = library.get_added_tokens_decoder();
     this.addedContents = new Set([...added.values()].map((token) => token.content));
     this.alphabet = usesByteLevel(tokenizerJson.pre_tokenizer) || usesByteLevel(tokenizerJson.decoder) ? 'byte-level' : 'sentencepiece';
+    this.alwaysPrependsMetaspace = prependsMetaspace(tokenizerJson.normalizer);
     let highestId = -1;
     for (const id of library.get_vocab().values()) highestId = Math.max(highestId, id);
     this.vocabSize = highestId + 1;
@@ -178,11 +185,14 @@ export class PromptTokenizer {
         throw fileError(this.files.tokenizer, 'tokenizer-unknown-token', `token ${JSON.stringify(token)} has no id (no unk_token to stand in for it)`);
       }
       const spelling = this.spell(token);
-      let end = matchSpelling(bytes, pos, spelling);
+      // A section of text starts the prompt or follows an added token (they are cut out before normalizing).
+      const startsSection = i === 0 || this.addedContents.has(tokens[i - 1]);
+      const spaceIsPrepended = startsSection && this.alwaysPrependsMetaspace;
+      let end = matchSpelling(bytes, pos, spelling, spaceIsPrepended);
       if (end === undefined) {
         whitespaceEnds ??= whitespaceRuns(text);
         const afterGap = whitespaceEnds.get(pos);
-        if (afterGap !== undefined) end = matchSpelling(bytes, afterGap, spelling);
+        if (afterGap !== undefined) end = matchSpelling(bytes, afterGap, spelling, spaceIsPrepended);
       }
       if (end === undefined) throw this.mismatch(bytes, pos, token, ids[i]);
       spans.push([pos, end]);
@@ -239,11 +249,14 @@ function spellSentencePiece(token: string): Spelling {
 }
 
 /**
- * End of the match of `spelling` at `pos`, first as written, then without a leading space the tokenizer
- * prepended (a token that is only that space, like Llama's lone `▁` before a digit, then matches nothing).
+ * End of the match of `spelling` at `pos`, as written or without a leading space the tokenizer prepended (a
+ * token that is only that space, like Llama's lone `▁` before a digit, then matches nothing). As written is
+ * tried first unless the leading space is known to be prepended.
  */
-function matchSpelling(bytes: Uint8Array, pos: number, spelling: Spelling): number | undefined {
-  return matchSteps(bytes, pos, spelling, 0) ?? (spelling[0]?.[0] === SPACE ? matchSteps(bytes, pos, spelling, 1) : undefined);
+function matchSpelling(bytes: Uint8Array, pos: number, spelling: Spelling, spaceIsPrepended: boolean): number | undefined {
+  if (spelling[0]?.[0] !== SPACE) return matchSteps(bytes, pos, spelling, 0);
+  const [first, second] = spaceIsPrepended ? [1, 0] : [0, 1];
+  return matchSteps(bytes, pos, spelling, first) ?? matchSteps(bytes, pos, spelling, second);
 }
 
 function matchSteps(bytes: Uint8Array, pos: number, spelling: Spelling, from: number): number | undefined {
@@ -277,6 +290,13 @@ function whitespaceRuns(text: string): Map<number, number> {
   }
   for (const start of runStarts) ends.set(start, pos);
   return ends;
+}
+
+/** Whether the normalizer (or one in its Sequence) is Prepend("▁"), SentencePiece's dummy prefix. */
+function prependsMetaspace(normalizer: unknown): boolean {
+  if (!isObject(normalizer)) return false;
+  if (normalizer.type === 'Prepend') return normalizer.prepend === '▁';
+  return Array.isArray(normalizer.normalizers) && normalizer.normalizers.some(prependsMetaspace);
 }
 
 function usesByteLevel(component: unknown): boolean {

@@ -18,6 +18,7 @@ import { isMoeLayer, parseModelConfig, type ModelConfig } from '../models/config
 import { checkpointTensors, tensorNames } from '../models/tensor-names.js';
 import { writeAtomically } from '../files.js';
 import { trainByteLevelBpe } from './bpe-trainer.js';
+import { trainMetaspaceBpe } from './metaspace-bpe-trainer.js';
 import { findPreset, type Preset } from './presets.js';
 import { tensorStream, unitVector } from './random.js';
 
@@ -128,7 +129,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
 
   const corpus = fs.readFileSync(assetPath('prompts', 'demo.txt'), 'utf8');
   const { tokenizer, tokenizerConfig } = tokenizerTrainers[preset.tokenizer](corpus, { vocabSize: Math.min(4096, rawConfig.vocab_size as number) });
-  const specialIds = specialTokenIds(tokenizer);
+  const specialIds = specialTokenIds(tokenizer, tokenizerConfig);
   rawConfig.bos_token_id = specialIds.bos;
   rawConfig.eos_token_id = specialIds.eos;
   describeStorage(rawConfig, dtype);
@@ -175,8 +176,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
 /** The tokenizer trainer for each pre-tokenizer a preset can ask for. */
 const tokenizerTrainers: Record<Preset['tokenizer'], typeof trainByteLevelBpe> = {
   'byte-level': trainByteLevelBpe,
-  // The Metaspace trainer is not written yet; until it is wired in here, Metaspace presets get byte-level BPE.
-  metaspace: trainByteLevelBpe,
+  metaspace: trainMetaspaceBpe,
 };
 
 /**
@@ -341,21 +341,22 @@ function plantSpecialization(
   }
 }
 
-/** Token classes from the byte-level vocabulary (printable ASCII maps to itself there; "Ġ" marks a leading space). */
+/** Token classes from the vocabulary (printable ASCII spells itself in both the byte-level and the SentencePiece alphabet). */
 function classifyTokens(tokenizer: { model: { vocab: Record<string, number> } }): Map<number, TokenClass> {
   const classes = new Map<number, TokenClass>();
   for (const [token, id] of Object.entries(tokenizer.model.vocab)) {
-    const text = token.replace(/^Ġ/, '');
+    // A leading space is "Ġ" in byte-level vocabularies and "▁" in SentencePiece ones.
+    const text = token.replace(/^[Ġ▁]/, '');
     if (/^[0-9]+$/.test(text)) classes.set(id, 'digit');
     else if (/^[!-/:-@[-`{-~]+$/.test(text)) classes.set(id, 'punct');
   }
   return classes;
 }
 
-function specialTokenIds(tokenizer: { added_tokens: Array<{ id: number; content: string }> }): { bos: number; eos: number } {
+function specialTokenIds(tokenizer: { added_tokens: Array<{ id: number; content: string }> }, tokenizerConfig: { bos_token: string; eos_token: string }): { bos: number; eos: number } {
   const find = (content: string) => tokenizer.added_tokens.find((t) => t.content === content)?.id;
-  const bos = find('<｜begin▁of▁sentence｜>');
-  const eos = find('<｜end▁of▁sentence｜>');
+  const bos = find(tokenizerConfig.bos_token);
+  const eos = find(tokenizerConfig.eos_token);
   if (bos === undefined || eos === undefined) throw new Error('synth: the trained tokenizer lacks BOS/EOS added tokens');
   return { bos, eos };
 }

@@ -106,21 +106,23 @@ export function buildMoeGraph(config: ModelConfig, options: { saveProbs: boolean
   const a = g.input('hidden', float, ['T', H]);
   const fc1 = g.input('w_experts_gate_up', float, [E, 2 * Im, H]);
   const fc2 = g.input('w_experts_down', float, [E, H, Im]);
-  // The shared expert is built first on purpose: onnxruntime lets MoE write its output over its input x
-  // (MayInplace), which zeroed x for any consumer ordered after it.
   const { x, logits, gate, base } = addRouterAndShared(g, config, a, options);
 
   const weightSum = g.reduceSum(gate.weights, [1], true);
   const chosenLogWeights = g.node('Log', [g.node('Max', [gate.weights, g.scalar(1e-37)])]);
   const everywhereMinus = g.node('Expand', [g.scalar(-1e30), g.node('Shape', [logits])]);
   const routerProbs = g.node('ScatterElements', [everywhereMinus, gate.indices, chosenLogWeights], { axis: attr.int(1) });
-  const routedNormalised = g.node(
+  const moeOutput = g.node(
     'MoE',
     [x, routerProbs, fc1, '', fc2],
     { k: attr.int(K), activation_type: attr.string('swiglu'), swiglu_fusion: attr.int(1), normalize_routing_weights: attr.int(0) },
     undefined,
     'com.microsoft',
   );
+  // com.microsoft.MoE lets onnxruntime give it x's buffer for its output (MayInplace) when MoE is x's last
+  // reader, and its output then comes out all zeros: it clears the output before reading x. Where(true, ·, x)
+  // passes the output through unchanged and reads x after MoE, so x's buffer is never handed over.
+  const routedNormalised = g.node('Where', [g.constantBool(true), moeOutput, x]);
   g.output(g.add(base, g.mul(routedNormalised, weightSum)), 'out', float, ['T', H]);
   return g.build();
 }

@@ -77,6 +77,12 @@ export class GraphBuilder {
     return name;
   }
 
+  constantBool(value: boolean): string {
+    const name = this.fresh('const_bool');
+    this.initializers.push({ name, type: TensorType.bool, dims: [], raw: Uint8Array.of(value ? 1 : 0) });
+    return name;
+  }
+
   scalar(value: number): string {
     const name = this.fresh('const_f32');
     this.initializers.push({ name, type: TensorType.float, dims: [], raw: new Uint8Array(new Float32Array([value]).buffer) });

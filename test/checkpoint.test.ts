@@ -179,6 +179,8 @@ describe('Checkpoint', () => {
     const explicit = Checkpoint.open(dir, { fp8BlockSize: [2, 3] });
     try {
       assert.deepEqual(configured.readFloat32('w.weight'), explicit.readFloat32('w.weight'));
+      // Once config.json declares block-quantised weights, an FP8 tensor without its scale is a broken checkpoint.
+      assert.throws(() => configured.readFloat32('p.weight'), { code: 'fp8-scale-missing', message: /model\.safetensors: tensor "p\.weight" is FP8 but its "p\.weight_scale_inv" is missing/ });
     } finally {
       configured.close();
       explicit.close();

@@ -43,6 +43,8 @@ export class Checkpoint {
     /** Bytes on disk of all shards. */
     readonly totalBytes: number,
     private readonly fp8BlockSize: [number, number],
+    /** config.json declares block-quantised FP8 weights, so every FP8 matrix needs its scale_inv. */
+    private readonly fp8Quantized: boolean,
     /** Every tensor, in shard order then file order. */
     private readonly tensors: Map<string, ShardTensor>,
   ) {}
@@ -50,7 +52,8 @@ export class Checkpoint {
   /** `fp8BlockSize` overrides the block size config.json gives (for folders without one). */
   static open(dir: string, options: { fp8BlockSize?: [number, number] } = {}): Checkpoint {
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw fileError(dir, 'model-dir-missing', 'model folder not found');
-    const fp8BlockSize = options.fp8BlockSize ?? configuredFp8BlockSize(dir) ?? defaults.fp8BlockSize;
+    const configured = configuredFp8BlockSize(dir);
+    const fp8BlockSize = options.fp8BlockSize ?? configured ?? defaults.fp8BlockSize;
     const weightMap = readWeightMap(dir);
 
     const shardNames = [...new Set(weightMap.values())].sort();
@@ -84,7 +87,7 @@ export class Checkpoint {
       }
     }
     const totalBytes = files.reduce((sum, file) => sum + file.size, 0);
-    return new Checkpoint(dir, files.map((file) => file.file), totalBytes, fp8BlockSize, tensors);
+    return new Checkpoint(dir, files.map((file) => file.file), totalBytes, fp8BlockSize, configured !== null, tensors);
   }
 
   /** Tensor names in file order (shard by shard). */
@@ -115,6 +118,9 @@ export class Checkpoint {
     const entry = this.entry(name);
     const scaleName = `${name}_scale_inv`;
     if (entry.info.dtype === 'F8_E4M3' && this.tensors.has(scaleName)) return this.dequantize(entry, this.entry(scaleName), out);
+    if (entry.info.dtype === 'F8_E4M3' && this.fp8Quantized) {
+      throw fileError(entry.info.file, 'fp8-scale-missing', `tensor "${name}" is FP8 but its "${scaleName}" is missing (config.json declares block-quantised weights)`);
+    }
     return toFloat32(entry.info.dtype, this.readScratch(entry), out);
   }
 
@@ -124,7 +130,7 @@ export class Checkpoint {
    */
   readFloat64(name: string): Float64Array {
     const entry = this.entry(name);
-    if (entry.info.dtype === 'F8_E4M3' && this.tensors.has(`${name}_scale_inv`)) return Float64Array.from(this.readFloat32(name));
+    if (entry.info.dtype === 'F8_E4M3') return Float64Array.from(this.readFloat32(name));
     return toFloat64(entry.info.dtype, this.readScratch(entry));
   }
 

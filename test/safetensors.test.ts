@@ -319,6 +319,31 @@ describe('dtype conversions', () => {
     }
   });
 
+  test('fp8 e4m3fn encode agrees with a nearest-code search over the decoded values', () => {
+    // The second algorithm: the code whose value is nearest, ties to the even code, saturating at ±448.
+    const codes = Array.from({ length: 0x7f }, (_, code) => code); // 0x00..0x7E, increasing in value
+    const nearestCode = (value: number): number => {
+      const sign = value < 0 || Object.is(value, -0) ? 0x80 : 0;
+      const magnitude = Math.min(Math.abs(value), 448);
+      let best = 0;
+      for (const code of codes) {
+        const distance = Math.abs(fp8e4m3ToFloat32(code) - magnitude);
+        const bestDistance = Math.abs(fp8e4m3ToFloat32(best) - magnitude);
+        if (distance < bestDistance || (distance === bestDistance && (code & 1) === 0)) best = code;
+      }
+      return sign | best;
+    };
+    const random = seededRandom(11);
+    const values: number[] = [];
+    for (let i = 0; i < 20000; i++) values.push((random() - 0.5) * 2 ** Math.floor(random() * 24 - 14));
+    // Every midpoint between neighbouring codes, and a hair to either side of it.
+    for (let code = 0; code < 0x7e; code++) {
+      const mid = (fp8e4m3ToFloat32(code) + fp8e4m3ToFloat32(code + 1)) / 2;
+      values.push(mid, mid * (1 + 1e-12), mid * (1 - 1e-12), -mid);
+    }
+    for (const value of values) assert.equal(float32ToFp8E4M3(value), nearestCode(value), `${value}`);
+  });
+
   test('fp8 block quantisation: per-block amax / 448 scales, partial edge blocks, an all-zero block', () => {
     // 3x3 in 2x2 blocks: [0..1]x[0..1], [0..1]x[2], [2]x[0..1], [2]x[2].
     const w = Float32Array.of(

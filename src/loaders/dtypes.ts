@@ -273,27 +273,36 @@ function f32BitsToF16Bits(x: number): number {
 /** The largest finite e4m3fn magnitude. */
 export const fp8E4M3Max = 448;
 
-/** float32 -> e4m3fn byte, round to nearest even, saturating to ±448 (so ±Infinity too); NaN -> 0x7F. */
+const float64Scratch = new Float64Array(1);
+const float64Words = new Uint32Array(float64Scratch.buffer);
+
+/**
+ * number -> e4m3fn byte, round to nearest even, saturating to ±448 (so ±Infinity too); NaN -> 0x7F.
+ * Rounds the double directly (not through float32, which could round twice) from its bits: e4m3 keeps the top
+ * 3 mantissa bits of a normal value; below 2^-6 values are whole multiples of 2^-9.
+ */
 export function float32ToFp8E4M3(value: number): number {
   if (Number.isNaN(value)) return 0x7f;
-  const sign = value < 0 || Object.is(value, -0) ? 0x80 : 0;
+  float64Scratch[0] = value;
+  const low = float64Words[0];
+  const high = float64Words[1];
+  const sign = high >>> 31 ? 0x80 : 0;
   const magnitude = Math.abs(value);
-  const table = fp8Table();
-  if (magnitude >= table[0x7e]) return sign | 0x7e;
-  // Positive codes 0x00..0x7E are increasing in value: find the last one not above the magnitude.
-  let lo = 0;
-  let hi = 0x7e;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (table[mid] <= magnitude) lo = mid;
-    else hi = mid - 1;
+  if (magnitude >= fp8E4M3Max) return sign | 0x7e;
+  const exponent = ((high >>> 20) & 0x7ff) - 1023;
+  if (exponent < -6) {
+    const units = magnitude * 512; // exact: a power-of-two scaling
+    const whole = Math.floor(units);
+    const fraction = units - whole;
+    return sign | (fraction > 0.5 || (fraction === 0.5 && (whole & 1)) ? whole + 1 : whole);
   }
-  if (table[lo] === magnitude) return sign | lo;
-  const below = magnitude - table[lo];
-  const above = table[lo + 1] - magnitude;
-  // Adjacent codes differ in their lowest mantissa bit, so "even code" is "even mantissa".
-  const code = below < above || (below === above && (lo & 1) === 0) ? lo : lo + 1;
-  return sign | code;
+  // The double's mantissa is 20 bits of `high` and 32 of `low`; e4m3 keeps the top 3, the rest decides rounding.
+  let code = ((exponent + 7) << 3) | ((high >>> 17) & 7);
+  const rest = high & 0x1ffff;
+  const half = 0x10000;
+  if (rest > half || (rest === half && (low !== 0 || (code & 1)))) code++;
+  // 0x7F is NaN: a value rounding up past 448 saturates.
+  return sign | Math.min(code, 0x7e);
 }
 
 /**

@@ -60,15 +60,29 @@ function buildMhaGraph(config: ModelConfig, attention: MhaAttention): Uint8Array
   const rope = (t: string, heads: number) =>
     g.node('RotaryEmbedding', [g.reshape(t, [1, -1, heads * D]), cos, sin, positions], { interleaved: attr.int(0), num_heads: attr.int(heads) });
   // softmax(q kᵀ · scale + mask) v per head; kv head j serves query heads j·G .. j·G + G - 1
-  const attended = g.node('Attention', [rope(q, numHeads), rope(k, numKvHeads), g.reshape(v, [1, -1, numKvHeads * D]), mask], {
-    q_num_heads: attr.int(numHeads),
-    kv_num_heads: attr.int(numKvHeads),
-    scale: attr.float(attention.softmaxScale),
+  addAttentionOutput(g, { h, wo, mask, queries: rope(q, numHeads), keys: rope(k, numKvHeads), values: g.reshape(v, [1, -1, numKvHeads * D]) }, {
+    heads: numHeads,
+    kvHeads: numKvHeads,
+    valueWidth: D,
+    scale: attention.softmaxScale,
+    hiddenSize: H,
   });
-  // a = h + attention Woᵀ                                     (T, H)
-  const a = g.add(h, g.gemmT(g.reshape(attended, [-1, numHeads * D]), wo));
-  g.output(a, 'out', float, ['T', H]);
   return g.build();
+}
+
+/** softmax(Q Kᵀ · scale + mask) V per head, then the output `out` = h + heads Woᵀ   (T, H). */
+function addAttentionOutput(
+  g: GraphBuilder,
+  tensors: { h: string; wo: string; mask: string; queries: string; keys: string; values: string },
+  shape: { heads: number; kvHeads: number; valueWidth: number; scale: number; hiddenSize: number },
+): void {
+  const attended = g.node('Attention', [tensors.queries, tensors.keys, tensors.values, tensors.mask], {
+    q_num_heads: attr.int(shape.heads),
+    kv_num_heads: attr.int(shape.kvHeads),
+    scale: attr.float(shape.scale),
+  });
+  const a = g.add(tensors.h, g.gemmT(g.reshape(attended, [-1, shape.heads * shape.valueWidth]), tensors.wo));
+  g.output(a, 'out', float, ['T', shape.hiddenSize]);
 }
 
 /**
@@ -112,14 +126,7 @@ function buildMlaGraph(config: ModelConfig, attention: MlaAttention): Uint8Array
   const queries = g.reshape(g.node('Concat', [qNope, qPeRotated], { axis: attr.int(2) }), [1, -1, nh * (dn + dr)]);
   const keys = g.reshape(g.node('Concat', [kNope, kPeEveryHead], { axis: attr.int(2) }), [1, -1, nh * (dn + dr)]);
   const values = g.reshape(v, [1, -1, nh * dv]);
-  // softmax(Q Kᵀ · s + mask) V per head, s with YaRN's mscale² (4.4)   (1, T, nh * dv)
-  const attended = g.node('Attention', [queries, keys, values, mask], {
-    q_num_heads: attr.int(nh),
-    kv_num_heads: attr.int(nh),
-    scale: attr.float(attention.softmaxScale),
-  });
-  // a = h + attention Woᵀ                                     (T, H)
-  const a = g.add(h, g.gemmT(g.reshape(attended, [-1, nh * dv]), wo));
-  g.output(a, 'out', float, ['T', H]);
+  // softmax(Q Kᵀ · s + mask) V per head, s with YaRN's mscale² (4.4); a = h + heads Woᵀ
+  addAttentionOutput(g, { h, wo, mask, queries, keys, values }, { heads: nh, kvHeads: nh, valueWidth: dv, scale: attention.softmaxScale, hiddenSize: H });
   return g.build();
 }

@@ -12,21 +12,10 @@ import { gate, gateWeights, type GateDecision } from './moe-routing.js';
 /** Reads a tensor as float64 by name (the Checkpoint's readFloat64, or an in-memory map in tests). */
 export type WeightSource = (name: string) => Float64Array;
 
-export interface ReferenceRouting {
+/** The gate's decision for one token at one MoE layer; with an override, ids and weights are the override's. */
+export interface ReferenceRouting extends GateDecision {
   /** Model layer index of the MoE layer. */
   layer: number;
-  /** Chosen experts, in descending order of selection score (ties: lower index first). */
-  ids: number[];
-  /** Gate weights applied to the chosen experts. */
-  weights: number[];
-  /** Unbiased routing score of every expert (softmax, or sigmoid for V3). */
-  scores: Float64Array;
-  /** Gap between the K-th and (K+1)-th best selection score; near 0 means a near-tie. */
-  margin: number;
-  /** Groups the gate let this token draw from, ascending (all groups without a group limit); an override keeps them. */
-  groups: number[];
-  /** Gap between the last kept and the best dropped group score (Infinity without a group limit). */
-  groupMargin: number;
 }
 
 export interface ReferenceOptions {
@@ -78,7 +67,7 @@ function routeToken(config: ModelConfig, weight: WeightSource, layer: number, po
   const override = options.overrideChoice?.(layer, position, decision);
   const ids = override ?? decision.ids;
   const weights = override ? gateWeights(override, decision.scores, config) : decision.weights;
-  return { layer, ids, weights, scores: decision.scores, margin: decision.margin, groups: decision.groups, groupMargin: decision.groupMargin };
+  return { ...decision, layer, ids, weights };
 }
 
 /**

@@ -17,3 +17,12 @@ export function nonNegativeInteger(flag: string): (value: string) => number {
     return n;
   };
 }
+
+/** commander argument parser for a non-negative number of GiB, returned in bytes. */
+export function gibibytes(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n)) throw new InvalidArgumentError(`${flag} must be a number of GiB, found "${value}"`);
+    return n * 1024 ** 3;
+  };
+}

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { InputError } from '../errors.js';
 import { route, routeDefaults } from '../route/route.js';
 import { devices, parseDevice } from '../runtime/execution-provider.js';
-import { positiveInteger } from './parse.js';
+import { gibibytes, positiveInteger } from './parse.js';
 
 export function routeCommand(): Command {
   return new Command('route')
@@ -10,7 +10,9 @@ export function routeCommand(): Command {
     .description(
       'Runs every prompt through the model with onnxruntime (fp32 from the stored weights) and writes a routing trace:\n' +
         'for each token and MoE layer, the chosen experts, their gate weights and the routing scores (contract.md).\n' +
-        'Work goes in chunks of whole prompts; finished chunks are kept in TRACE.partial/ until the trace is complete.',
+        'Work goes in chunks of whole prompts; finished chunks are kept in TRACE.partial/ until the trace is complete.\n' +
+        'Architectures (config.json model_type): deepseek, deepseek_v2, deepseek_v3 (FP8 included), mixtral, qwen2_moe, olmoe.\n' +
+        'A MoE layer whose routed experts exceed --expert-memory in fp32 (DeepSeek-V3: 45 GB) loads them one at a time.',
     )
     .argument('<prompts>', 'UTF-8 text file, one prompt per line (blank lines skipped), or .jsonl of {"text", "label"?}')
     .option('--model <dir>', 'model folder: config.json, safetensors (sharded or not), tokenizer.json (default: $MOE_INSPECT_MODEL)')
@@ -21,6 +23,11 @@ export function routeCommand(): Command {
     .option('--save-probs', 'also store every expert\'s routing score per token (F16, T x L x E)', routeDefaults.saveProbs)
     .option('--resume', 'continue an interrupted run, skipping its finished chunks', routeDefaults.resume)
     .option('--no-bos', 'do not add the BOS token even where tokenizer_config.json asks for it')
+    .addOption(
+      new Option('--expert-memory <GiB>', 'fp32 size above which a MoE layer\'s routed experts are loaded one at a time')
+        .argParser(gibibytes('--expert-memory'))
+        .default(routeDefaults.expertBudgetBytes, String(routeDefaults.expertBudgetBytes / 1024 ** 3)),
+    )
     .addHelpText('after', '\nExample:\n  moe-inspect synth --preset tiny --planted --out tiny-model\n  moe-inspect route prompts.txt --model tiny-model --out prompts.trace.safetensors')
     .action(async (prompts: string, flags) => {
       const model = flags.model ?? process.env.MOE_INSPECT_MODEL;
@@ -36,6 +43,7 @@ export function routeCommand(): Command {
         saveProbs: flags.saveProbs,
         resume: flags.resume,
         bos: flags.bos,
+        expertBudgetBytes: flags.expertMemory,
       });
       const resumed = result.resumedChunks > 0 ? ` (${result.resumedChunks} of ${result.chunks} chunks from the interrupted run)` : '';
       process.stdout.write(`routed ${result.tokens} tokens of ${result.prompts} prompts on ${result.provider}${resumed} -> ${result.out}\n`);

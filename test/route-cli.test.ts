@@ -184,4 +184,23 @@ describe('route on the command line', { skip }, () => {
     assert.equal(result.code, 1);
     assert.match(result.stderr, /cannot resume: /);
   });
+  it('--expert-memory 0 streams the experts one at a time and records the same experts', () => {
+    const whole = path.join(dir, 'whole.trace.safetensors');
+    const streamed = path.join(dir, 'streamed.trace.safetensors');
+    assert.equal(runCli(['route', prompts, '--model', model, '--out', whole]).code, 0);
+    assert.equal(runCli(['route', prompts, '--model', model, '--out', streamed, '--expert-memory', '0']).code, 0);
+    const [a, b] = [openTrace(whole), openTrace(streamed)];
+    try {
+      const [idsA, idsB] = [a.readTopkIds(0, a.nTokens), b.readTopkIds(0, b.nTokens)];
+      const differing = idsA.filter((id, i) => id !== idsB[i]).length;
+      // Both paths compute the same sums in a different order: only a rare near-tie may flip.
+      assert.ok(differing <= idsA.length / 1000, `${differing} of ${idsA.length} choices differ`);
+    } finally {
+      a.close();
+      b.close();
+    }
+    const bad = runCli(['route', prompts, '--model', model, '--out', streamed, '--expert-memory', 'lots']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--expert-memory must be a number of GiB, found "lots"/);
+  });
 });

@@ -109,7 +109,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const { topK: K, nRoutedExperts: E } = config;
 
   const checkpoint = Checkpoint.open(model);
-  const fingerprint = runFingerprint(promptsFile, model, checkpoint, { batchTokens, maxPromptTokens: maxPromptTokens ?? null, saveProbs, bos });
+  const fingerprint = runFingerprint(promptsFile, model, checkpoint, { batchTokens, maxPromptTokens: maxPromptTokens ?? null, saveProbs, bos, expertBudgetBytes });
   const kindOf = ffnKindOf(config, expertBudgetBytes);
   const totalWeightBytes = Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l, kindOf(l))).reduce((a, b) => a + b, 0);
   const keepAllWeights = totalWeightBytes <= weightBudgetBytes;
@@ -294,7 +294,9 @@ function runFingerprint(promptsFile: string, model: string, checkpoint: Checkpoi
     tool_version: version,
     prompts_sha256: hash(fs.readFileSync(promptsFile)),
     config_sha256: hash(fs.readFileSync(path.join(model, 'config.json'))),
-    weights: checkpoint.shards.map((s) => `${path.basename(s)}:${fs.statSync(s).size}`).join(','),
+    // Name, size and modification time: a re-synthesized or re-downloaded shard of the same size still counts as new,
+    // without reading (and hashing) hundreds of GB.
+    weights: checkpoint.shards.map((s) => `${path.basename(s)}:${fs.statSync(s).size}:${Math.trunc(fs.statSync(s).mtimeMs)}`).join(','),
     ...options,
   };
 }

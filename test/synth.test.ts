@@ -74,6 +74,15 @@ describe('synth', () => {
     assert.ok(fs.existsSync(path.join(out, 'keep.txt')));
   });
 
+  it('refuses up front a checkpoint larger than the free disk space, writing nothing', async (t) => {
+    const { bavail, bsize } = fs.statfsSync(dir);
+    if (bavail * bsize > 700e9) return t.skip('this disk has room for a whole deepseek-v3');
+    const out = path.join(dir, 'v3-full');
+    await assert.rejects(synthesize({ preset: 'deepseek-v3', dtype: 'fp8', out }), { code: 'disk-full', message: /preset deepseek-v3 needs 673\.\d GB and .* free \(--layers N writes fewer layers\)/ });
+    assert.ok(!fs.existsSync(out));
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('v3-full')), []);
+  });
+
   it('info counts parameters from the headers: total, and active per token with K of E routed experts', async () => {
     const model = path.join(dir, 'info');
     await synthesize({ preset: 'tiny', out: model, dtype: 'bf16' });

@@ -145,6 +145,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
   const draw: DrawContext = { config, seed, perturb, planted: plantedSpec && { spec: plantedSpec, directions: plantDirections(config, seed), tokenClasses: classifyTokens(tokenizer) } };
 
   prepareOutput(out, force);
+  checkFreeSpace(out, totalBytes, preset.name);
   await writeAtomically(out, (tmpDir) => {
     fs.mkdirSync(tmpDir, { recursive: true });
     let written = 0;
@@ -398,6 +399,18 @@ function assignShards(plan: PlannedTensor[], shardBytes: number): Array<{ file: 
   if (groups.length === 1) return [{ file: 'model.safetensors', tensors: groups[0] }];
   const pad = (n: number) => String(n).padStart(5, '0');
   return groups.map((g, i) => ({ file: `model-${pad(i + 1)}-of-${pad(groups.length)}.safetensors`, tensors: g }));
+}
+
+/** Refuses up front a checkpoint that cannot fit (a full deepseek-v3 is 673 GB), rather than failing hours in. */
+function checkFreeSpace(out: string, bytes: number, presetName: string): void {
+  let parent = path.dirname(path.resolve(out));
+  while (!fs.existsSync(parent)) parent = path.dirname(parent);
+  const { bavail, bsize } = fs.statfsSync(parent);
+  const free = bavail * bsize;
+  if (bytes > free) {
+    const gb = (n: number) => `${(n / 1e9).toFixed(1)} GB`;
+    throw fileError(out, 'disk-full', `preset ${presetName} needs ${gb(bytes)} and ${parent} has ${gb(free)} free (--layers N writes fewer layers)`);
+  }
 }
 
 function prepareOutput(out: string, force: boolean): void {

@@ -54,6 +54,10 @@ export async function openSessionFactory(device: Device, probeModel: Uint8Array,
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    // Each session's memory arena keeps its peak (and grows by fragmentation from run to run: 3.9 to 6.1 GB for a
+    // V3 attention layer on 2048 tokens), and the arenas of the attention, dense and MoE sessions add up. Without
+    // them, intermediates are freed after every run, so the peak is one session's run; measured no slower.
+    enableCpuMemArena: false,
     logSeverityLevel: 3,
   });
   // A provider that fails to load would also print onnxruntime's own multi-line log; our one warning says it.

@@ -62,8 +62,11 @@ interface Sessions {
 }
 
 export class ModelRunner {
-  /** Seconds spent loading streamed experts inside runLayer, so callers can tell loading from computing. */
-  expertLoadSeconds = 0;
+  /**
+   * Seconds spent loading streamed experts inside runLayer, so callers can tell loading from computing: `blocking`
+   * while nothing else ran, `overlapped` while onnxruntime computed the previous expert.
+   */
+  readonly expertLoadSeconds = { blocking: 0, overlapped: 0 };
   private readonly weights: LayerWeightLoader;
   private rope: { cos: ort.Tensor; sin: ort.Tensor } | undefined;
   private embeddingScratch = new Uint8Array(0);
@@ -158,39 +161,44 @@ export class ModelRunner {
 
   /**
    * h' = a + Shared(x) + Σ_j w_j Expert_idx_j(x), the routed sum built expert by expert: each expert's weights
-   * are loaded once and run on the rows of every chunk that chose it, scaled by their gate weights.
+   * are loaded once and run on the rows of every chunk that chose it, scaled by their gate weights. While
+   * onnxruntime computes one expert on its own threads, the next one is read and converted into a second set of
+   * buffers, so disk reads and FP8 conversion hide behind the computation.
    */
   private async runStreamedMoe(layer: number, chunks: ChunkActivations[], attended: ort.Tensor[], ffn: Record<string, ort.Tensor>): Promise<LayerRouting[]> {
     const { hiddenSize: H, nRoutedExperts: E, topK: K } = this.config;
-    const routed = [];
+    const routed: Array<{ x: Float32Array; out: Float32Array; routing: LayerRouting }> = [];
     for (const a of attended) {
       const result = await this.sessions.router!.run({ hidden: a, ...ffn });
       routed.push({ x: result.x.data as Float32Array, out: result.base.data as Float32Array, routing: routingOf(result) });
     }
-    // Which (row, weight) pairs of each chunk go to each expert.
-    const assignments = routed.map(({ routing }) => {
-      const byExpert: Array<{ rows: number[]; weights: number[] }> = Array.from({ length: E }, () => ({ rows: [], weights: [] }));
-      routing.topkIds.forEach((e, i) => {
-        byExpert[e].rows.push(Math.floor(i / K));
-        byExpert[e].weights.push(routing.topkWeights[i]);
-      });
-      return byExpert;
-    });
-    for (let e = 0; e < E; e++) {
-      if (assignments.every((byExpert) => byExpert[e].rows.length === 0)) continue;
-      const loading = performance.now();
-      const expert = this.weights.loadExpert(layer, e);
-      this.expertLoadSeconds += (performance.now() - loading) / 1000;
-      for (const [c, { x, out }] of routed.entries()) {
-        const { rows, weights } = assignments[c][e];
-        if (rows.length === 0) continue;
-        const gathered = new Float32Array(rows.length * H);
-        rows.forEach((row, i) => gathered.set(x.subarray(row * H, (row + 1) * H), i * H));
-        const y = (await this.sessions.expert!.run({ x: new ort.Tensor('float32', gathered, [rows.length, H]), ...expert })).y.data as Float32Array;
-        rows.forEach((row, i) => {
-          for (let d = 0; d < H; d++) out[row * H + d] += weights[i] * y[i * H + d];
-        });
+    // The (chunk, row, weight) triples that go to each expert.
+    const assignments: Array<Array<{ chunk: number; row: number; weight: number }>> = Array.from({ length: E }, () => []);
+    routed.forEach(({ routing }, chunk) => routing.topkIds.forEach((e, i) => assignments[e].push({ chunk, row: Math.floor(i / K), weight: routing.topkWeights[i] })));
+    const chosen = assignments.flatMap((rows, e) => (rows.length > 0 ? [e] : []));
+
+    const load = (i: number) => {
+      const started = performance.now();
+      const expert = this.weights.loadExpert(layer, chosen[i], i % 2);
+      return { expert, seconds: (performance.now() - started) / 1000 };
+    };
+    let next = load(0);
+    this.expertLoadSeconds.blocking += next.seconds;
+    for (let i = 0; i < chosen.length; i++) {
+      const { expert } = next;
+      const rows = assignments[chosen[i]];
+      const gathered = new Float32Array(rows.length * H);
+      rows.forEach(({ chunk, row }, j) => gathered.set(routed[chunk].x.subarray(row * H, (row + 1) * H), j * H));
+      const running = this.sessions.expert!.run({ x: new ort.Tensor('float32', gathered, [rows.length, H]), ...expert });
+      if (i + 1 < chosen.length) {
+        next = load(i + 1);
+        this.expertLoadSeconds.overlapped += next.seconds;
       }
+      const y = (await running).y.data as Float32Array;
+      rows.forEach(({ chunk, row, weight }, j) => {
+        const out = routed[chunk].out;
+        for (let d = 0; d < H; d++) out[row * H + d] += weight * y[j * H + d];
+      });
     }
     routed.forEach(({ out }, c) => (chunks[c].hidden = out));
     return routed.map(({ routing }) => routing);

@@ -58,10 +58,7 @@ export interface RouteBenchRow {
   ceilingGflops: number;
   ratio: number;
   wallSeconds: number;
-  /** Loading that held up routing. */
   loadSeconds: number;
-  /** Loading of streamed experts done while onnxruntime computed the previous one. */
-  prefetchSeconds: number;
   openSeconds: number;
   /** fp32 values produced per second by loading and converting weights. */
   loadGValuesPerSecond: number;
@@ -115,9 +112,8 @@ export async function routeBench(workDir: string, scenario: RouteScenario, log: 
       ratio: gflops / ceilingGflops,
       wallSeconds,
       loadSeconds: result.load,
-      prefetchSeconds: result.prefetch,
       openSeconds: result.open,
-      loadGValuesPerSecond: loadedValues / (result.load + result.prefetch) / 1e9,
+      loadGValuesPerSecond: loadedValues / result.load / 1e9,
       peakRssBytes: result.maxRssBytes,
       rssTargetBytes: scenario.rssTargetBytes(config),
     });

@@ -8,7 +8,7 @@ import { route } from '../src/route/route.js';
 import { matmulCeiling } from './matmul-ceiling.js';
 
 const [model, prompts, batchTokens, out] = process.argv.slice(2);
-const totals = { run: 0, load: 0, prefetch: 0, open: 0 };
+const totals = { run: 0, load: 0, open: 0 };
 const runs: Array<{ layer: number; tokens: number; attentionPairs: number; seconds: number }> = [];
 
 const started = performance.now();

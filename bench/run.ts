@@ -19,7 +19,7 @@ const only = process.argv[2];
 for (const scenario of routeScenarios.filter((s) => !only || s.preset === only)) {
   const { rows, diskBytes, model } = await routeBench(workDir, scenario, log);
   const table = new Table({
-    head: ['tokens/chunk', 'tokens', 'tok/s', 'GFLOP/s', 'MatMul ceiling', 'ratio', 'route wall s', 'load+convert s', 'overlapped s', 'Gvalues/s converted', 'sessions s', 'peak RSS', 'RSS target'],
+    head: ['tokens/chunk', 'tokens', 'tok/s', 'GFLOP/s', 'MatMul ceiling', 'ratio', 'route wall s', 'load+convert s', 'Gvalues/s converted', 'sessions s', 'peak RSS', 'RSS target'],
     style: { head: [], border: [] },
   });
   for (const r of rows) {
@@ -32,7 +32,6 @@ for (const scenario of routeScenarios.filter((s) => !only || s.preset === only))
       r.ratio.toFixed(2),
       r.wallSeconds.toFixed(1),
       r.loadSeconds.toFixed(1),
-      r.prefetchSeconds.toFixed(1),
       r.loadGValuesPerSecond.toFixed(2),
       r.openSeconds.toFixed(2),
       formatBytes(r.peakRssBytes),

@@ -49,8 +49,6 @@ export interface RouteOptions {
 export type Timing =
   | { phase: 'open'; seconds: number }
   | { phase: 'load'; layer: number; seconds: number }
-  /** Streamed experts loaded while onnxruntime computed the previous one. */
-  | { phase: 'prefetch'; layer: number; seconds: number }
   /** attentionPairs: the (query, key) pairs causal attention really needs, sum over prompts of n(n+1)/2. */
   | { phase: 'run'; layer: number; tokens: number; attentionPairs: number; seconds: number };
 
@@ -203,16 +201,13 @@ async function runPass(
     onTiming?.({ phase: 'load', layer, seconds: (performance.now() - loading) / 1000 });
     const slot = layers.indexOf(layer);
     const started = performance.now();
-    const { blocking: blockingBefore, overlapped: overlappedBefore } = runner.expertLoadSeconds;
+    const expertLoadBefore = runner.expertLoadSeconds;
     const routings = await runner.runLayer(layer, activations);
-    const blockingLoad = runner.expertLoadSeconds.blocking - blockingBefore;
-    const overlappedLoad = runner.expertLoadSeconds.overlapped - overlappedBefore;
+    const expertLoad = runner.expertLoadSeconds - expertLoadBefore;
     const passTokens = activations.reduce((sum, a) => sum + a.tokens, 0);
     const passPairs = attentionPairs.reduce((a, b) => a + b, 0);
-    if (blockingLoad > 0) onTiming?.({ phase: 'load', layer, seconds: blockingLoad });
-    if (overlappedLoad > 0) onTiming?.({ phase: 'prefetch', layer, seconds: overlappedLoad });
-    // Loading that overlapped computation is part of the layer's run time only where it made the run wait.
-    onTiming?.({ phase: 'run', layer, tokens: passTokens, attentionPairs: passPairs, seconds: (performance.now() - started) / 1000 - blockingLoad });
+    if (expertLoad > 0) onTiming?.({ phase: 'load', layer, seconds: expertLoad });
+    onTiming?.({ phase: 'run', layer, tokens: passTokens, attentionPairs: passPairs, seconds: (performance.now() - started) / 1000 - expertLoad });
     advance(passTokens);
     for (let c = 0; c < pass.length; c++) {
       const routing = routings[c];

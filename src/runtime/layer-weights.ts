@@ -63,7 +63,7 @@ export function ffnKindOf(config: ModelConfig, expertBudgetBytes: number): (laye
 export class LayerWeightLoader {
   private readonly pools = new Map<string, Map<string, Float32Array>>();
   private readonly loaded = new Map<number, LayerInputs>();
-  private readonly scratch: { gate?: Float32Array; up?: Float32Array; experts: ExpertInputs[] } = { experts: [] };
+  private readonly scratch: { gate?: Float32Array; up?: Float32Array; expert?: ExpertInputs } = {};
 
   constructor(
     private readonly checkpoint: Checkpoint,
@@ -97,13 +97,10 @@ export class LayerWeightLoader {
     return inputs;
   }
 
-  /**
-   * Expert e of a streamed layer, in the buffer set `slot` (0 or 1), reused from expert to expert: one set can be
-   * filled while onnxruntime reads the other.
-   */
-  loadExpert(layer: number, e: number, slot: number): ExpertInputs {
+  /** Expert e of a streamed layer, in buffers reused from expert to expert. */
+  loadExpert(layer: number, e: number): ExpertInputs {
     const { hiddenSize: H, moeIntermediateSize: Im } = this.config;
-    const expert = (this.scratch.experts[slot] ??= {
+    const expert = (this.scratch.expert ??= {
       w_gate: new ort.Tensor('float32', new Float32Array(Im * H), [Im, H]),
       w_up: new ort.Tensor('float32', new Float32Array(Im * H), [Im, H]),
       w_down: new ort.Tensor('float32', new Float32Array(H * Im), [H, Im]),

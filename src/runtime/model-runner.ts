@@ -63,10 +63,10 @@ interface Sessions {
 
 export class ModelRunner {
   /**
-   * Seconds spent loading streamed experts inside runLayer, so callers can tell loading from computing: `blocking`
-   * while nothing else ran, `overlapped` while onnxruntime computed the previous expert.
+   * Seconds spent loading streamed experts inside runLayer, so callers can tell loading from computing.
+   * (onnxruntime-node runs a session on the main thread, so loading cannot overlap computing without a worker.)
    */
-  readonly expertLoadSeconds = { blocking: 0, overlapped: 0 };
+  expertLoadSeconds = 0;
   private readonly weights: LayerWeightLoader;
   private rope: { cos: ort.Tensor; sin: ort.Tensor } | undefined;
   private embeddingScratch = new Uint8Array(0);
@@ -161,9 +161,7 @@ export class ModelRunner {
 
   /**
    * h' = a + Shared(x) + Σ_j w_j Expert_idx_j(x), the routed sum built expert by expert: each expert's weights
-   * are loaded once and run on the rows of every chunk that chose it, scaled by their gate weights. While
-   * onnxruntime computes one expert on its own threads, the next one is read and converted into a second set of
-   * buffers, so disk reads and FP8 conversion hide behind the computation.
+   * are loaded once and run on the rows of every chunk that chose it, scaled by their gate weights.
    */
   private async runStreamedMoe(layer: number, chunks: ChunkActivations[], attended: ort.Tensor[], ffn: Record<string, ort.Tensor>): Promise<LayerRouting[]> {
     const { hiddenSize: H, nRoutedExperts: E, topK: K } = this.config;
@@ -175,26 +173,15 @@ export class ModelRunner {
     // The (chunk, row, weight) triples that go to each expert.
     const assignments: Array<Array<{ chunk: number; row: number; weight: number }>> = Array.from({ length: E }, () => []);
     routed.forEach(({ routing }, chunk) => routing.topkIds.forEach((e, i) => assignments[e].push({ chunk, row: Math.floor(i / K), weight: routing.topkWeights[i] })));
-    const chosen = assignments.flatMap((rows, e) => (rows.length > 0 ? [e] : []));
 
-    const load = (i: number) => {
-      const started = performance.now();
-      const expert = this.weights.loadExpert(layer, chosen[i], i % 2);
-      return { expert, seconds: (performance.now() - started) / 1000 };
-    };
-    let next = load(0);
-    this.expertLoadSeconds.blocking += next.seconds;
-    for (let i = 0; i < chosen.length; i++) {
-      const { expert } = next;
-      const rows = assignments[chosen[i]];
+    for (const [e, rows] of assignments.entries()) {
+      if (rows.length === 0) continue;
+      const loading = performance.now();
+      const expert = this.weights.loadExpert(layer, e);
+      this.expertLoadSeconds += (performance.now() - loading) / 1000;
       const gathered = new Float32Array(rows.length * H);
       rows.forEach(({ chunk, row }, j) => gathered.set(routed[chunk].x.subarray(row * H, (row + 1) * H), j * H));
-      const running = this.sessions.expert!.run({ x: new ort.Tensor('float32', gathered, [rows.length, H]), ...expert });
-      if (i + 1 < chosen.length) {
-        next = load(i + 1);
-        this.expertLoadSeconds.overlapped += next.seconds;
-      }
-      const y = (await running).y.data as Float32Array;
+      const y = (await this.sessions.expert!.run({ x: new ort.Tensor('float32', gathered, [rows.length, H]), ...expert })).y.data as Float32Array;
       rows.forEach(({ chunk, row, weight }, j) => {
         const out = routed[chunk].out;
         for (let d = 0; d < H; d++) out[row * H + d] += weight * y[j * H + d];

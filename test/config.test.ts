@@ -180,4 +180,43 @@ describe('parseModelConfig: refusals are one line naming the source', () => {
   it('clip_qkv set', () => refuses({ ...olmoeRaw(), clip_qkv: 8 }, /clip_qkv 8 is not supported/));
   it('rope_scaling of another type', () => refuses({ ...r1(), rope_scaling: { type: 'linear', factor: 2 } }, /rope_scaling type "linear" is not supported/));
   it('attention_bias true in deepseek_v3', () => refuses({ ...r1(), attention_bias: true }, /attention_bias true is not part of the deepseek_v3 architecture/));
+  it('a quantization other than block FP8', () => refuses({ ...r1(), quantization_config: { quant_method: 'gptq', bits: 4 } }, /quant_method "gptq" is not supported/));
+  it('sigmoid scoring for DeepSeekMoE v1', () => refuses({ ...findPreset('tiny').config(), scoring_func: 'sigmoid' }, /scoring_func sigmoid is not supported by model_type "deepseek"/));
+});
+
+describe('parseModelConfig: defaults of the code each family runs with', () => {
+  it('a transformers v5 native DeepSeek-V3 config (no gate fields, rope_parameters) reads as the released one', () => {
+    const released = parseModelConfig(presetRaw('DeepSeek-R1.config.json'), 'r1');
+    const native: Record<string, unknown> = presetRaw('DeepSeek-R1.config.json');
+    for (const key of ['scoring_func', 'topk_method', 'n_group', 'topk_group', 'norm_topk_prob', 'routed_scaling_factor', 'rope_theta']) delete native[key];
+    const { type, ...yarn } = native.rope_scaling as Record<string, unknown>;
+    delete native.rope_scaling;
+    native.rope_parameters = { rope_type: type, rope_theta: 10000, ...yarn };
+    const parsed = parseModelConfig(native, 'native');
+    for (const key of ['scoringFunc', 'topkMethod', 'nGroup', 'topkGroup', 'normTopkProb', 'routedScalingFactor', 'rope', 'attention'] as const) {
+      assert.deepEqual(parsed[key], released[key], key);
+    }
+    assert.equal(parseModelConfig({ ...native, rope_interleave: false }, 'native').rope.interleaved, false);
+  });
+
+  it('DeepSeekMoE v1 routes greedy and unscaled whatever topk_method says (HF-remote MoEGate ignores it)', () => {
+    const config = parseModelConfig({ ...findPreset('tiny').config(), topk_method: 'group_limited_greedy', n_group: 4, topk_group: 2, routed_scaling_factor: 16 }, 'v1');
+    assert.deepEqual([config.topkMethod, config.nGroup, config.topkGroup, config.routedScalingFactor], ['greedy', 1, 1, 1]);
+  });
+
+  it('DeepSeek normalises the top-K weights only when K > 1; Mixtral always', () => {
+    const v2 = (k: number) => parseModelConfig({ ...presetRaw('DeepSeek-V2-Lite.config.json'), norm_topk_prob: true, num_experts_per_tok: k }, 'v2');
+    assert.equal(v2(2).normTopkProb, true);
+    assert.equal(v2(1).normTopkProb, false);
+    assert.equal(parseModelConfig({ ...mixtralRaw(), num_experts_per_tok: 1 }, 'mixtral').normTopkProb, true);
+  });
+
+  it('Qwen2-MoE without shared_expert_intermediate_size or rope_theta takes Qwen2MoeConfig defaults (5632, 10000)', () => {
+    const raw: Record<string, unknown> = qwenRaw();
+    delete raw.shared_expert_intermediate_size;
+    delete raw.rope_theta;
+    const config = parseModelConfig(raw, 'qwen');
+    assert.equal(config.sharedIntermediateSize, 5632);
+    assert.equal(config.rope.theta, 10000);
+  });
 });

@@ -107,7 +107,7 @@ function buildMlaGraph(config: ModelConfig, attention: MlaAttention): Uint8Array
   const wo = g.input('w_o', float, [H, nh * dv]);
   const split = (t: string, axis: number, sizes: number[]) => g.multiNode('Split', [t, g.int64s(sizes)], sizes.length, { axis: attr.int(axis) });
   const rope = (t: string, heads: number) =>
-    g.node('RotaryEmbedding', [g.reshape(t, [1, -1, heads * dr]), cos, sin, positions], { interleaved: attr.int(1), num_heads: attr.int(heads) });
+    g.node('RotaryEmbedding', [g.reshape(t, [1, -1, heads * dr]), cos, sin, positions], { interleaved: attr.int(config.rope.interleaved ? 1 : 0), num_heads: attr.int(heads) });
 
   // x = RMSNorm_in(h)                                         (T, H)
   const x = g.rmsNorm(h, wNorm, eps);

@@ -185,17 +185,17 @@ function parseDeepseek(raw: Record<string, unknown>, f: Fields, modelType: Model
 
   let attention: MhaAttention | MlaAttention;
   let rope: RopeSettings;
-  const theta = f.num('rope_theta', 10000);
+  const theta = ropeTheta(raw, f, 10000, source);
   if (modelType === 'deepseek') {
     const headDim = hiddenSize / numHeads;
     attention = { kind: 'mha', numHeads, numKvHeads: f.int('num_key_value_heads', numHeads), headDim, qkvBias: false, qkNorm: false, softmaxScale: 1 / Math.sqrt(headDim) };
-    if (raw.rope_scaling != null) throw fileError(source, 'config-field', `rope_scaling ${JSON.stringify(raw.rope_scaling)} is not supported for model_type "deepseek"`);
+    if (ropeScaling(raw) != null) throw fileError(source, 'config-field', `rope_scaling ${JSON.stringify(ropeScaling(raw))} is not supported for model_type "deepseek"`);
     rope = { dim: headDim, theta, interleaved: false, yarn: null };
   } else {
     const qLoraRank = raw.q_lora_rank == null ? null : f.int('q_lora_rank');
     const qkNopeHeadDim = f.int('qk_nope_head_dim');
     const qkRopeHeadDim = f.int('qk_rope_head_dim');
-    const yarn = parseYarn(raw.rope_scaling, source);
+    const yarn = parseYarn(ropeScaling(raw), source);
     // architecture.md 4.4: s = (dn + dr)^-1/2 · g(factor, mscale_all_dim)^2 when mscale_all_dim is set.
     const mscale = yarn && yarn.mscaleAllDim ? yarnMscale(yarn.factor, yarn.mscaleAllDim) : 1;
     attention = {
@@ -208,13 +208,16 @@ function parseDeepseek(raw: Record<string, unknown>, f: Fields, modelType: Model
       vHeadDim: f.int('v_head_dim'),
       softmaxScale: (mscale * mscale) / Math.sqrt(qkNopeHeadDim + qkRopeHeadDim),
     };
-    rope = { dim: qkRopeHeadDim, theta, interleaved: true, yarn };
+    // The checkpoints store rope slices as interleaved pairs; transformers' native V3 config can say otherwise.
+    rope = { dim: qkRopeHeadDim, theta, interleaved: f.bool('rope_interleave', true), yarn };
   }
 
   const layerKinds = Array.from({ length: numLayers }, (_, l) =>
     nRoutedExperts > 0 && l >= firstKDenseReplace && l % moeLayerFreq === 0 ? ('moe' as const) : ('dense' as const),
   );
   const quantization = raw.quantization_config as { weight_block_size?: unknown } | undefined;
+  const topK = f.int('num_experts_per_tok');
+  const gate = deepseekGate(modelType, f, topK, source);
   return {
     modelType,
     hiddenSize,
@@ -227,23 +230,61 @@ function parseDeepseek(raw: Record<string, unknown>, f: Fields, modelType: Model
     nSharedExperts,
     sharedIntermediateSize: nSharedExperts * moeIntermediateSize,
     sharedExpertGate: false,
-    topK: f.int('num_experts_per_tok'),
+    topK,
     firstKDenseReplace,
     moeLayerFreq,
     layerKinds,
-    // V1 configs carry no gate fields: softmax, plain top-K, raw weights (architecture.md 5.1).
-    scoringFunc: f.keyword('scoring_func', ['softmax', 'sigmoid'] as const, 'softmax'),
-    topkMethod: f.keyword('topk_method', ['greedy', 'group_limited_greedy', 'noaux_tc'] as const, 'greedy'),
-    nGroup: f.int('n_group', 1),
-    topkGroup: f.int('topk_group', 1),
-    normTopkProb: f.bool('norm_topk_prob', false),
-    routedScalingFactor: f.num('routed_scaling_factor', 1),
+    ...gate,
     rmsNormEps: f.num('rms_norm_eps', 1e-6),
     maxPositionEmbeddings: f.int('max_position_embeddings'),
     vocabSize: f.int('vocab_size'),
     fp8BlockSize: parseFp8BlockSize(quantization, source),
     raw,
   };
+}
+
+type GateFields = Pick<ModelConfig, 'scoringFunc' | 'topkMethod' | 'nGroup' | 'topkGroup' | 'normTopkProb' | 'routedScalingFactor'>;
+
+/**
+ * The router settings of a DeepSeek config, with the defaults of the code that runs each generation:
+ *  - V1 (HF-remote MoEGate): softmax only, plain top-K whatever topk_method says, no scaling factor;
+ *  - V2: softmax, greedy, no groups, raw weights, unless the config says otherwise;
+ *  - V3: transformers' native DeepseekV3Config writes no scoring_func or topk_method (it always routes sigmoid +
+ *    noaux_tc), so its defaults are V3's: 8 groups keep 4, normalised weights times 2.5.
+ * HF-remote normalises the top-K weights only when K > 1.
+ */
+function deepseekGate(modelType: ModelType, f: Fields, topK: number, source: string): GateFields {
+  const v3 = modelType === 'deepseek_v3';
+  const scoringFunc = f.keyword('scoring_func', ['softmax', 'sigmoid'] as const, v3 ? 'sigmoid' : 'softmax');
+  const normTopkProb = f.bool('norm_topk_prob', v3) && topK > 1;
+  if (modelType === 'deepseek') {
+    if (scoringFunc !== 'softmax') throw fileError(source, 'config-field', `scoring_func ${scoringFunc} is not supported by model_type "deepseek" (DeepSeekMoE scores with softmax)`);
+    return { scoringFunc, topkMethod: 'greedy', nGroup: 1, topkGroup: 1, normTopkProb, routedScalingFactor: 1 };
+  }
+  return {
+    scoringFunc,
+    topkMethod: f.keyword('topk_method', ['greedy', 'group_limited_greedy', 'noaux_tc'] as const, v3 ? 'noaux_tc' : 'greedy'),
+    nGroup: f.int('n_group', v3 ? 8 : 1),
+    topkGroup: f.int('topk_group', v3 ? 4 : 1),
+    normTopkProb,
+    routedScalingFactor: f.num('routed_scaling_factor', v3 ? 2.5 : 1),
+  };
+}
+
+/** rope_theta, or transformers v5's rope_parameters.rope_theta. */
+function ropeTheta(raw: Record<string, unknown>, f: Fields, fallback: number, source: string): number {
+  if (raw.rope_theta != null) return f.num('rope_theta');
+  const parameters = raw.rope_parameters as Record<string, unknown> | undefined;
+  if (parameters?.rope_theta == null) return fallback;
+  if (typeof parameters.rope_theta !== 'number') throw fileError(source, 'config-field', `field "rope_parameters.rope_theta" must be a number, found ${JSON.stringify(parameters.rope_theta)}`);
+  return parameters.rope_theta;
+}
+
+/** rope_scaling, or transformers v5's rope_parameters unless its rope_type is "default" (no scaling). */
+function ropeScaling(raw: Record<string, unknown>): unknown {
+  if (raw.rope_scaling != null) return raw.rope_scaling;
+  const parameters = raw.rope_parameters as Record<string, unknown> | undefined;
+  return parameters == null || (parameters.rope_type ?? 'default') === 'default' ? null : parameters;
 }
 
 /** Mixtral, Qwen2-MoE and OLMoE (architecture.md section 6): standard attention, softmax routers. */
@@ -253,7 +294,7 @@ function parseOtherFamily(raw: Record<string, unknown>, f: Fields, modelType: Mo
   const numHeads = f.int('num_attention_heads');
   const headDim = f.int('head_dim', hiddenSize / numHeads);
   const numKvHeads = f.int('num_key_value_heads', numHeads);
-  if (raw.rope_scaling != null) throw fileError(source, 'config-field', `rope_scaling ${JSON.stringify(raw.rope_scaling)} is not supported for model_type "${modelType}"`);
+  if (ropeScaling(raw) != null) throw fileError(source, 'config-field', `rope_scaling ${JSON.stringify(ropeScaling(raw))} is not supported for model_type "${modelType}"`);
   if (raw.clip_qkv != null) throw fileError(source, 'config-field', `clip_qkv ${JSON.stringify(raw.clip_qkv)} is not supported`);
 
   let maxPositionEmbeddings = f.int('max_position_embeddings');
@@ -276,7 +317,8 @@ function parseOtherFamily(raw: Record<string, unknown>, f: Fields, modelType: Mo
     hiddenSize,
     numLayers,
     attention,
-    rope: { dim: headDim, theta: f.num('rope_theta', modelType === 'olmoe' ? 10000 : 1e6), interleaved: false, yarn: null },
+    // The configuration classes' defaults: Mixtral 1e6, Qwen2-MoE and OLMoE 10000.
+    rope: { dim: headDim, theta: ropeTheta(raw, f, modelType === 'mixtral' ? 1e6 : 10000, source), interleaved: false, yarn: null },
     firstKDenseReplace: 0,
     moeLayerFreq: 1,
     scoringFunc: 'softmax' as const,
@@ -306,7 +348,8 @@ function parseOtherFamily(raw: Record<string, unknown>, f: Fields, modelType: Mo
   const nRoutedExperts = f.int('num_experts');
   const step = f.int('decoder_sparse_step', 1);
   const mlpOnly = new Set(f.intList('mlp_only_layers'));
-  const sharedWidth = f.int('shared_expert_intermediate_size', 0);
+  // Qwen2MoeConfig's default: a config without the field still has the shared expert.
+  const sharedWidth = f.int('shared_expert_intermediate_size', 5632);
   return {
     ...common,
     intermediateSize: f.int('intermediate_size'),
@@ -346,8 +389,13 @@ export function yarnMscale(factor: number, mscale: number): number {
 }
 
 /** quantization_config.weight_block_size: null without a quantization_config, [128, 128] when it names none. */
-export function parseFp8BlockSize(quantization: { weight_block_size?: unknown } | undefined, source: string): [number, number] | null {
+export function parseFp8BlockSize(quantization: { weight_block_size?: unknown; quant_method?: unknown; fmt?: unknown } | undefined, source: string): [number, number] | null {
   if (quantization == null) return null;
+  // Only DeepSeek-V3's block FP8 is read; GPTQ, AWQ and the like store other tensors and would be misread.
+  if (quantization.quant_method != null && quantization.quant_method !== 'fp8') {
+    throw fileError(source, 'config-field', `quantization_config quant_method ${JSON.stringify(quantization.quant_method)} is not supported (only "fp8" with e4m3 blocks)`);
+  }
+  if (quantization.fmt != null && quantization.fmt !== 'e4m3') throw fileError(source, 'config-field', `quantization_config fmt ${JSON.stringify(quantization.fmt)} is not supported (only "e4m3")`);
   const block = quantization.weight_block_size ?? [128, 128];
   if (!Array.isArray(block) || block.length !== 2 || block.some((b) => typeof b !== 'number' || !Number.isInteger(b) || b < 1)) {
     throw fileError(source, 'config-field', `field "quantization_config.weight_block_size" must be two positive integers, found ${JSON.stringify(block)}`);

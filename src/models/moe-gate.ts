@@ -30,7 +30,7 @@ export function addGate(g: GraphBuilder, logits: string, experts: number, settin
   const [selected, indices] = g.multiNode('TopK', [candidates, g.int64s([K])], 2, { axis: attr.int(-1), largest: attr.int(1), sorted: attr.int(1) });
   // Without a bias and a mask the selected values are the scores; otherwise gather the unbiased ones.
   let weights = candidates === scores ? selected : g.node('GatherElements', [scores, indices], { axis: attr.int(1) });
-  if (settings.normTopkProb && K > 1) {
+  if (settings.normTopkProb) {
     weights = g.node('Div', [weights, g.add(g.reduceSum(weights, [1], true), g.scalar(1e-20))]);
   }
   if (settings.routedScalingFactor !== 1) weights = g.mul(weights, g.scalar(settings.routedScalingFactor));

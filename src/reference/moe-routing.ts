@@ -75,8 +75,8 @@ export function gate(logits: Float64Array, settings: GateSettings, bias?: Float6
 /** Weights of chosen experts: their unbiased scores, normalised if the config asks, then scaled. */
 export function gateWeights(ids: number[], scores: Float64Array, settings: GateSettings): number[] {
   const weights = ids.map((e) => scores[e]);
-  // HF-remote MoEGate normalises only when top_k > 1.
-  const sum = settings.normTopkProb && ids.length > 1 ? weights.reduce((a, b) => a + b, 0) + 1e-20 : 1;
+  // (DeepSeek's HF-remote gate normalises only when top_k > 1: its configs are parsed to normTopkProb false then.)
+  const sum = settings.normTopkProb ? weights.reduce((a, b) => a + b, 0) + 1e-20 : 1;
   return weights.map((w) => (w / sum) * settings.routedScalingFactor);
 }
 

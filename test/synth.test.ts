@@ -310,7 +310,9 @@ describe('synth', () => {
         const result = await synthesize({ preset: preset.name, out: model, seed: 1, dtype });
         assert.ok(result.shards.length > 1, 'sharded');
         const config = parseModelConfig(JSON.parse(fs.readFileSync(path.join(model, 'config.json'), 'utf8')), model);
-        assert.equal(config.maxPositionEmbeddings, 512);
+        // With YaRN, max positions are factor x original as in the releases; 512 otherwise.
+        const yarn = config.rope.yarn;
+        assert.equal(config.maxPositionEmbeddings, yarn ? yarn.factor * yarn.originalMaxPositionEmbeddings : 512);
         assert.equal(config.raw.quantization_config, undefined, 'only fp8 checkpoints declare a quantization_config');
         const info = collectModelInfo(model);
         assert.deepEqual(info.layers.moe, preset.moe);
@@ -330,7 +332,7 @@ describe('synth', () => {
     const low = Math.max(Math.floor(corr(yarn.betaFast)), 0);
     const high = Math.min(Math.ceil(corr(yarn.betaSlow)), 7);
     assert.deepEqual([low, high], [0, 2]);
-    assert.equal(config.maxPositionEmbeddings, 512);
+    assert.equal(config.maxPositionEmbeddings, 40 * 128);
   });
 
   // The planted mechanism at the gate: a token's normalised embedding, scored by the planted layer's router.

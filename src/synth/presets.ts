@@ -95,6 +95,8 @@ const tinyV2: Preset = {
     // With an 8-wide rope slice and L0 = 128, YaRN's ramp runs from dim 0 to dim 2 (low < high): frequency 0
     // keeps its value, 1 is blended, 2 and 3 are divided by the factor, as in the released V2 at its width.
     rope_scaling: { type: 'yarn', factor: 40, original_max_position_embeddings: 128, beta_fast: 32, beta_slow: 1, mscale: 0.707, mscale_all_dim: 0.707 },
+    // factor x original, as in the releases (163840 = 40 x 4096): transformers' native classes derive the factor so.
+    max_position_embeddings: 5120,
     attention_bias: false,
   }),
 };
@@ -132,6 +134,8 @@ const tinyV3: Preset = {
     rms_norm_eps: 1e-6,
     rope_theta: 10000,
     rope_scaling: { type: 'yarn', factor: 40, original_max_position_embeddings: 128, beta_fast: 32, beta_slow: 1, mscale: 1.0, mscale_all_dim: 1.0 },
+    // factor x original, as in the releases (163840 = 40 x 4096): transformers' native classes derive the factor so.
+    max_position_embeddings: 5120,
     // Declared as in the releases, but no MTP layer is generated (architecture.md 3.2: the forward pass skips it).
     num_nextn_predict_layers: 1,
     // Small blocks, so the tiny matrices hold several of them and kv_a [40, 64] ends in a half-full block row.

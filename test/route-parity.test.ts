@@ -1,8 +1,8 @@
 /**
  * The foundation: `route` (onnxruntime, fp32) must choose the same experts as the float64 TypeScript
  * reference at every token and MoE layer, except at near-ties (reference margin below 1e-6), and give the
- * same gate weights to 1e-4 relative: for every family, in f32, bf16 and FP8 storage, single-file and
- * sharded, with all experts loaded at once and streamed one at a time.
+ * same gate weights to 1e-4 relative: for every family, in f32, bf16 and FP8 storage (sharded checkpoints), with
+ * all layers kept loaded or one loaded at a time, and with all experts loaded at once or streamed one at a time.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -19,6 +19,8 @@ interface ParityCase {
   dtype: NonNullable<SynthOptions['dtype']>;
   /** Load routed experts one at a time (the path for layers too large for memory). */
   streamed?: boolean;
+  /** Load one layer's weights at a time into shared buffers (the path of every real checkpoint). */
+  layerByLayer?: boolean;
 }
 
 const cases: ParityCase[] = [
@@ -30,7 +32,9 @@ const cases: ParityCase[] = [
   { preset: 'tiny-v3', dtype: 'bf16' },
   { preset: 'tiny-v3', dtype: 'fp8' },
   { preset: 'tiny-v3', dtype: 'fp8', streamed: true },
+  { preset: 'tiny-v3', dtype: 'fp8', layerByLayer: true },
   { preset: 'tiny-mixtral', dtype: 'bf16' },
+  { preset: 'tiny-mixtral', dtype: 'bf16', layerByLayer: true },
   { preset: 'tiny-qwen2-moe', dtype: 'bf16' },
   { preset: 'tiny-olmoe', dtype: 'bf16' },
 ];
@@ -41,13 +45,14 @@ before(() => {
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-for (const { preset, dtype, streamed = false } of cases) {
-  describe(`route matches the float64 reference (${preset}, ${dtype}${streamed ? ', experts streamed' : ''})`, () => {
+for (const { preset, dtype, streamed = false, layerByLayer = false } of cases) {
+  const paths = [streamed ? 'experts streamed' : '', layerByLayer ? 'one layer loaded at a time' : ''].filter(Boolean);
+  describe(`route matches the float64 reference (${[preset, dtype, ...paths].join(', ')})`, () => {
     it('picks the same experts at every token and layer, with the same weights', async () => {
       const model = path.join(dir, `${preset}-${dtype}`);
       if (!fs.existsSync(model)) await synthesize({ preset, out: model, seed: 7, dtype, planted: true });
       const work = fs.mkdtempSync(path.join(dir, 'run-'));
-      const result = await checkRouteParity(model, work, streamed ? { expertBudgetBytes: 0 } : {});
+      const result = await checkRouteParity(model, work, { ...(streamed ? { expertBudgetBytes: 0 } : {}), ...(layerByLayer ? { weightBudgetBytes: 0 } : {}) });
       assert.ok(result.compared > 100, `compared ${result.compared} token-layer routings`);
       assert.ok(result.nearTies <= result.compared / 100, `${result.nearTies} near-ties is suspiciously many`);
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { writeSafetensors } from '../src/loaders/safetensors-writer.js';
 import { openTrace } from '../src/trace.js';
 import { cliBuilt, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
@@ -65,6 +66,40 @@ describe('newer families from the command line', { skip: !cliBuilt() && 'the CLI
     const summary = JSON.parse(fs.readFileSync(summaryFile, 'utf8'));
     assert.deepEqual(summary.per_layer.map((row: { layer: number }) => row.layer), [3, 4]);
     for (const row of summary.per_layer) assert.ok(row.groups_per_token <= 4, `layer ${row.layer}: ${row.groups_per_token} groups per token`);
+  });
+
+  it('tiny-v3 with an MTP layer after num_hidden_layers: info counts it apart, route leaves it alone', () => {
+    const model = path.join(dir, 'v3-mtp');
+    fs.cpSync(path.join(dir, 'v3'), model, { recursive: true });
+    // Layer 5 is one past num_hidden_layers, as model.layers.61 is in the V3/R1 releases (architecture.md 3.2).
+    const mtp = [
+      { name: 'model.layers.5.enorm.weight', dtype: 'BF16' as const, shape: [64], data: new Uint16Array(64).fill(0x3f80) },
+      { name: 'model.layers.5.eh_proj.weight', dtype: 'BF16' as const, shape: [64, 128], data: new Uint16Array(64 * 128).fill(0x7fc0) },
+    ];
+    writeSafetensors(path.join(model, 'model-mtp.safetensors'), mtp);
+    const indexPath = path.join(model, 'model.safetensors.index.json');
+    const index = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
+    for (const tensor of mtp) index.weight_map[tensor.name] = 'model-mtp.safetensors';
+    fs.writeFileSync(indexPath, JSON.stringify(index));
+
+    const before = JSON.parse(ok(['info', path.join(dir, 'v3'), '--json']).stdout);
+    const info = JSON.parse(ok(['info', model, '--json']).stdout);
+    assert.equal(info.parameters.notRun, 64 + 64 * 128);
+    assert.equal(info.parameters.total, before.parameters.total);
+    assert.equal(info.parameters.activePerToken, before.parameters.activePerToken);
+    assert.match(ok(['info', model]).stdout, /parameters, not run.*layers past num_hidden_layers 5 \(the MTP layer\)/);
+    // eh_proj is all NaN: any use of it would poison the routing, so identical traces show it is not read.
+    const [a, b] = [path.join(dir, 'v3-a.trace.safetensors'), path.join(dir, 'v3-b.trace.safetensors')];
+    ok(['route', promptsFile, '--model', path.join(dir, 'v3'), '--out', a]);
+    ok(['route', promptsFile, '--model', model, '--out', b]);
+    const [ta, tb] = [openTrace(a), openTrace(b)];
+    try {
+      assert.deepEqual(tb.readTopkIds(0, tb.nTokens), ta.readTopkIds(0, ta.nTokens));
+      assert.deepEqual(tb.readTopkWeights(0, tb.nTokens), ta.readTopkWeights(0, ta.nTokens));
+    } finally {
+      ta.close();
+      tb.close();
+    }
   });
 
   it('tiny-mixtral: routed through its SentencePiece tokenizer, every prompt byte is covered by its tokens', () => {

@@ -45,6 +45,7 @@ function printModelInfo(info: ModelInfo): void {
     ...(info.fp8BlockSize ? [{ quantization: `FP8 e4m3 weights, scale_inv per ${info.fp8BlockSize.join('x')} block` }] : []),
     { 'parameters, total': count(info.parameters.total) },
     { 'parameters, active per token': count(info.parameters.activePerToken) },
+    ...(info.parameters.notRun > 0 ? [{ 'parameters, not run': `${count(info.parameters.notRun)}: layers past num_hidden_layers ${info.layers.total} (the MTP layer)` }] : []),
     { dtypes: Object.entries(info.dtypes).map(([dtype, d]) => `${dtype}: ${d.tensors} tensors, ${formatBytes(d.bytes)}`).join('; ') },
     { shards: shardSummary(info.shards) },
     { 'bytes on disk': `${formatBytes(info.bytesOnDisk)} (${info.bytesOnDisk.toLocaleString('en-US')})` },

@@ -31,7 +31,8 @@ export interface ModelInfo {
   hiddenSize: number;
   vocabSize: number;
   maxPositionEmbeddings: number;
-  parameters: { total: number; activePerToken: number; routedExperts: number };
+  /** notRun: parameters of layers past num_hidden_layers (V3's multi-token-prediction layer), which route skips. */
+  parameters: { total: number; activePerToken: number; routedExperts: number; notRun: number };
   dtypes: Record<string, { tensors: number; bytes: number }>;
   shards: Array<{ file: string; bytes: number }>;
   bytesOnDisk: number;
@@ -43,11 +44,15 @@ export function collectModelInfo(dir: string): ModelInfo {
   try {
     const dtypes: ModelInfo['dtypes'] = {};
     let total = 0;
+    let notRun = 0;
     for (const name of checkpoint.names()) {
       const info = checkpoint.info(name);
       // An FP8 weight's `<name>_scale_inv` holds its block scales: bytes on disk, but no parameters of the model.
       const isScale = name.endsWith('_scale_inv') && checkpoint.has(name.slice(0, -'_scale_inv'.length));
-      if (!isScale) total += info.shape.reduce((a, b) => a * b, 1);
+      const count = isScale ? 0 : info.shape.reduce((a, b) => a * b, 1);
+      const layer = /^model\.layers\.(\d+)\./.exec(name);
+      if (layer && Number(layer[1]) >= config.numLayers) notRun += count;
+      else total += count;
       const entry = (dtypes[info.dtype] ??= { tensors: 0, bytes: 0 });
       entry.tensors++;
       entry.bytes += info.byteLength;
@@ -90,7 +95,7 @@ export function collectModelInfo(dir: string): ModelInfo {
       hiddenSize: config.hiddenSize,
       vocabSize: config.vocabSize,
       maxPositionEmbeddings: config.maxPositionEmbeddings,
-      parameters: { total, activePerToken: total - inactive, routedExperts: routed },
+      parameters: { total, activePerToken: total - inactive, routedExperts: routed, notRun },
       dtypes,
       shards: checkpoint.shards.map((file) => ({ file: path.basename(file), bytes: fs.statSync(file).size })),
       bytesOnDisk: checkpoint.totalBytes,

@@ -213,6 +213,8 @@ export class ModelRunner {
   private readEmbeddingRows(prompts: Int32Array[], hidden: Float32Array): void {
     const info = this.checkpoint.info(tensorNames(this.config).embedding);
     const [vocab, width] = info.shape;
+    // Rows are converted one by one without block scales; the releases keep the embedding BF16 anyway.
+    if (info.dtype === 'F8_E4M3') throw fileError(info.file, 'embedding-dtype', `tensor "${info.name}" is FP8: an FP8 embedding table is not supported`);
     const rowBytes = width * dtypeBytes[info.dtype];
     if (this.embeddingScratch.length < rowBytes) this.embeddingScratch = new Uint8Array(rowBytes);
     const bytes = this.embeddingScratch.subarray(0, rowBytes);

@@ -34,6 +34,30 @@ const tinyCommon = {
   torch_dtype: 'bfloat16',
 };
 
+/** What the three tiny DeepSeek presets share: their generation's fixed fields at toy width. */
+const tinyDeepseekCommon = {
+  ...tinyCommon,
+  num_key_value_heads: 4,
+  moe_intermediate_size: 32,
+  moe_layer_freq: 1,
+  rms_norm_eps: 1e-6,
+  rope_theta: 10000,
+  attention_bias: false,
+};
+
+/** MLA at toy width (V2 and V3): kv_lora 32 makes kv_a 40 rows; YaRN with max positions = factor x original. */
+const tinyMla = (mscale: number) => ({
+  kv_lora_rank: 32,
+  qk_nope_head_dim: 16,
+  qk_rope_head_dim: 8,
+  v_head_dim: 16,
+  // With an 8-wide rope slice and L0 = 128, YaRN's ramp runs from dim 0 to dim 2 (low < high): frequency 0
+  // keeps its value, 1 is blended, 2 and 3 are divided by the factor, as in the released V2 at its width.
+  rope_scaling: { type: 'yarn', factor: 40, original_max_position_embeddings: 128, beta_fast: 32, beta_slow: 1, mscale, mscale_all_dim: mscale },
+  // factor x original, as in the releases (163840 = 40 x 4096): transformers' native classes derive the factor so.
+  max_position_embeddings: 5120,
+});
+
 const tiny: Preset = {
   name: 'tiny',
   description: 'DeepSeekMoE v1 layout at toy width: 4 layers (1 dense), 16 routed + 2 shared experts, top-4, H=64',
@@ -42,22 +66,16 @@ const tiny: Preset = {
   config: () => ({
     architectures: ['DeepseekForCausalLM'],
     model_type: 'deepseek',
-    ...tinyCommon,
+    ...tinyDeepseekCommon,
     num_hidden_layers: 4,
-    num_key_value_heads: 4,
     intermediate_size: 128,
-    moe_intermediate_size: 32,
     n_routed_experts: 16,
     n_shared_experts: 2,
     num_experts_per_tok: 4,
     first_k_dense_replace: 1,
-    moe_layer_freq: 1,
     norm_topk_prob: false,
     scoring_func: 'softmax',
-    rms_norm_eps: 1e-6,
-    rope_theta: 10000,
     rope_scaling: null,
-    attention_bias: false,
   }),
 };
 
@@ -69,35 +87,21 @@ const tinyV2: Preset = {
   config: () => ({
     architectures: ['DeepseekV2ForCausalLM'],
     model_type: 'deepseek_v2',
-    ...tinyCommon,
+    ...tinyDeepseekCommon,
+    ...tinyMla(0.707),
     num_hidden_layers: 4,
-    num_key_value_heads: 4,
     q_lora_rank: null,
-    kv_lora_rank: 32,
-    qk_nope_head_dim: 16,
-    qk_rope_head_dim: 8,
-    v_head_dim: 16,
     intermediate_size: 128,
-    moe_intermediate_size: 32,
     n_routed_experts: 16,
     n_shared_experts: 2,
     num_experts_per_tok: 4,
     first_k_dense_replace: 1,
-    moe_layer_freq: 1,
     scoring_func: 'softmax',
     topk_method: 'group_limited_greedy',
     n_group: 4,
     topk_group: 2,
     norm_topk_prob: false,
     routed_scaling_factor: 16,
-    rms_norm_eps: 1e-6,
-    rope_theta: 10000,
-    // With an 8-wide rope slice and L0 = 128, YaRN's ramp runs from dim 0 to dim 2 (low < high): frequency 0
-    // keeps its value, 1 is blended, 2 and 3 are divided by the factor, as in the released V2 at its width.
-    rope_scaling: { type: 'yarn', factor: 40, original_max_position_embeddings: 128, beta_fast: 32, beta_slow: 1, mscale: 0.707, mscale_all_dim: 0.707 },
-    // factor x original, as in the releases (163840 = 40 x 4096): transformers' native classes derive the factor so.
-    max_position_embeddings: 5120,
-    attention_bias: false,
   }),
 };
 
@@ -109,38 +113,26 @@ const tinyV3: Preset = {
   config: () => ({
     architectures: ['DeepseekV3ForCausalLM'],
     model_type: 'deepseek_v3',
-    ...tinyCommon,
+    ...tinyDeepseekCommon,
+    ...tinyMla(1.0),
     num_hidden_layers: 5,
-    num_key_value_heads: 4,
     q_lora_rank: 32,
-    kv_lora_rank: 32,
-    qk_nope_head_dim: 16,
-    qk_rope_head_dim: 8,
-    v_head_dim: 16,
     // 80 is not a multiple of the 32-wide FP8 blocks, so the dense MLP has partial edge blocks along both axes.
     intermediate_size: 80,
-    moe_intermediate_size: 32,
     n_routed_experts: 32,
     n_shared_experts: 1,
     num_experts_per_tok: 8,
     first_k_dense_replace: 3,
-    moe_layer_freq: 1,
     scoring_func: 'sigmoid',
     topk_method: 'noaux_tc',
     n_group: 8,
     topk_group: 4,
     norm_topk_prob: true,
     routed_scaling_factor: 2.5,
-    rms_norm_eps: 1e-6,
-    rope_theta: 10000,
-    rope_scaling: { type: 'yarn', factor: 40, original_max_position_embeddings: 128, beta_fast: 32, beta_slow: 1, mscale: 1.0, mscale_all_dim: 1.0 },
-    // factor x original, as in the releases (163840 = 40 x 4096): transformers' native classes derive the factor so.
-    max_position_embeddings: 5120,
     // Declared as in the releases, but no MTP layer is generated (architecture.md 3.2: the forward pass skips it).
     num_nextn_predict_layers: 1,
     // Small blocks, so the tiny matrices hold several of them and kv_a [40, 64] ends in a half-full block row.
     quantization_config: { activation_scheme: 'dynamic', fmt: 'e4m3', quant_method: 'fp8', weight_block_size: [32, 32] },
-    attention_bias: false,
   }),
 };
 

@@ -6,7 +6,7 @@ import { cachedTracePaths, diffCheckpoints, staleTraceReason, type DiffOptions }
 import { readPrompts } from '../src/loaders/prompts.js';
 import { escapeHtml } from '../src/report/html.js';
 import { synthesize } from '../src/synth/synth.js';
-import { cliBuilt, runCli } from './helpers/cli.js';
+import { cliBuilt, repoRoot, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
 const dir = tempDir('diff');
@@ -169,6 +169,7 @@ describe('cached traces', () => {
 });
 
 const skip = cliBuilt() ? false : 'the CLI is not built (npm test builds it first)';
+const cudaInstalled = () => fs.existsSync(path.join(repoRoot(), 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so'));
 
 describe('moe-inspect diff', { skip }, () => {
   test('prints the most changed experts and writes DIFF.html and DIFF.json', () => {
@@ -191,5 +192,14 @@ describe('moe-inspect diff', { skip }, () => {
   test('missing --out is bad usage: exit 2', () => {
     const { code } = runCli(['diff', models.a, models.a]);
     assert.equal(code, 2);
+  });
+
+  test('--device reaches the routing: a provider that does not load falls back to the CPU with one warning', { skip: cudaInstalled() && 'the CUDA provider is installed here' }, () => {
+    const { code, stderr } = runCli(['diff', models.a, models.perturbed, '--prompts', prompts, '--device', 'cuda', '--out', path.join(dir, 'cli-device', 'diff.html')]);
+    assert.equal(code, 0, stderr);
+    const warnings = stderr.split('\n').filter((line) => line.startsWith('moe-inspect:'));
+    assert.equal(warnings.length, 1, stderr);
+    assert.match(warnings[0], /cuda failed to load .*; using cpu/);
+    assert.equal(runCli(['diff', models.a, models.a, '--device', 'tpu', '--out', path.join(dir, 'x.html')]).code, 2);
   });
 });

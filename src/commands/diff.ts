@@ -1,6 +1,8 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import Table from 'cli-table3';
 import { diffCheckpoints, type DiffResult } from '../diff.js';
+import { routeDefaults } from '../route/route.js';
+import { devices, parseDevice } from '../runtime/execution-provider.js';
 
 /** Rows of the stdout summary of the most changed experts. */
 const summaryRows = 10;
@@ -27,6 +29,7 @@ export function diffCommand(): Command {
     .option('--prompts <file>', 'also compare routing on these prompts: one per line, or .jsonl of {"text", "label"?}')
     .requiredOption('--out <DIFF.html>', 'HTML report to write')
     .option('--json <DIFF.json>', 'also write the figures as JSON: experts ranked by change, per-layer changes, routing agreement')
+    .addOption(new Option('--device <device>', 'execution provider for routing the prompts (as in route)').choices(devices).default(routeDefaults.device))
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -34,8 +37,16 @@ export function diffCommand(): Command {
         '  moe-inspect synth --preset tiny --seed 1 --out a && moe-inspect synth --preset tiny --seed 1 --perturb 2:5:1.5 --out b\n' +
         '  moe-inspect diff a b --prompts prompts.txt --out diff.html',
     )
-    .action(async (modelA: string, modelB: string, flags: { prompts?: string; out: string; json?: string }) => {
-      const result = await diffCheckpoints({ modelA, modelB, prompts: flags.prompts, out: flags.out, json: flags.json, warn: (line) => process.stderr.write(`${line}\n`) });
+    .action(async (modelA: string, modelB: string, flags: { prompts?: string; out: string; json?: string; device: string }) => {
+      const result = await diffCheckpoints({
+        modelA,
+        modelB,
+        prompts: flags.prompts,
+        out: flags.out,
+        json: flags.json,
+        device: parseDevice(flags.device),
+        warn: (line) => process.stderr.write(`${line}\n`),
+      });
       process.stdout.write(`${summaryTable(result)}\n`);
       if (result.routing) {
         const how = (t: { file: string; reused: boolean }) => `${t.file}${t.reused ? ' (reused)' : ''}`;

@@ -1,5 +1,7 @@
 import { Command, Option } from 'commander';
 import { InputError } from '../errors.js';
+import { routeDefaults } from '../route/route.js';
+import { devices, parseDevice } from '../runtime/execution-provider.js';
 import { runWic, wicDefaults, wordTokens } from '../wic/wic.js';
 import { wicTable } from '../wic/wic-table.js';
 
@@ -18,6 +20,7 @@ export function wicCommand(): Command {
     .option('--model <dir>', 'model folder: config.json, safetensors, tokenizer.json (default: $MOE_INSPECT_MODEL)')
     .requiredOption('--out <dir>', 'output folder for trace.safetensors, wic.json and report.html (created if missing)')
     .addOption(new Option('--word-token <which>', 'sub-token that stands for a word split into several tokens').choices(wordTokens).default(wicDefaults.wordToken))
+    .addOption(new Option('--device <device>', 'execution provider for routing the sentences (as in route)').choices(devices).default(routeDefaults.device))
     .option('--skip-bad-pairs', 'keep pairs whose word cannot be found as "skipped" (out of the figures) instead of stopping with an error', wicDefaults.skipBadPairs)
     .addHelpText(
       'after',
@@ -28,7 +31,7 @@ export function wicCommand(): Command {
     .action(async (data: string, flags) => {
       const model = flags.model ?? process.env.MOE_INSPECT_MODEL;
       if (!model) throw new InputError('no model given: pass --model DIR or set MOE_INSPECT_MODEL', 'usage-model');
-      const result = await runWic({ data, gold: flags.gold, model, out: flags.out, wordToken: flags.wordToken, skipBadPairs: flags.skipBadPairs });
+      const result = await runWic({ data, gold: flags.gold, model, out: flags.out, wordToken: flags.wordToken, skipBadPairs: flags.skipBadPairs, device: parseDevice(flags.device) });
       for (const { index, problem } of result.skipped) process.stderr.write(`${data}: line ${index + 1}: skipped: ${problem}\n`);
       const used = result.wic.pairs.filter((p) => !p.skipped);
       const same = used.filter((p) => p.label).length;

@@ -121,6 +121,29 @@ describe('newer families from the command line', { skip: !cliBuilt() && 'the CLI
     }
   });
 
+  it('a V3 checkpoint missing a scale or a weight is refused before any routing, in one line', () => {
+    const model = path.join(dir, 'v3-broken');
+    fs.cpSync(path.join(dir, 'v3'), model, { recursive: true });
+    const indexPath = path.join(model, 'model.safetensors.index.json');
+    const drop = (tensor: string) => {
+      const index = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
+      delete index.weight_map[tensor];
+      fs.writeFileSync(indexPath, JSON.stringify(index));
+    };
+    const out = path.join(dir, 'v3-broken.trace.safetensors');
+    const refused = (pattern: RegExp) => {
+      const result = runCli(['route', promptsFile, '--model', model, '--out', out]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+      assert.match(result.stderr, pattern);
+      assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('v3-broken.trace')), [], 'no output, no work folder');
+    };
+    drop('model.layers.4.mlp.experts.7.up_proj.weight_scale_inv');
+    refused(/tensor "model\.layers\.4\.mlp\.experts\.7\.up_proj\.weight" is FP8 but its "model\.layers\.4\.mlp\.experts\.7\.up_proj\.weight_scale_inv" is missing/);
+    drop('model.layers.4.mlp.experts.7.up_proj.weight');
+    refused(/v3-broken: checkpoint has no tensor "model\.layers\.4\.mlp\.experts\.7\.up_proj\.weight" \(layer 4 as config\.json describes it\)/);
+  });
+
   it('an architecture it does not know is refused in one line naming config.json', () => {
     const model = path.join(dir, 'llama');
     fs.mkdirSync(model);

@@ -113,10 +113,7 @@ export class LayerWeightLoader {
   }
 
   private read(tensor: TensorShape, out: Float32Array): void {
-    const info = this.checkpoint.info(tensor.name);
-    if (info.shape.length !== tensor.shape.length || info.shape.some((d, i) => d !== tensor.shape[i])) {
-      throw fileError(info.file, 'tensor-shape', `tensor "${tensor.name}" has shape [${info.shape}], config.json implies [${tensor.shape}]`);
-    }
+    expectShape(this.checkpoint, tensor);
     this.checkpoint.readFloat32(tensor.name, out);
   }
 
@@ -147,6 +144,31 @@ export class LayerWeightLoader {
       }
       this.read({ name: names.expertDown(e), shape: [H, Im] }, down.subarray(e * H * Im, (e + 1) * H * Im));
     }
+  }
+}
+
+/**
+ * Checks, from the headers only, that every tensor the decoder layers read is there with the shape config.json
+ * implies (and its FP8 scales where the weights are block-quantised), so a broken checkpoint fails before any work.
+ */
+export function checkLayerTensors(checkpoint: Checkpoint, config: ModelConfig): void {
+  for (let l = 0; l < config.numLayers; l++) {
+    for (const tensor of [...attentionTensors(config, l), ...ffnTensors(config, l)]) {
+      if (!checkpoint.has(tensor.name)) throw fileError(checkpoint.dir, 'tensor-missing', `checkpoint has no tensor "${tensor.name}" (layer ${l} as config.json describes it)`);
+      expectShape(checkpoint, tensor);
+      const info = checkpoint.info(tensor.name);
+      const scale = `${tensor.name}_scale_inv`;
+      if (info.dtype === 'F8_E4M3' && config.fp8BlockSize && !checkpoint.has(scale)) {
+        throw fileError(info.file, 'fp8-scale-missing', `tensor "${tensor.name}" is FP8 but its "${scale}" is missing (config.json declares block-quantised weights)`);
+      }
+    }
+  }
+}
+
+function expectShape(checkpoint: Checkpoint, tensor: TensorShape): void {
+  const info = checkpoint.info(tensor.name);
+  if (info.shape.length !== tensor.shape.length || info.shape.some((d, i) => d !== tensor.shape[i])) {
+    throw fileError(info.file, 'tensor-shape', `tensor "${tensor.name}" has shape [${info.shape}], config.json implies [${tensor.shape}]`);
   }
 }
 

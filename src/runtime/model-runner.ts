@@ -14,7 +14,7 @@ import { buildDenseMlpGraph, buildExpertGraph, buildMoeGraph, buildRouterGraph }
 import { ropeTables } from '../models/rope.js';
 import { tensorNames } from '../models/tensor-names.js';
 import { openSessionFactory, type Device } from './execution-provider.js';
-import { ffnKindOf, LayerWeightLoader, type FfnKind } from './layer-weights.js';
+import { checkLayerTensors, ffnKindOf, LayerWeightLoader, type FfnKind } from './layer-weights.js';
 
 /** Additive mask value for attention between prompts; exp() of it is exactly 0 in fp32. */
 const MASKED = -1e30;
@@ -83,6 +83,7 @@ export class ModelRunner {
   }
 
   static async open(checkpoint: Checkpoint, config: ModelConfig, options: RunnerOptions): Promise<ModelRunner> {
+    checkLayerTensors(checkpoint, config);
     const kindOf = ffnKindOf(config, options.expertBudgetBytes);
     const kinds = new Set(Array.from({ length: config.numLayers }, (_, l) => kindOf(l)));
     const attentionGraph = buildAttentionGraph(config);

@@ -191,28 +191,6 @@ describe('SafetensorsWriter', () => {
     assert.deepEqual(fs.readdirSync(dir).filter((name) => name.includes('roundtrip') && name.endsWith('.tmp')), []);
   });
 
-  test('readAsync gives the bytes read() gives, and says so when the file was cut short since', async () => {
-    const random = seededRandom(2);
-    const tensors = [
-      { name: 'a', dtype: 'BF16' as const, shape: [300, 700], data: sampleBytes('BF16', 300 * 700, random) },
-      { name: 'b', dtype: 'F8_E4M3' as const, shape: [5, 7], data: sampleBytes('F8_E4M3', 35, random) },
-      { name: 'empty', dtype: 'F32' as const, shape: [0], data: new Uint8Array(0) },
-    ];
-    const file = path.join(dir, 'async.safetensors');
-    writeSafetensors(file, tensors);
-    const read = SafetensorsFile.open(file);
-    try {
-      for (const { name, data } of tensors) assert.deepEqual(await read.readAsync(name), data, name);
-      const reused = new Uint8Array(35);
-      assert.equal(await read.readAsync('b', reused), reused);
-      assert.throws(() => read.readAsync('b', new Uint8Array(34)), /output buffer holds 34 bytes, expected 35/);
-      fs.truncateSync(file, fs.statSync(file).size - 10);
-      await assert.rejects(read.readAsync('b'), { code: 'file-changed', message: /async\.safetensors: file ended at byte/ });
-    } finally {
-      read.close();
-    }
-  });
-
   test('writing out of order, too many or too few bytes is refused; abort leaves nothing', () => {
     const file = path.join(dir, 'bad-writes.safetensors');
     const specs = [{ name: 'a', dtype: 'F32' as DType, shape: [2] }, { name: 'z', dtype: 'U8' as DType, shape: [0] }, { name: 'b', dtype: 'U8' as DType, shape: [3] }];

@@ -35,8 +35,6 @@ export class Checkpoint {
   private scratch = new Uint8Array(0);
   /** Reused for FP8 block scales. */
   private scaleScratch = new Float32Array(0);
-  /** The scales' bytes, apart from `scratch`, which may hold the matrix they scale. */
-  private scaleByteScratch = new Uint8Array(0);
 
   private constructor(
     readonly dir: string,
@@ -117,24 +115,13 @@ export class Checkpoint {
    * beyond growing the checkpoint's scratch buffers.
    */
   readFloat32(name: string, out?: Float32Array): Float32Array {
-    return this.decodeFloat32(name, this.readScratch(this.entry(name)), out);
-  }
-
-  /** A tensor's raw bytes, read on libuv's threads so the JavaScript thread (and onnxruntime on it) can go on. */
-  readRawAsync(name: string, out?: Uint8Array): Promise<Uint8Array> {
-    const { info, shard } = this.entry(name);
-    return shard.readAsync(info.name, out);
-  }
-
-  /** readFloat32 of a tensor whose raw bytes were read already (readRawAsync). */
-  decodeFloat32(name: string, raw: Uint8Array, out?: Float32Array): Float32Array {
     const entry = this.entry(name);
     const scaleName = `${name}_scale_inv`;
-    if (entry.info.dtype === 'F8_E4M3' && this.tensors.has(scaleName)) return this.dequantize(entry, this.entry(scaleName), raw, out);
+    if (entry.info.dtype === 'F8_E4M3' && this.tensors.has(scaleName)) return this.dequantize(entry, this.entry(scaleName), out);
     if (entry.info.dtype === 'F8_E4M3' && this.fp8Quantized) {
       throw fileError(entry.info.file, 'fp8-scale-missing', `tensor "${name}" is FP8 but its "${scaleName}" is missing (config.json declares block-quantised weights)`);
     }
-    return toFloat32(entry.info.dtype, raw, out);
+    return toFloat32(entry.info.dtype, this.readScratch(entry), out);
   }
 
   /**
@@ -160,7 +147,7 @@ export class Checkpoint {
     return entry;
   }
 
-  private dequantize(matrix: ShardTensor, scale: ShardTensor, raw: Uint8Array, out?: Float32Array): Float32Array {
+  private dequantize(matrix: ShardTensor, scale: ShardTensor, out?: Float32Array): Float32Array {
     const { info } = matrix;
     const { info: scaleInfo } = scale;
     const scaleName = scaleInfo.name;
@@ -171,13 +158,11 @@ export class Checkpoint {
     if (scaleInfo.shape.length !== 2 || scaleInfo.shape[0] !== expected[0] || scaleInfo.shape[1] !== expected[1]) {
       throw fileError(scaleInfo.file, 'fp8-scale-shape', `tensor "${scaleName}": shape expected [${expected.join(', ')}] for [${rows}, ${cols}] in ${blockRows}x${blockCols} blocks, found [${scaleInfo.shape.join(', ')}]`);
     }
+    // The scales go through the byte scratch first, before the matrix reuses it.
     const scaleCount = expected[0] * expected[1];
     if (this.scaleScratch.length < scaleCount) this.scaleScratch = new Float32Array(scaleCount);
-    if (this.scaleByteScratch.length < scaleInfo.byteLength) this.scaleByteScratch = new Uint8Array(scaleInfo.byteLength);
-    this.touch(scale.shard);
-    const scaleBytes = scale.shard.read(scaleName, this.scaleByteScratch.subarray(0, scaleInfo.byteLength));
-    const scales = toFloat32(scaleInfo.dtype, scaleBytes, this.scaleScratch.subarray(0, scaleCount));
-    return dequantizeFp8Blocks(raw, rows, cols, scales, this.fp8BlockSize, out);
+    const scales = toFloat32(scaleInfo.dtype, this.readScratch(scale), this.scaleScratch.subarray(0, scaleCount));
+    return dequantizeFp8Blocks(this.readScratch(matrix), rows, cols, scales, this.fp8BlockSize, out);
   }
 
   /** Reads a tensor's bytes into the scratch buffer; valid until the next read. */

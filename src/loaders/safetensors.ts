@@ -81,31 +81,6 @@ export class SafetensorsFile {
     return result;
   }
 
-  /**
-   * read() on libuv's threads, through a descriptor of its own (opened here, closed when done). The read is queued
-   * before this returns, so it proceeds even while the calling thread is busy (onnxruntime runs on it).
-   */
-  readAsync(name: string, out?: Uint8Array): Promise<Uint8Array> {
-    const info = this.tensors.get(name);
-    if (!info) throw fileError(this.file, 'tensor-missing', `no tensor "${name}"`);
-    const result = out ?? new Uint8Array(info.byteLength);
-    if (result.length !== info.byteLength) throw new RangeError(`${this.file}: tensor "${name}": output buffer holds ${result.length} bytes, expected ${info.byteLength}`);
-    const fd = fs.openSync(this.file, 'r');
-    return new Promise<Uint8Array>((resolve, reject) => {
-      const readFrom = (done: number) =>
-        fs.read(fd, result, done, result.length - done, info.start + done, (error, bytesRead) => {
-          if (!error && bytesRead > 0 && done + bytesRead < result.length) return readFrom(done + bytesRead);
-          fs.closeSync(fd);
-          if (error) return reject(fileError(this.file, 'read-failed', `reading tensor "${name}" failed (${error.code ?? error.message})`, error));
-          if (bytesRead === 0 && result.length > 0) {
-            return reject(fileError(this.file, 'file-changed', `file ended at byte ${info.start + done} while reading bytes ${info.start}..${info.start + result.length}: did it change since its header was read?`));
-          }
-          resolve(result);
-        });
-      readFrom(0);
-    });
-  }
-
   /** Releases the file descriptor. The header stays usable; a later read() reopens the file. */
   close(): void {
     if (this.fd === undefined) return;

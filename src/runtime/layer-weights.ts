@@ -29,12 +29,6 @@ export interface ExpertInputs {
   w_down: ort.Tensor;
 }
 
-/** The stored bytes of one expert's gate, up and down matrices, as fetched. */
-export interface ExpertBytes {
-  names: string[];
-  raw: Uint8Array[];
-}
-
 /** The whole-MoE graph's two inputs holding every routed expert, in com.microsoft.MoE's layout. */
 function allExpertsShapes(config: ModelConfig): Record<string, number[]> {
   const { hiddenSize: H, moeIntermediateSize: Im, nRoutedExperts: E } = config;
@@ -69,7 +63,7 @@ export function ffnKindOf(config: ModelConfig, expertBudgetBytes: number): (laye
 export class LayerWeightLoader {
   private readonly pools = new Map<string, Map<string, Float32Array>>();
   private readonly loaded = new Map<number, LayerInputs>();
-  private readonly scratch: { gate?: Float32Array; up?: Float32Array; expert?: ExpertInputs; expertBytes: Uint8Array[] } = { expertBytes: [] };
+  private readonly scratch: { gate?: Float32Array; up?: Float32Array; expert?: ExpertInputs } = {};
 
   constructor(
     private readonly checkpoint: Checkpoint,
@@ -103,38 +97,18 @@ export class LayerWeightLoader {
     return inputs;
   }
 
-  /**
-   * Starts reading the stored bytes of expert e of a streamed layer. The reads run on libuv's threads, so they go
-   * on while onnxruntime computes on the JavaScript thread; `decodeExpert` converts them once they are in. The byte
-   * buffers are reused: decode one fetch before starting the next.
-   */
-  fetchExpert(layer: number, e: number): Promise<ExpertBytes> {
-    const { hiddenSize: H, moeIntermediateSize: Im } = this.config;
-    const names = tensorNames(this.config).layer(layer);
-    const tensors: TensorShape[] = [
-      { name: names.expertGate(e), shape: [Im, H] },
-      { name: names.expertUp(e), shape: [Im, H] },
-      { name: names.expertDown(e), shape: [H, Im] },
-    ];
-    return Promise.all(
-      tensors.map((tensor, i) => {
-        expectShape(this.checkpoint, tensor);
-        const byteLength = this.checkpoint.info(tensor.name).byteLength;
-        if ((this.scratch.expertBytes[i]?.length ?? 0) < byteLength) this.scratch.expertBytes[i] = new Uint8Array(byteLength);
-        return this.checkpoint.readRawAsync(tensor.name, this.scratch.expertBytes[i].subarray(0, byteLength));
-      }),
-    ).then((raw) => ({ names: tensors.map((t) => t.name), raw }));
-  }
-
-  /** A fetched expert converted to fp32, in buffers reused from expert to expert. */
-  decodeExpert(bytes: ExpertBytes): ExpertInputs {
+  /** Expert e of a streamed layer, in buffers reused from expert to expert. */
+  loadExpert(layer: number, e: number): ExpertInputs {
     const { hiddenSize: H, moeIntermediateSize: Im } = this.config;
     const expert = (this.scratch.expert ??= {
       w_gate: new ort.Tensor('float32', new Float32Array(Im * H), [Im, H]),
       w_up: new ort.Tensor('float32', new Float32Array(Im * H), [Im, H]),
       w_down: new ort.Tensor('float32', new Float32Array(H * Im), [H, Im]),
     });
-    [expert.w_gate, expert.w_up, expert.w_down].forEach((tensor, i) => this.checkpoint.decodeFloat32(bytes.names[i], bytes.raw[i], tensor.data as Float32Array));
+    const names = tensorNames(this.config).layer(layer);
+    this.read({ name: names.expertGate(e), shape: [Im, H] }, expert.w_gate.data as Float32Array);
+    this.read({ name: names.expertUp(e), shape: [Im, H] }, expert.w_up.data as Float32Array);
+    this.read({ name: names.expertDown(e), shape: [H, Im] }, expert.w_down.data as Float32Array);
     return expert;
   }
 

@@ -63,8 +63,8 @@ interface Sessions {
 
 export class ModelRunner {
   /**
-   * Seconds runLayer spent loading streamed experts (waiting for reads not yet done, and converting to fp32), so
-   * callers can tell loading from computing.
+   * Seconds spent loading streamed experts inside runLayer, so callers can tell loading from computing.
+   * (onnxruntime-node runs a session on the main thread, so loading cannot overlap computing without a worker.)
    */
   expertLoadSeconds = 0;
   private readonly weights: LayerWeightLoader;
@@ -162,8 +162,7 @@ export class ModelRunner {
 
   /**
    * h' = a + Shared(x) + Σ_j w_j Expert_idx_j(x), the routed sum built expert by expert: each expert's weights
-   * are loaded once and run on the rows of every chunk that chose it, scaled by their gate weights. The next
-   * expert's bytes are read from disk while this one computes; only their conversion to fp32 is not hidden.
+   * are loaded once and run on the rows of every chunk that chose it, scaled by their gate weights.
    */
   private async runStreamedMoe(layer: number, chunks: ChunkActivations[], attended: ort.Tensor[], ffn: Record<string, ort.Tensor>): Promise<LayerRouting[]> {
     const { hiddenSize: H, nRoutedExperts: E, topK: K } = this.config;
@@ -176,27 +175,18 @@ export class ModelRunner {
     const assignments: Array<Array<{ chunk: number; row: number; weight: number }>> = Array.from({ length: E }, () => []);
     routed.forEach(({ routing }, chunk) => routing.topkIds.forEach((e, i) => assignments[e].push({ chunk, row: Math.floor(i / K), weight: routing.topkWeights[i] })));
 
-    const chosen = assignments.flatMap((rows, e) => (rows.length > 0 ? [e] : []));
-    let fetching = chosen.length > 0 ? this.weights.fetchExpert(layer, chosen[0]) : undefined;
-    try {
-      for (const [i, e] of chosen.entries()) {
-        const rows = assignments[e];
-        const loading = performance.now();
-        const expert = this.weights.decodeExpert(await fetching!);
-        // The next expert's bytes are read on libuv's threads while onnxruntime computes this one.
-        fetching = i + 1 < chosen.length ? this.weights.fetchExpert(layer, chosen[i + 1]) : undefined;
-        this.expertLoadSeconds += (performance.now() - loading) / 1000;
-        const gathered = new Float32Array(rows.length * H);
-        rows.forEach(({ chunk, row }, j) => gathered.set(routed[chunk].x.subarray(row * H, (row + 1) * H), j * H));
-        const y = (await this.sessions.expert!.run({ x: new ort.Tensor('float32', gathered, [rows.length, H]), ...expert })).y.data as Float32Array;
-        rows.forEach(({ chunk, row, weight }, j) => {
-          const out = routed[chunk].out;
-          for (let d = 0; d < H; d++) out[row * H + d] += weight * y[j * H + d];
-        });
-      }
-    } finally {
-      // A read still under way when a run fails must not surface later as an unhandled rejection.
-      fetching?.catch(() => undefined);
+    for (const [e, rows] of assignments.entries()) {
+      if (rows.length === 0) continue;
+      const loading = performance.now();
+      const expert = this.weights.loadExpert(layer, e);
+      this.expertLoadSeconds += (performance.now() - loading) / 1000;
+      const gathered = new Float32Array(rows.length * H);
+      rows.forEach(({ chunk, row }, j) => gathered.set(routed[chunk].x.subarray(row * H, (row + 1) * H), j * H));
+      const y = (await this.sessions.expert!.run({ x: new ort.Tensor('float32', gathered, [rows.length, H]), ...expert })).y.data as Float32Array;
+      rows.forEach(({ chunk, row, weight }, j) => {
+        const out = routed[chunk].out;
+        for (let d = 0; d < H; d++) out[row * H + d] += weight * y[j * H + d];
+      });
     }
     routed.forEach(({ out }, c) => (chunks[c].hidden = out));
     return routed.map(({ routing }) => routing);

@@ -121,7 +121,7 @@ describe('newer families from the command line', { skip: !cliBuilt() && 'the CLI
     }
   });
 
-  it('a V3 checkpoint missing a scale or a weight is refused before any routing, in one line', () => {
+  it('a V3 checkpoint with a wrong shape, a missing scale or a missing weight is refused before any routing, in one line', () => {
     const model = path.join(dir, 'v3-broken');
     fs.cpSync(path.join(dir, 'v3'), model, { recursive: true });
     const indexPath = path.join(model, 'model.safetensors.index.json');
@@ -138,6 +138,11 @@ describe('newer families from the command line', { skip: !cliBuilt() && 'the CLI
       assert.match(result.stderr, pattern);
       assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('v3-broken.trace')), [], 'no output, no work folder');
     };
+    const configPath = path.join(model, 'config.json');
+    const config = fs.readFileSync(configPath, 'utf8');
+    fs.writeFileSync(configPath, JSON.stringify({ ...JSON.parse(config), moe_intermediate_size: 48 }));
+    refused(/tensor "model\.layers\.3\.mlp\.experts\.0\.gate_proj\.weight" has shape \[32,64\], config\.json implies \[48,64\]/);
+    fs.writeFileSync(configPath, config);
     drop('model.layers.4.mlp.experts.7.up_proj.weight_scale_inv');
     refused(/tensor "model\.layers\.4\.mlp\.experts\.7\.up_proj\.weight" is FP8 but its "model\.layers\.4\.mlp\.experts\.7\.up_proj\.weight_scale_inv" is missing/);
     drop('model.layers.4.mlp.experts.7.up_proj.weight');

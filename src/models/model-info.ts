@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Checkpoint } from '../loaders/checkpoint.js';
-import { isMoeLayer, readModelConfig, type MhaAttention, type MlaAttention, type ModelConfig, type RopeSettings } from './config.js';
-import { tensorNames } from './tensor-names.js';
+import { isMoeLayer, moeLayers, readModelConfig, type MhaAttention, type MlaAttention, type ModelConfig, type RopeSettings } from './config.js';
+import { expertTensors } from './tensor-names.js';
 
 export interface ModelInfo {
   dir: string;
@@ -58,13 +58,10 @@ export function collectModelInfo(dir: string): ModelInfo {
       entry.bytes += info.byteLength;
     }
     const layers = Array.from({ length: config.numLayers }, (_, l) => l);
-    const moe = layers.filter((l) => isMoeLayer(config, l));
+    const moe = moeLayers(config);
     // A token runs K of the E routed experts of each MoE layer, and everything else.
-    const expertParams = (l: number, e: number) => {
-      const n = tensorNames(config).layer(l);
-      return [n.expertGate(e), n.expertUp(e), n.expertDown(e)].reduce((sum, name) => sum + checkpoint.info(name).shape.reduce((a, b) => a * b, 1), 0);
-    };
-    const routedPerLayer = moe.map((l) => ({ l, perExpert: expertParams(l, 0) }));
+    const expertParams = (l: number) => expertTensors(config, l, 0).reduce((sum, t) => sum + checkpoint.info(t.name).shape.reduce((a, b) => a * b, 1), 0);
+    const routedPerLayer = moe.map((l) => ({ l, perExpert: expertParams(l) }));
     const routed = routedPerLayer.reduce((sum, { perExpert }) => sum + perExpert * config.nRoutedExperts, 0);
     const inactive = routedPerLayer.reduce((sum, { perExpert }) => sum + perExpert * (config.nRoutedExperts - config.topK), 0);
     return {

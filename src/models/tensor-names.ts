@@ -148,21 +148,30 @@ export function attentionTensors(config: ModelConfig, l: number): TensorShape[] 
 /** The feed-forward tensors of layer l (post-attention norm first): a dense MLP, or router, experts and shared expert. */
 export function ffnTensors(config: ModelConfig, l: number): TensorShape[] {
   const n = tensorNames(config).layer(l);
-  const { hiddenSize: H, intermediateSize: I, moeIntermediateSize: Im, nRoutedExperts: E, sharedIntermediateSize: S } = config;
+  const { hiddenSize: H, intermediateSize: I, nRoutedExperts: E, sharedIntermediateSize: S } = config;
   const norm: TensorShape = { name: n.postNorm, shape: [H], input: 'w_post_norm' };
   if (config.layerKinds[l] === 'dense') {
     return [norm, { name: n.denseGate, shape: [I, H], input: 'w_gate' }, { name: n.denseUp, shape: [I, H], input: 'w_up' }, { name: n.denseDown, shape: [H, I], input: 'w_down' }];
   }
   const tensors: TensorShape[] = [norm, { name: n.router, shape: [E, H], input: 'w_router' }];
   if (config.topkMethod === 'noaux_tc') tensors.push({ name: n.routerBias, shape: [E], input: 'w_router_bias' });
-  for (let e = 0; e < E; e++) {
-    tensors.push({ name: n.expertGate(e), shape: [Im, H] }, { name: n.expertUp(e), shape: [Im, H] }, { name: n.expertDown(e), shape: [H, Im] });
-  }
+  for (let e = 0; e < E; e++) tensors.push(...expertTensors(config, l, e));
   if (S > 0) {
     tensors.push({ name: n.sharedGate, shape: [S, H], input: 'w_shared_gate' }, { name: n.sharedUp, shape: [S, H], input: 'w_shared_up' }, { name: n.sharedDown, shape: [H, S], input: 'w_shared_down' });
   }
   if (config.sharedExpertGate) tensors.push({ name: n.sharedExpertGate, shape: [1, H], input: 'w_shared_expert_gate' });
   return tensors;
+}
+
+/** Routed expert e of layer l: its gate, up and down matrices, in that order. */
+export function expertTensors(config: ModelConfig, l: number, e: number): [TensorShape, TensorShape, TensorShape] {
+  const n = tensorNames(config).layer(l);
+  const { hiddenSize: H, moeIntermediateSize: Im } = config;
+  return [
+    { name: n.expertGate(e), shape: [Im, H] },
+    { name: n.expertUp(e), shape: [Im, H] },
+    { name: n.expertDown(e), shape: [H, Im] },
+  ];
 }
 
 /** Every tensor of the checkpoint, in the order the released indexes list them. */

@@ -7,7 +7,7 @@
 import ort from 'onnxruntime-node';
 import type { Checkpoint } from '../loaders/checkpoint.js';
 import { isMoeLayer, type ModelConfig } from '../models/config.js';
-import { attentionTensors, ffnTensors, tensorNames, type TensorShape } from '../models/tensor-names.js';
+import { attentionTensors, expertTensors, ffnTensors, type TensorShape } from '../models/tensor-names.js';
 import { fileError } from '../errors.js';
 
 /**
@@ -56,9 +56,10 @@ export function ffnKindOf(config: ModelConfig, expertBudgetBytes: number): (laye
 }
 
 /**
- * Loads layers into fp32 buffers. With `keepAll`, every layer gets buffers of its own and stays loaded
- * (small models: each chunk can then run through all layers without reloading); otherwise one set of
- * buffers per layer kind is overwritten by each load.
+ * Loads layers into fp32 buffers. With `keepAll`, every layer gets buffers of its own and stays loaded (small
+ * models: each chunk can then run through all layers without reloading); otherwise one set of buffers per layer
+ * kind is overwritten by each load. Tensors are read without checking their shapes again: checkLayerTensors did,
+ * from the headers, before the runner was made.
  */
 export class LayerWeightLoader {
   private readonly pools = new Map<string, Map<string, Float32Array>>();
@@ -88,7 +89,7 @@ export class LayerWeightLoader {
     for (const tensor of tensors) {
       if (!tensor.input) continue;
       const part = tensor.input in inputs.attention ? 'attention' : 'ffn';
-      this.read(tensor, inputs[part][tensor.input].data as Float32Array);
+      this.checkpoint.readFloat32(tensor.name, inputs[part][tensor.input].data as Float32Array);
     }
     if (kind === 'moe') this.packExperts(layer, inputs.ffn);
     // A shared buffer set is overwritten by the next load, so only a layer with buffers of its own is remembered.
@@ -99,22 +100,16 @@ export class LayerWeightLoader {
 
   /** Expert e of a streamed layer, in buffers reused from expert to expert. */
   loadExpert(layer: number, e: number): ExpertInputs {
-    const { hiddenSize: H, moeIntermediateSize: Im } = this.config;
+    const [gate, up, down] = expertTensors(this.config, layer, e);
     const expert = (this.scratch.expert ??= {
-      w_gate: new ort.Tensor('float32', new Float32Array(Im * H), [Im, H]),
-      w_up: new ort.Tensor('float32', new Float32Array(Im * H), [Im, H]),
-      w_down: new ort.Tensor('float32', new Float32Array(H * Im), [H, Im]),
+      w_gate: new ort.Tensor('float32', new Float32Array(product(gate.shape)), gate.shape),
+      w_up: new ort.Tensor('float32', new Float32Array(product(up.shape)), up.shape),
+      w_down: new ort.Tensor('float32', new Float32Array(product(down.shape)), down.shape),
     });
-    const names = tensorNames(this.config).layer(layer);
-    this.read({ name: names.expertGate(e), shape: [Im, H] }, expert.w_gate.data as Float32Array);
-    this.read({ name: names.expertUp(e), shape: [Im, H] }, expert.w_up.data as Float32Array);
-    this.read({ name: names.expertDown(e), shape: [H, Im] }, expert.w_down.data as Float32Array);
+    this.checkpoint.readFloat32(gate.name, expert.w_gate.data as Float32Array);
+    this.checkpoint.readFloat32(up.name, expert.w_up.data as Float32Array);
+    this.checkpoint.readFloat32(down.name, expert.w_down.data as Float32Array);
     return expert;
-  }
-
-  private read(tensor: TensorShape, out: Float32Array): void {
-    expectShape(this.checkpoint, tensor);
-    this.checkpoint.readFloat32(tensor.name, out);
   }
 
   private buffersFor(key: string, shapes: Record<string, number[]>): Map<string, Float32Array> {
@@ -129,20 +124,20 @@ export class LayerWeightLoader {
   /** Every routed expert into com.microsoft.MoE's inputs: interleaved SwiGLU rows (2i gate i, 2i+1 up i), then down. */
   private packExperts(layer: number, ffn: Record<string, ort.Tensor>): void {
     const { hiddenSize: H, moeIntermediateSize: Im, nRoutedExperts: E } = this.config;
-    const names = tensorNames(this.config).layer(layer);
     const gateUp = ffn.w_experts_gate_up.data as Float32Array;
     const down = ffn.w_experts_down.data as Float32Array;
     const gate = (this.scratch.gate ??= new Float32Array(Im * H));
     const up = (this.scratch.up ??= new Float32Array(Im * H));
     for (let e = 0; e < E; e++) {
-      this.read({ name: names.expertGate(e), shape: [Im, H] }, gate);
-      this.read({ name: names.expertUp(e), shape: [Im, H] }, up);
+      const [gateTensor, upTensor, downTensor] = expertTensors(this.config, layer, e);
+      this.checkpoint.readFloat32(gateTensor.name, gate);
+      this.checkpoint.readFloat32(upTensor.name, up);
       const expertBase = e * 2 * Im * H;
       for (let i = 0; i < Im; i++) {
         gateUp.set(gate.subarray(i * H, (i + 1) * H), expertBase + 2 * i * H);
         gateUp.set(up.subarray(i * H, (i + 1) * H), expertBase + (2 * i + 1) * H);
       }
-      this.read({ name: names.expertDown(e), shape: [H, Im] }, down.subarray(e * H * Im, (e + 1) * H * Im));
+      this.checkpoint.readFloat32(downTensor.name, down.subarray(e * H * Im, (e + 1) * H * Im));
     }
   }
 }
@@ -155,20 +150,15 @@ export function checkLayerTensors(checkpoint: Checkpoint, config: ModelConfig): 
   for (let l = 0; l < config.numLayers; l++) {
     for (const tensor of [...attentionTensors(config, l), ...ffnTensors(config, l)]) {
       if (!checkpoint.has(tensor.name)) throw fileError(checkpoint.dir, 'tensor-missing', `checkpoint has no tensor "${tensor.name}" (layer ${l} as config.json describes it)`);
-      expectShape(checkpoint, tensor);
       const info = checkpoint.info(tensor.name);
+      if (info.shape.length !== tensor.shape.length || info.shape.some((d, i) => d !== tensor.shape[i])) {
+        throw fileError(info.file, 'tensor-shape', `tensor "${tensor.name}" has shape [${info.shape}], config.json implies [${tensor.shape}]`);
+      }
       const scale = `${tensor.name}_scale_inv`;
       if (info.dtype === 'F8_E4M3' && config.fp8BlockSize && !checkpoint.has(scale)) {
         throw fileError(info.file, 'fp8-scale-missing', `tensor "${tensor.name}" is FP8 but its "${scale}" is missing (config.json declares block-quantised weights)`);
       }
     }
-  }
-}
-
-function expectShape(checkpoint: Checkpoint, tensor: TensorShape): void {
-  const info = checkpoint.info(tensor.name);
-  if (info.shape.length !== tensor.shape.length || info.shape.some((d, i) => d !== tensor.shape[i])) {
-    throw fileError(info.file, 'tensor-shape', `tensor "${tensor.name}" has shape [${info.shape}], config.json implies [${tensor.shape}]`);
   }
 }
 

@@ -14,8 +14,8 @@ import { fileError, InputError } from '../errors.js';
 import { defaults as checkpointDefaults } from '../loaders/checkpoint.js';
 import { dtypeBytes, float32ToBf16, quantizeFp8Blocks } from '../loaders/dtypes.js';
 import { SafetensorsWriter, type TensorSpec } from '../loaders/safetensors-writer.js';
-import { isMoeLayer, parseModelConfig, type ModelConfig } from '../models/config.js';
-import { checkpointTensors, tensorNames } from '../models/tensor-names.js';
+import { isMoeLayer, moeLayers, parseModelConfig, type ModelConfig } from '../models/config.js';
+import { attentionTensors, checkpointTensors, expertTensors, ffnTensors, tensorNames } from '../models/tensor-names.js';
 import { writeAtomically } from '../files.js';
 import { trainByteLevelBpe } from './bpe-trainer.js';
 import { trainMetaspaceBpe } from './metaspace-bpe-trainer.js';
@@ -100,16 +100,19 @@ export function plannedTensors(config: ModelConfig, dtype: SynthDtype): PlannedT
   });
 }
 
-/** Names of the tensors whose dtype differs from the rest: FP8-quantisable linear weights and V3 router biases. */
+/**
+ * Names of the tensors whose dtype differs from the rest: FP8-quantisable linear weights (every layer matrix but the
+ * router and Qwen's shared-expert gate, as in the V3 releases) and V3 router biases.
+ */
 function tensorRoles(config: ModelConfig): { fp8Weights: Set<string>; routerBiases: Set<string> } {
   const fp8Weights = new Set<string>();
   const routerBiases = new Set<string>();
   for (let l = 0; l < config.numLayers; l++) {
     const n = tensorNames(config).layer(l);
-    // Names a family does not use (k_proj under MLA, q_a_proj without q LoRA, ...) are simply never looked up.
-    for (const name of [n.q, n.k, n.v, n.o, n.qA, n.qB, n.kvA, n.kvB, n.denseGate, n.denseUp, n.denseDown, n.sharedGate, n.sharedUp, n.sharedDown]) fp8Weights.add(name);
-    for (let e = 0; e < config.nRoutedExperts; e++) fp8Weights.add(n.expertGate(e)).add(n.expertUp(e)).add(n.expertDown(e));
-    routerBiases.add(n.routerBias);
+    for (const { name, shape } of [...attentionTensors(config, l), ...ffnTensors(config, l)]) {
+      if (name === n.routerBias) routerBiases.add(name);
+      else if (shape.length === 2 && name !== n.router && name !== n.sharedExpertGate) fp8Weights.add(name);
+    }
   }
   return { fp8Weights, routerBiases };
 }
@@ -295,7 +298,7 @@ function plantedExperts(config: ModelConfig): PlantedSpecialization {
   if (config.nRoutedExperts < 4 || config.topK < 2) {
     throw new InputError(`--planted needs at least 4 routed experts and top-2 routing (preset has ${config.nRoutedExperts}, top-${config.topK})`, 'usage-planted');
   }
-  const moe = Array.from({ length: config.numLayers }, (_, l) => l).filter((l) => isMoeLayer(config, l));
+  const moe = moeLayers(config);
   if (moe.length < 2) throw new InputError('--planted needs at least 2 MoE layers (raise --layers)', 'usage-planted');
   return { fromLayer: moe[1], experts: { digit: [0, 1], punct: [2, 3] } };
 }
@@ -379,8 +382,7 @@ function checkPerturbation(p: Perturbation, config: ModelConfig): void {
 }
 
 function isPerturbed(config: ModelConfig, name: string, p: Perturbation): boolean {
-  const n = tensorNames(config).layer(p.layer);
-  return name === n.expertGate(p.expert) || name === n.expertUp(p.expert) || name === n.expertDown(p.expert);
+  return expertTensors(config, p.layer, p.expert).some((t) => t.name === name);
 }
 
 /** Fills shards in plan order up to `shardBytes` each; a weight and its scales always share a shard. */

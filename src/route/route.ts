@@ -296,7 +296,12 @@ function runFingerprint(promptsFile: string, model: string, checkpoint: Checkpoi
     config_sha256: hash(fs.readFileSync(path.join(model, 'config.json'))),
     // Name, size and modification time: a re-synthesized or re-downloaded shard of the same size still counts as new,
     // without reading (and hashing) hundreds of GB.
-    weights: checkpoint.shards.map((s) => `${path.basename(s)}:${fs.statSync(s).size}:${Math.trunc(fs.statSync(s).mtimeMs)}`).join(','),
+    weights: checkpoint.shards
+      .map((shard) => {
+        const { size, mtimeMs } = fs.statSync(shard);
+        return `${path.basename(shard)}:${size}:${Math.trunc(mtimeMs)}`;
+      })
+      .join(','),
     ...options,
   };
 }

@@ -133,31 +133,31 @@ export class ModelRunner {
    */
   async runLayer(layer: number, chunks: ChunkActivations[]): Promise<Array<LayerRouting | undefined>> {
     const inputs = this.weights.load(layer);
-    const attended: ort.Tensor[] = [];
+    // a = h + Attn(RMSNorm_in(h)) of one chunk
+    const attend = async (chunk: ChunkActivations) =>
+      (
+        await this.sessions.attention.run({
+          hidden: new ort.Tensor('float32', chunk.hidden, [chunk.tokens, this.config.hiddenSize]),
+          positions: chunk.positions,
+          mask: chunk.mask,
+          ...this.ropeTables(chunk.tokens),
+          ...inputs.attention,
+        })
+      ).out;
+    if (inputs.kind === 'moe-streamed') {
+      // Every chunk's attention output is kept, so each expert is loaded once for them all.
+      const attended: ort.Tensor[] = [];
+      for (const chunk of chunks) attended.push(await attend(chunk));
+      return this.runStreamedMoe(layer, chunks, attended, inputs.ffn);
+    }
+    const routings: Array<LayerRouting | undefined> = [];
     for (const chunk of chunks) {
-      const result = await this.sessions.attention.run({
-        hidden: new ort.Tensor('float32', chunk.hidden, [chunk.tokens, this.config.hiddenSize]),
-        positions: chunk.positions,
-        mask: chunk.mask,
-        ...this.ropeTables(chunk.tokens),
-        ...inputs.attention,
-      });
-      attended.push(result.out);
+      const session = inputs.kind === 'dense' ? this.sessions.dense! : this.sessions.moe!;
+      const result = await session.run({ hidden: await attend(chunk), ...inputs.ffn });
+      chunk.hidden = result.out.data as Float32Array;
+      routings.push(inputs.kind === 'moe' ? routingOf(result) : undefined);
     }
-    if (inputs.kind === 'dense') {
-      for (const [c, chunk] of chunks.entries()) chunk.hidden = (await this.sessions.dense!.run({ hidden: attended[c], ...inputs.ffn })).out.data as Float32Array;
-      return chunks.map(() => undefined);
-    }
-    if (inputs.kind === 'moe') {
-      const routings: LayerRouting[] = [];
-      for (const [c, chunk] of chunks.entries()) {
-        const result = await this.sessions.moe!.run({ hidden: attended[c], ...inputs.ffn });
-        chunk.hidden = result.out.data as Float32Array;
-        routings.push(routingOf(result));
-      }
-      return routings;
-    }
-    return this.runStreamedMoe(layer, chunks, attended, inputs.ffn);
+    return routings;
   }
 
   /**

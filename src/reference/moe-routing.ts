@@ -43,7 +43,7 @@ function rankDescending(values: ArrayLike<number>): number[] {
 export function gate(logits: Float64Array, settings: GateSettings, bias?: Float64Array): GateDecision {
   const E = logits.length;
   const { topK: K, topkMethod } = settings;
-  const scores = settings.scoringFunc === 'softmax' ? softmax(logits) : logits.map((z) => 1 / (1 + Math.exp(-z)));
+  const scores = settings.scoringFunc === 'softmax' ? softmax(logits) : logits.map(sigmoid);
   if (topkMethod === 'noaux_tc' && bias === undefined) throw new Error('gate: noaux_tc needs e_score_correction_bias');
   const selection = topkMethod === 'noaux_tc' ? scores.map((s, e) => s + bias![e]) : scores;
 
@@ -80,9 +80,14 @@ export function gateWeights(ids: number[], scores: Float64Array, settings: GateS
   return weights.map((w) => (w / sum) * settings.routedScalingFactor);
 }
 
-function softmax(logits: Float64Array): Float64Array {
+export function softmax(logits: Float64Array): Float64Array {
+  // Subtracting the max changes nothing mathematically and keeps exp from overflowing.
   const max = Math.max(...logits);
   const exps = logits.map((z) => Math.exp(z - max));
   const sum = exps.reduce((a, b) => a + b, 0);
   return exps.map((v) => v / sum);
+}
+
+export function sigmoid(z: number): number {
+  return 1 / (1 + Math.exp(-z));
 }

@@ -7,7 +7,7 @@
 import type { MhaAttention, MlaAttention, ModelConfig, RopeSettings } from '../models/config.js';
 import { isMoeLayer } from '../models/config.js';
 import { tensorNames } from '../models/tensor-names.js';
-import { gate, gateWeights, type GateDecision } from './moe-routing.js';
+import { gate, gateWeights, sigmoid, softmax, type GateDecision } from './moe-routing.js';
 
 /** Reads a tensor as float64 by name (the Checkpoint's readFloat64, or an in-memory map in tests). */
 export type WeightSource = (name: string) => Float64Array;
@@ -296,18 +296,6 @@ function matVec(w: Float64Array, x: Float64Array, rows: number): Float64Array {
 function rmsNorm(x: Float64Array, w: Float64Array, eps: number): Float64Array {
   const inverseRms = 1 / Math.sqrt(dot(x, x) / x.length + eps);
   return x.map((v, i) => v * inverseRms * w[i]);
-}
-
-function softmax(logits: Float64Array): Float64Array {
-  // Subtracting the max changes nothing mathematically and keeps exp from overflowing.
-  const max = Math.max(...logits);
-  const exps = logits.map((v) => Math.exp(v - max));
-  const sum = exps.reduce((a, b) => a + b, 0);
-  return exps.map((v) => v / sum);
-}
-
-function sigmoid(z: number): number {
-  return 1 / (1 + Math.exp(-z));
 }
 
 /** Cuts a head-major vector into `heads` consecutive slices of `width`. */

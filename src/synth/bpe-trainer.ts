@@ -74,6 +74,43 @@ export interface TokenizerConfigJson {
   tokenizer_class: string;
 }
 
+/** Added-token entries for special tokens holding ids 0, 1, ... in the order given. */
+export function specialTokensJson(contents: string[]): AddedTokenJson[] {
+  return contents.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+}
+
+/**
+ * tokenizer.json's BPE model for `tokens` (ids in order) and the merges learned. With an unknown token, characters
+ * outside the vocabulary fall back to their `<0xNN>` byte tokens (SentencePiece style); without, every byte is a token.
+ */
+export function bpeModelJson(tokens: string[], merges: Array<[number, number]>, unkToken: string | null): TokenizerJson['model'] {
+  return {
+    type: 'BPE',
+    dropout: null,
+    unk_token: unkToken,
+    continuing_subword_prefix: null,
+    end_of_word_suffix: null,
+    fuse_unk: unkToken !== null,
+    byte_fallback: unkToken !== null,
+    vocab: Object.fromEntries(tokens.map((token, id) => [token, id])),
+    merges: merges.map(([left, right]) => `${tokens[left]} ${tokens[right]}`),
+  };
+}
+
+/** tokenizer_config.json of a trained tokenizer: BOS added, no EOS, loaded by LlamaTokenizerFast. */
+export function tokenizerConfigJson(specials: { bos: string; eos: string; unk: string | null }, modelMaxLength: number): TokenizerConfigJson {
+  return {
+    add_bos_token: true,
+    add_eos_token: false,
+    bos_token: specials.bos,
+    eos_token: specials.eos,
+    unk_token: specials.unk,
+    clean_up_tokenization_spaces: false,
+    model_max_length: modelMaxLength,
+    tokenizer_class: 'LlamaTokenizerFast',
+  };
+}
+
 export function trainByteLevelBpe(
   corpus: string,
   options: { vocabSize?: number; modelMaxLength?: number } = {},
@@ -86,14 +123,11 @@ export function trainByteLevelBpe(
   const tokens = [bosToken, eosToken, ...BYTE_TO_CHAR];
   const byteIds = new Map(BYTE_TO_CHAR.map((char, byte) => [char, 2 + byte]));
   const merges = learnMerges(countWords(preTokenize(corpus), byteIds), tokens, vocabSize);
-  const specials = [bosToken, eosToken].map((content, id) => ({
-    id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
-  }));
   const tokenizer: TokenizerJson = {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: specials,
+    added_tokens: specialTokensJson([bosToken, eosToken]),
     normalizer: null,
     pre_tokenizer: {
       type: 'Sequence',
@@ -104,28 +138,9 @@ export function trainByteLevelBpe(
     },
     post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab: Object.fromEntries(tokens.map((token, id) => [token, id])),
-      merges: merges.map(([left, right]) => `${tokens[left]} ${tokens[right]}`),
-    },
+    model: bpeModelJson(tokens, merges, null),
   };
-  const tokenizerConfig: TokenizerConfigJson = {
-    add_bos_token: true,
-    add_eos_token: false,
-    bos_token: bosToken,
-    eos_token: eosToken,
-    unk_token: null,
-    clean_up_tokenization_spaces: false,
-    model_max_length: modelMaxLength,
-    tokenizer_class: 'LlamaTokenizerFast',
-  };
+  const tokenizerConfig = tokenizerConfigJson({ bos: bosToken, eos: eosToken, unk: null }, modelMaxLength);
   return { tokenizer, tokenizerConfig };
 }
 

@@ -1,6 +1,6 @@
 import { InputError } from '../errors.js';
 import { countWords, learnMerges, pairKeyBase } from './bpe-merges.js';
-import { trainerDefaults, type AddedTokenJson, type TokenizerConfigJson, type TokenizerJson } from './bpe-trainer.js';
+import { bpeModelJson, specialTokensJson, tokenizerConfigJson, trainerDefaults, type TokenizerConfigJson, type TokenizerJson } from './bpe-trainer.js';
 
 /**
  * A small deterministic SentencePiece-style BPE trainer producing a Mistral/Mixtral-style tokenizer.json.
@@ -53,15 +53,12 @@ export function trainMetaspaceBpe(
   const characterIds = new Map(alphabet.map((char, i) => [char, specialTokens.length + byteTokens.length + i]));
   const merges = learnMerges(countWords(trainingWords(sentences, characterIds), characterIds), tokens, vocabSize);
 
-  const added: AddedTokenJson[] = specialTokens.map((content, id) => ({
-    id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
-  }));
   const bos = { SpecialToken: { id: bosToken, type_id: 0 } };
   const tokenizer: TokenizerJson = {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: added,
+    added_tokens: specialTokensJson(specialTokens),
     normalizer: {
       type: 'Sequence',
       normalizers: [
@@ -86,28 +83,9 @@ export function trainMetaspaceBpe(
         { type: 'Strip', content: ' ', start: 1, stop: 0 },
       ],
     },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: unkToken,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: true,
-      byte_fallback: true,
-      vocab: Object.fromEntries(tokens.map((token, id) => [token, id])),
-      merges: merges.map(([left, right]) => `${tokens[left]} ${tokens[right]}`),
-    },
+    model: bpeModelJson(tokens, merges, unkToken),
   };
-  const tokenizerConfig: TokenizerConfigJson = {
-    add_bos_token: true,
-    add_eos_token: false,
-    bos_token: bosToken,
-    eos_token: eosToken,
-    unk_token: unkToken,
-    clean_up_tokenization_spaces: false,
-    model_max_length: modelMaxLength,
-    tokenizer_class: 'LlamaTokenizerFast',
-  };
+  const tokenizerConfig = tokenizerConfigJson({ bos: bosToken, eos: eosToken, unk: unkToken }, modelMaxLength);
   return { tokenizer, tokenizerConfig };
 }
 

@@ -14,7 +14,7 @@ import { assetPath } from '../src/assets.js';
 import { isMoeLayer, readModelConfig, type ModelConfig } from '../src/models/config.js';
 import { attentionTensors } from '../src/models/tensor-names.js';
 import { routeDefaults } from '../src/route/route.js';
-import { ffnKindOf, layerWeightBytes } from '../src/runtime/layer-weights.js';
+import { ffnKindOf, layerWeightBytes, routedExpertValues } from '../src/runtime/layer-weights.js';
 import { synthesize, type SynthOptions } from '../src/synth/synth.js';
 
 export interface RouteScenario {
@@ -99,7 +99,8 @@ export async function routeBench(workDir: string, scenario: RouteScenario, log: 
     const routedTokens = runs.reduce((sum, r) => sum + r.tokens, 0) / config.numLayers;
     const passes = runs.filter((r) => r.layer === 0).length;
     // Streamed experts are loaded once per pass, like every other weight.
-    const loadedValues = passes * Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l, kindOf(l)) / 4 + (kindOf(l) === 'moe-streamed' ? 3 * config.nRoutedExperts * config.moeIntermediateSize * config.hiddenSize : 0)).reduce((a, b) => a + b, 0);
+    const layerValues = (l: number) => layerWeightBytes(config, l, kindOf(l)) / 4 + (kindOf(l) === 'moe-streamed' ? routedExpertValues(config) : 0);
+    const loadedValues = passes * Array.from({ length: config.numLayers }, (_, l) => layerValues(l)).reduce((a, b) => a + b, 0);
     const gflops = flops / seconds / 1e9;
     // Measured by the same process right after routing, so both figures see the same machine load.
     const ceilingGflops: number = result.ceilingGflops;

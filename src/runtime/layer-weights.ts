@@ -48,10 +48,14 @@ export function layerWeightBytes(config: ModelConfig, layer: number, kind: FfnKi
   return 4 * [...Object.values(attention), ...Object.values(ffn)].reduce((sum, shape) => sum + product(shape), 0);
 }
 
+/** Weight values of one MoE layer's routed experts: E experts of gate, up and down matrices. */
+export function routedExpertValues(config: ModelConfig): number {
+  return config.nRoutedExperts * 3 * config.moeIntermediateSize * config.hiddenSize;
+}
+
 /** How each layer's feed-forward part runs: MoE layers whose routed experts exceed the budget in fp32 are streamed. */
 export function ffnKindOf(config: ModelConfig, expertBudgetBytes: number): (layer: number) => FfnKind {
-  const routedExpertBytes = 4 * config.nRoutedExperts * 3 * config.moeIntermediateSize * config.hiddenSize;
-  const moeKind = routedExpertBytes > expertBudgetBytes ? 'moe-streamed' : 'moe';
+  const moeKind = 4 * routedExpertValues(config) > expertBudgetBytes ? 'moe-streamed' : 'moe';
   return (layer) => (isMoeLayer(config, layer) ? moeKind : 'dense');
 }
 

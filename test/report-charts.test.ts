@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { chartGrid, heatmap, perLayerChart, rendererFor, roundForChart, type Spec } from '../src/report/charts.js';
+import { chartGrid, heatmap, perLayerChart, rendererFor, roundForChart, type Spec } from '../src/page/charts.js';
 import { repoRoot } from './helpers/cli.js';
 
 /**

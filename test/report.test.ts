@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { InputError } from '../src/errors.js';
-import { escapeHtml, renderHtmlReport, scriptJson } from '../src/report/html.js';
+import { escapeHtml, renderHtmlReport, scriptJson } from '../src/page/html.js';
 import { inputNames, runReport } from '../src/report/report.js';
 import { summaryTable } from '../src/report/summary.js';
 import { writeTrace } from '../src/trace.js';

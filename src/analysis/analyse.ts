@@ -12,7 +12,7 @@ import { ExpertLoadCounter, loadStats } from './load-stats.js';
 import { placeLayers, resolveCluster, type Cluster, type ClusterOptions } from './placement.js';
 import { streamRouting, type RoutingAccumulator } from './routing-stream.js';
 import { sameTokenOverlap, type SameTokenOverlap } from './same-token-overlap.js';
-import { layersPerPass, TokenExpertCounter, tokenRows, type TokenRows } from './token-expert-counts.js';
+import { layersPerPass, TokenExpertCounter, tokenRows } from './token-expert-counts.js';
 import { expertTopTokens, tokenSpecialization, type ExpertToken, type TokenExpertShare, type TokenSpecialization } from './token-specialization.js';
 
 /**

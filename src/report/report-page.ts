@@ -1,7 +1,8 @@
-import type { InputAnalysis, LayerSummary, TokenLabel } from '../analysis/analyse.js';
+import type { InputAnalysis, LayerSummary } from '../analysis/analyse.js';
 import { randomRoutingSpread } from '../analysis/distinct-per-token.js';
-import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell, type PerLayerPoint } from './charts.js';
-import { formatNumber, type ReportPage, type ReportSection } from './html.js';
+import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell, type PerLayerPoint } from '../page/charts.js';
+import { formatNumber, type ReportPage, type ReportSection } from '../page/html.js';
+import { showToken } from '../page/token-display.js';
 
 /**
  * The sections of `report`'s HTML page, in reading order: load, imbalance, balancedness, balance losses,
@@ -358,11 +359,4 @@ function tableSection(rows: LayerSummary[], several: boolean): ReportSection {
 /** Model layers shown in detail by any input, ascending. */
 function detailLayers(analyses: InputAnalysis[]): number[] {
   return [...new Set(analyses.flatMap((a) => a.details.map((d) => d.layer)))].sort((a, b) => a - b);
-}
-
-/** A token as text with its spaces and control characters visible, or its id where the trace has no text. */
-export function showToken({ id, text }: TokenLabel): string {
-  if (text === undefined) return `#${id}`;
-  const visible = text.replace(/ /g, '␣').replace(/\n/g, '↵').replace(/\t/g, '⇥');
-  return visible.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

@@ -1,6 +1,7 @@
 import Table from 'cli-table3';
 import type { InputAnalysis, LayerSummary } from '../analysis/analyse.js';
 import { InputError } from '../errors.js';
+import { compactRows } from '../terminal-table.js';
 
 /** SUMMARY.json (contract.md, "Report summary"): the same per-layer numbers the HTML report shows. */
 export interface ReportSummary {
@@ -66,6 +67,3 @@ export function summaryTable(summary: ReportSummary): string {
   }
   return table.toString();
 }
-
-/** No rule between body rows: a table of 60 layers stays 60 lines. */
-const compactRows = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };

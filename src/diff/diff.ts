@@ -10,21 +10,22 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { compareTraces, type RoutingDiff } from './analysis/routing-diff.js';
-import { diffWeights, type WeightsDiff } from './analysis/weights-diff.js';
-import { buildDiffPage } from './diff-report.js';
-import { fileError, InputError } from './errors.js';
-import { writeFileAtomically } from './files.js';
-import { Checkpoint } from './loaders/checkpoint.js';
-import { readPrompts, type Prompt } from './loaders/prompts.js';
-import { moeLayers, readModelConfig, type ModelConfig } from './models/config.js';
-import { tensorNames } from './models/tensor-names.js';
-import { createProgress } from './progress.js';
-import { renderHtmlReport } from './report/html.js';
-import { route, routeDefaults } from './route/route.js';
-import type { Device } from './runtime/execution-provider.js';
-import { openTrace } from './trace.js';
-import { version } from './version.js';
+import { compareTraces, type RoutingDiff } from '../analysis/routing-diff.js';
+import { diffWeights, type WeightsDiff } from '../analysis/weights-diff.js';
+import { buildDiffPage } from './diff-page.js';
+import type { DiffJson, DiffResult, RoutingResult, TraceSource } from './diff-result.js';
+import { fileError, InputError } from '../errors.js';
+import { writeFileAtomically } from '../files.js';
+import { Checkpoint } from '../loaders/checkpoint.js';
+import { readPrompts, type Prompt } from '../loaders/prompts.js';
+import { moeLayers, readModelConfig, type ModelConfig } from '../models/config.js';
+import { tensorNames } from '../models/tensor-names.js';
+import { createProgress } from '../progress.js';
+import { renderHtmlReport } from '../page/html.js';
+import { route, routeDefaults } from '../route/route.js';
+import type { Device } from '../runtime/execution-provider.js';
+import { openTrace } from '../trace.js';
+import { version } from '../version.js';
 
 export interface DiffOptions {
   modelA: string;
@@ -37,37 +38,6 @@ export interface DiffOptions {
   json?: string;
   device?: Device;
   warn?: (line: string) => void;
-}
-
-/** How one side's trace was obtained. */
-export interface TraceSource {
-  file: string;
-  /** Reused from an earlier run rather than routed now. */
-  reused: boolean;
-}
-
-/** The routing diff, with where its inputs came from. */
-export type RoutingResult = RoutingDiff & { prompts: string; traces: { a: TraceSource; b: TraceSource } };
-
-export interface DiffResult {
-  modelA: string;
-  modelB: string;
-  layers: number[];
-  nExperts: number;
-  weights: WeightsDiff;
-  routing?: RoutingResult;
-  /** DIFF.json's content. */
-  json: DiffJson;
-}
-
-/** DIFF.json, key for key as contract.md gives it. */
-export interface DiffJson {
-  same_architecture: true;
-  weights: {
-    experts_ranked: Array<{ layer: number; expert: number; rel_change: number; router_cosine: number }>;
-    per_layer: Array<{ layer: number; mean_rel_change: number; router_rel_change: number }>;
-  };
-  routing?: { per_layer: Array<{ layer: number; overlap: number; top1_agreement: number; load_js_divergence: number }> };
 }
 
 export async function diffCheckpoints(options: DiffOptions): Promise<DiffResult> {

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { assetPath } from '../assets.js';
-import type { LayerSummary } from '../analysis/analyse.js';
+import type { LayerSummary } from '../analysis/layer-summary.js';
 import { runReport } from '../report/report.js';
 import { route } from '../route/route.js';
 import { synthesize, type PlantedSpecialization } from '../synth/synth.js';

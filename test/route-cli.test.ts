@@ -8,12 +8,11 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { synthesize } from '../src/synth/synth.js';
 import { openTrace } from '../src/trace.js';
-import { cliBuilt, repoRoot, runCli, spawnCli } from './helpers/cli.js';
+import { repoRoot, runCli, spawnCli } from './helpers/cli.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
-const skip = cliBuilt() ? false : 'the CLI is not built (npm test builds it first)';
 
-describe('route on the command line', { skip }, () => {
+describe('route on the command line', () => {
   let dir: string;
   let model: string;
   let prompts: string;

@@ -17,6 +17,7 @@ import type { DiffJson, DiffResult, RoutingResult, TraceSource } from './diff-re
 import { fileError, InputError } from '../errors.js';
 import { writeFileAtomically } from '../files.js';
 import { Checkpoint } from '../loaders/checkpoint.js';
+import { readJsonObject } from '../loaders/json-file.js';
 import { readPrompts, type Prompt } from '../loaders/prompts.js';
 import { moeLayers, readModelConfig, type ModelConfig } from '../models/config.js';
 import { tensorNames } from '../models/tensor-names.js';
@@ -194,20 +195,13 @@ export function checkSameTokenizer(dirA: string, dirB: string): void {
 }
 
 function tokenizerIdentity(dir: string): { tokenizerHash: string; config: Record<string, unknown> } {
-  const tokenizer = readJson(path.join(dir, 'tokenizer.json'), 'tokenizer-missing');
+  const missing = "not found (the routing diff needs each model's tokenizer)";
+  const tokenizer = readJsonObject(path.join(dir, 'tokenizer.json'), { missing: 'tokenizer-missing', json: 'tokenizer-not-json', object: 'tokenizer-not-object' }, missing);
   const configFile = path.join(dir, 'tokenizer_config.json');
-  const config = fs.existsSync(configFile) ? readJson(configFile, 'tokenizer-config-missing') : {};
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw fileError(configFile, 'tokenizer-config-not-object', 'expected a JSON object');
-  return { tokenizerHash: crypto.createHash('sha256').update(canonicalJson(tokenizer) ?? '').digest('hex'), config: config as Record<string, unknown> };
-}
-
-function readJson(file: string, missingCode: string): unknown {
-  if (!fs.existsSync(file)) throw fileError(file, missingCode, 'not found (the routing diff needs each model\'s tokenizer)');
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw fileError(file, 'json', `not valid JSON (${(error as Error).message})`, error);
-  }
+  const config = fs.existsSync(configFile)
+    ? readJsonObject(configFile, { missing: 'tokenizer-config-missing', json: 'tokenizer-config-not-json', object: 'tokenizer-config-not-object' }, missing)
+    : {};
+  return { tokenizerHash: crypto.createHash('sha256').update(canonicalJson(tokenizer) ?? '').digest('hex'), config };
 }
 
 /** JSON text with object keys sorted, so two parses of equal content give equal text; undefined stays undefined. */

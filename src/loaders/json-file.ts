@@ -1,14 +1,15 @@
 import fs from 'node:fs';
+import type { ErrorCode } from '../error-codes.js';
 import { fileError } from '../errors.js';
 
 /** The error codes of the three ways reading a JSON object from a file fails. */
 export interface JsonFileCodes {
   /** The file is missing or cannot be read. */
-  missing: string;
+  missing: ErrorCode;
   /** It is not valid JSON. */
-  json: string;
+  json: ErrorCode;
   /** It is JSON, but not an object. */
-  object: string;
+  object: ErrorCode;
 }
 
 /**

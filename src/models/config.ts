@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileError } from '../errors.js';
-import { readJsonObject } from '../loaders/json-file.js';
+import { readJsonObject, type JsonFileCodes } from '../loaders/json-file.js';
 
 /**
  * The hyperparameters the forward pass and the routing need, read from a Hugging Face config.json.
@@ -109,7 +109,7 @@ export function familyOf(modelType: ModelType): Family {
 }
 
 /** How reading a model's config.json fails, the same for every reader. */
-export const configJsonCodes = { missing: 'config-missing', json: 'config-json', object: 'config-json' };
+export const configJsonCodes: JsonFileCodes = { missing: 'config-missing', json: 'config-json', object: 'config-json' };
 export const configMissing = 'no config.json in the model folder';
 
 export function readModelConfig(modelDir: string): ModelConfig {

@@ -19,7 +19,7 @@ import { moeLayers, readModelConfig, type ModelConfig } from '../models/config.j
 import { createProgress } from '../progress.js';
 import { ModelRunner } from '../runtime/model-runner.js';
 import type { Device } from '../runtime/execution-provider.js';
-import { ffnKindOf, layerWeightBytes } from '../runtime/layer-weights.js';
+import { ffnKindOf, layersToRun, layerWeightBytes } from '../runtime/layer-weights.js';
 import { writeTrace } from '../trace.js';
 import { version } from '../version.js';
 import { planChunks, type Chunk } from './chunks.js';
@@ -111,7 +111,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const checkpoint = Checkpoint.open(model);
   const fingerprint = runFingerprint(promptsFile, model, checkpoint, { batchTokens, maxPromptTokens: maxPromptTokens ?? null, saveProbs, bos, expertBudgetBytes });
   const kindOf = ffnKindOf(config, expertBudgetBytes);
-  const totalWeightBytes = Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l, kindOf(l))).reduce((a, b) => a + b, 0);
+  const totalWeightBytes = Array.from({ length: layersToRun(config) }, (_, l) => layerWeightBytes(config, l, kindOf(l))).reduce((a, b) => a + b, 0);
   const keepAllWeights = totalWeightBytes <= weightBudgetBytes;
   const opening = performance.now();
   const runner = await ModelRunner.open(checkpoint, config, { device, saveProbs, keepAllWeights, expertBudgetBytes, warn: options.warn });
@@ -131,7 +131,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   try {
     const tokensPerPass = keepAllWeights ? 0 : Math.max(1, Math.floor(activationBudgetBytes / (4 * config.hiddenSize)));
     for (const pass of groupIntoPasses(pending, tokensPerPass)) {
-      const records = await runPass(runner, config, layers, pass, encoded.ids, saveProbs, (tokens) => progress.advance(tokens / config.numLayers), options.onTiming);
+      const records = await runPass(runner, config, layers, pass, encoded.ids, saveProbs, (tokens) => progress.advance(tokens / layersToRun(config)), options.onTiming);
       pass.forEach((chunk, i) => work.save(chunk.index, chunk.tokenEnd - chunk.tokenStart, layers.length, K, E, records[i]));
     }
   } catch (error) {
@@ -195,9 +195,10 @@ async function runPass(
     scoreSum: new Float64Array(L * E),
     scores: saveProbs ? new Uint16Array(tokens * L * E) : undefined,
   }));
-  for (let layer = 0; layer < config.numLayers; layer++) {
+  // Layers after the last MoE layer change no recorded routing: they are not run (nor the final norm and head).
+  for (let layer = 0; layer < layersToRun(config); layer++) {
     const loading = performance.now();
-    runner.loadLayer(layer);
+    await runner.loadLayer(layer);
     onTiming?.({ phase: 'load', layer, seconds: (performance.now() - loading) / 1000 });
     const slot = layers.indexOf(layer);
     const started = performance.now();

@@ -10,11 +10,11 @@ import { toFloat32, dtypeBytes } from '../loaders/dtypes.js';
 import { fileError } from '../errors.js';
 import type { ModelConfig } from '../models/config.js';
 import { buildAttentionGraph } from '../models/attention-graphs.js';
-import { buildDenseMlpGraph, buildExpertGraph, buildMoeGraph, buildRouterGraph } from '../models/ffn-graphs.js';
+import { buildDenseMlpGraph, buildExpertGraph, buildMoeGraph, buildRouterGraph, buildRouterOnlyGraph } from '../models/ffn-graphs.js';
 import { ropeTables } from '../models/rope.js';
 import { tensorNames } from '../models/tensor-names.js';
 import { openSessionFactory, type Device } from './execution-provider.js';
-import { checkLayerTensors, ffnKindOf, LayerWeightLoader, type FfnKind } from './layer-weights.js';
+import { checkLayerTensors, ffnKindOf, layersToRun, LayerWeightLoader, type FfnKind } from './layer-weights.js';
 
 /** Additive mask value for attention between prompts; exp() of it is exactly 0 in fp32. */
 const MASKED = -1e30;
@@ -59,6 +59,7 @@ interface Sessions {
   moe?: ort.InferenceSession;
   router?: ort.InferenceSession;
   expert?: ort.InferenceSession;
+  routerOnly?: ort.InferenceSession;
 }
 
 export class ModelRunner {
@@ -85,7 +86,7 @@ export class ModelRunner {
   static async open(checkpoint: Checkpoint, config: ModelConfig, options: RunnerOptions): Promise<ModelRunner> {
     checkLayerTensors(checkpoint, config);
     const kindOf = ffnKindOf(config, options.expertBudgetBytes);
-    const kinds = new Set(Array.from({ length: config.numLayers }, (_, l) => kindOf(l)));
+    const kinds = new Set(Array.from({ length: layersToRun(config) }, (_, l) => kindOf(l)));
     const attentionGraph = buildAttentionGraph(config);
     const factory = await openSessionFactory(options.device, attentionGraph, { warn: options.warn });
     const sessions: Sessions = { attention: await factory.create(attentionGraph) };
@@ -95,6 +96,7 @@ export class ModelRunner {
       sessions.router = await factory.create(buildRouterGraph(config, { saveProbs: options.saveProbs }));
       sessions.expert = await factory.create(buildExpertGraph(config));
     }
+    if (kinds.has('router')) sessions.routerOnly = await factory.create(buildRouterOnlyGraph(config, { saveProbs: options.saveProbs }));
     return new ModelRunner(checkpoint, config, sessions, factory.provider, options.keepAllWeights, kindOf);
   }
 
@@ -123,16 +125,17 @@ export class ModelRunner {
   }
 
   /** Loads a layer's weights (a no-op when they are already loaded). */
-  loadLayer(layer: number): void {
-    this.weights.load(layer);
+  async loadLayer(layer: number): Promise<void> {
+    await this.weights.load(layer);
   }
 
   /**
    * Runs one layer on each chunk of a pass, updating their hidden states; returns each chunk's routing for a
-   * MoE layer. A streamed MoE layer loads each expert once for the whole pass.
+   * MoE layer. A streamed MoE layer loads each expert once for the whole pass; the last MoE layer runs its
+   * router only and leaves the hidden states as they were (nothing reads them after it).
    */
   async runLayer(layer: number, chunks: ChunkActivations[]): Promise<Array<LayerRouting | undefined>> {
-    const inputs = this.weights.load(layer);
+    const inputs = await this.weights.load(layer);
     // a = h + Attn(RMSNorm_in(h)) of one chunk
     const attend = async (chunk: ChunkActivations) =>
       (
@@ -151,6 +154,10 @@ export class ModelRunner {
       return this.runStreamedMoe(layer, chunks, attended, inputs.ffn);
     }
     const routings: Array<LayerRouting | undefined> = [];
+    if (inputs.kind === 'router') {
+      for (const chunk of chunks) routings.push(routingOf(await this.sessions.routerOnly!.run({ hidden: await attend(chunk), ...inputs.ffn })));
+      return routings;
+    }
     for (const chunk of chunks) {
       const session = inputs.kind === 'dense' ? this.sessions.dense! : this.sessions.moe!;
       const result = await session.run({ hidden: await attend(chunk), ...inputs.ffn });
@@ -178,7 +185,7 @@ export class ModelRunner {
     for (const [e, rows] of assignments.entries()) {
       if (rows.length === 0) continue;
       const loading = performance.now();
-      const expert = this.weights.loadExpert(layer, e);
+      const expert = await this.weights.loadExpert(layer, e);
       this.expertLoadSeconds += (performance.now() - loading) / 1000;
       const gathered = new Float32Array(rows.length * H);
       rows.forEach(({ chunk, row }, j) => gathered.set(routed[chunk].x.subarray(row * H, (row + 1) * H), j * H));
@@ -193,7 +200,7 @@ export class ModelRunner {
   }
 
   async close(): Promise<void> {
-    await Promise.all(Object.values(this.sessions).map((s) => s.release()));
+    await Promise.all([...Object.values(this.sessions).map((s) => s.release()), this.weights.close()]);
   }
 
   /**

@@ -15,6 +15,7 @@ import { route } from '../route/route.js';
 import type { Device } from '../runtime/execution-provider.js';
 import { openTrace, type Trace } from '../trace.js';
 import { locateWordBytes, overlappingTokens, spansFromLengths, type Located } from './locate.js';
+import { findSuspectPairs, suspectPairsWarning, type SuspectPair } from './suspect-pairs.js';
 import { readWicData, type WicPair } from './wic-data.js';
 import { buildWicPage } from './wic-report.js';
 
@@ -31,10 +32,15 @@ export interface WicOptions {
   /** Output folder: trace.safetensors, wic.json, report.html. */
   out: string;
   wordToken?: WordToken;
-  /** Keep pairs whose word cannot be found as `"skipped": true` instead of refusing the data file. */
+  /**
+   * Keep pairs whose word cannot be found as `"skipped": true` instead of refusing the data file, and skip
+   * the suspect pairs (whose word does not look like the target) too.
+   */
   skipBadPairs?: boolean;
   device?: Device;
   batchTokens?: number;
+  /** Called with the one warning line about suspect pairs, before any routing. */
+  warn?: (line: string) => void;
 }
 
 export const wicDefaults = { wordToken: 'last' as WordToken, skipBadPairs: false, device: 'auto' as Device };
@@ -46,6 +52,8 @@ export interface WicJson {
   n_experts: number;
   word_token: WordToken;
   pairs: WicPairJson[];
+  /** Sentences whose word at the given index does not look like the target (suspect-pairs.ts). */
+  suspect_pairs: SuspectPair[];
   per_layer: WicLayerJson[];
 }
 
@@ -72,6 +80,8 @@ export interface SkippedPair {
   /** 0-based line number in the data file. */
   index: number;
   problem: string;
+  /** Skipped as a suspect pair (the word was found, but does not look like the target). */
+  suspect: boolean;
 }
 
 export interface WicAnalysis {
@@ -86,7 +96,7 @@ export interface WicResult extends WicAnalysis {
 }
 
 export async function runWic(options: WicOptions): Promise<WicResult> {
-  const { data, gold, model, out, wordToken = wicDefaults.wordToken, skipBadPairs = wicDefaults.skipBadPairs, device = wicDefaults.device, batchTokens } = options;
+  const { data, gold, model, out, wordToken = wicDefaults.wordToken, skipBadPairs = wicDefaults.skipBadPairs, device = wicDefaults.device, batchTokens, warn } = options;
   checkWordToken(wordToken);
   const pairs = readWicData(data, gold);
   // Refuse a word that cannot be found before the model spends any time on the sentences.
@@ -96,6 +106,8 @@ export async function runWic(options: WicOptions): Promise<WicResult> {
       if ('problem' in located && !skipBadPairs) throw wordNotFound(data, pair, s, located.problem);
     });
   }
+  const suspects = findSuspectPairs(pairs);
+  if (suspects.length > 0) warn?.(suspectPairsWarning(suspects, data, skipBadPairs));
   const config = readModelConfig(model);
 
   fs.mkdirSync(out, { recursive: true });
@@ -145,6 +157,7 @@ export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?
   }
   if (!trace.hasText) throw fileError(trace.file, 'wic-trace-text', 'has no "token_text" tensor, which finding the word in each sentence needs');
 
+  const suspects = findSuspectPairs(pairs);
   const skipped: SkippedPair[] = [];
   const routings: WicPairRouting[] = [];
   const jsonPairs: WicPairJson[] = [];
@@ -162,11 +175,13 @@ export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?
     });
     const tokens = found.map((located) => ('found' in located ? located.found : null)) as WicPairJson['tokens'];
     const problems = found.flatMap((located, s) => ('problem' in located ? [`sentence ${s + 1}: ${located.problem}`] : []));
-    if (problems.length > 0) skipped.push({ index: pair.index, problem: problems.join('; ') });
+    const suspect = skipBadPairs && problems.length === 0 ? suspects.filter((x) => x.index === pair.index) : [];
+    problems.push(...suspect.map((x) => `sentence ${x.sentence}: the word at the index is ${JSON.stringify(x.found)}, which does not look like ${JSON.stringify(x.target)}`));
+    if (problems.length > 0) skipped.push({ index: pair.index, problem: problems.join('; '), suspect: suspect.length > 0 });
     jsonPairs.push({ index: pair.index, word: pair.word, label: pair.same, skipped: problems.length > 0, tokens });
     wordTokenTexts.push(tokens.map((range) => (range ? tokenTexts(trace, range) : null)) as [string[] | null, string[] | null]);
     const [a, b] = tokens;
-    if (a && b) {
+    if (a && b && problems.length === 0) {
       const pick = (range: [number, number]) => (wordToken === 'last' ? range[1] : range[0]);
       routings.push({ same: pair.same, a: trace.readTopkIds(pick(a), pick(a) + 1), b: trace.readTopkIds(pick(b), pick(b) + 1) });
     }
@@ -180,6 +195,7 @@ export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?
     n_experts: trace.nExperts,
     word_token: wordToken,
     pairs: jsonPairs,
+    suspect_pairs: suspects,
     per_layer: figures.map((f, l) => ({
       layer: trace.layers[l],
       overlap_same: orNull(f.overlapSame),
@@ -194,10 +210,10 @@ export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?
 
 /** One pair or layer per line: readable, and a diff of two runs shows what changed. */
 export function wicJsonText(wic: WicJson): string {
-  const { pairs, per_layer: perLayer, ...head } = wic;
+  const { pairs, suspect_pairs: suspects, per_layer: perLayer, ...head } = wic;
   const list = (items: unknown[]) => (items.length === 0 ? '[]' : `[\n${items.map((item) => `  ${JSON.stringify(item)}`).join(',\n')}\n ]`);
   const fields = Object.entries(head).map(([key, value]) => `${JSON.stringify(key)}: ${JSON.stringify(value)}`);
-  fields.push(`"pairs": ${list(pairs)}`, `"per_layer": ${list(perLayer)}`);
+  fields.push(`"pairs": ${list(pairs)}`, `"suspect_pairs": ${list(suspects)}`, `"per_layer": ${list(perLayer)}`);
   return `{${fields.join(',\n ')}}\n`;
 }
 

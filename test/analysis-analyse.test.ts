@@ -122,7 +122,7 @@ describe('analyseTrace', () => {
     assert.deepEqual(labelled.labelTokens, [90, 90]);
     const top = analysis.details[0].topTokens!.flat();
     assert.ok(top.length > 0);
-    for (const entry of top) assert.equal(entry.token.text, ` w${entry.id}`);
+    for (const entry of top) assert.equal(Buffer.from(entry.token.bytes!).toString('utf8'), ` w${entry.id}`);
   });
 
   test('small blocks and one layer per pass give exactly the same analysis', () => {
@@ -167,7 +167,7 @@ describe('analyseTrace', () => {
     assert.ok(result.notes.some((n) => /router_prob_sum/.test(n)));
     assert.ok(result.notes.some((n) => /special tokens/.test(n)));
     // BOS (id 1) now has a row of its own.
-    assert.ok(result.details[0].topTokens!.flat().every((entry) => entry.token.text === undefined));
+    assert.ok(result.details[0].topTokens!.flat().every((entry) => entry.token.bytes === undefined));
     assert.notEqual(result.perLayer[0].same_token_overlap, analysis.perLayer[0].same_token_overlap);
   });
 

@@ -40,10 +40,10 @@ export interface LayerSummary {
   gpus_per_token?: number;
 }
 
-/** A token as the report shows it: its id and text (undefined where the trace has no token text). */
+/** A token as the report shows it: its id and the prompt bytes it covers (undefined where the trace has no token text). */
 export interface TokenLabel {
   id: number;
-  text?: string;
+  bytes?: Uint8Array;
 }
 
 /** Figures kept for a few layers only, because they are E x E or per expert. */
@@ -126,7 +126,7 @@ export function analyseTrace(trace: Trace, options: AnalysisOptions): InputAnaly
   const overlap = new Array<SameTokenOverlap | undefined>(L);
   const specialization = new Array<TokenSpecialization | undefined>(L);
   const details: LayerDetail[] = detail.map((l) => ({ layer: modelLayers[l] }));
-  const tokenLabel = (row: number): TokenLabel => ({ id: rows.ids[row], text: trace.hasText ? trace.tokenText(rows.firstToken[row]) : undefined });
+  const tokenLabel = (row: number): TokenLabel => ({ id: rows.ids[row], bytes: trace.hasText ? trace.tokenBytes(rows.firstToken[row]) : undefined });
   let placements: Placement[] = [];
   let deviceCounters: ReturnType<typeof placementCounters> | undefined;
 

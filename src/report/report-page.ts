@@ -1,5 +1,6 @@
 import type { InputAnalysis, LayerSummary, TokenLabel } from '../analysis/analyse.js';
 import { randomRoutingSpread } from '../analysis/distinct-per-token.js';
+import { tokenDisplay, type DisplayText } from '../page/token-display.js';
 import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell, type PerLayerPoint } from './charts.js';
 import { formatNumber, type ReportPage, type ReportSection } from './html.js';
 
@@ -249,7 +250,7 @@ function tokenSpecializationSections(traces: InputAnalysis[]): ReportSection[] {
       return (detail?.topTokens ?? []).map((tokens, expert) => [
         a.name,
         expert,
-        tokens.map((t) => `${showToken(t.token)} ×${t.count} (${Math.round(100 * t.share)}%, lift ${formatNumber(t.lift)})`).join(',  '),
+        tokens.flatMap((t, i): DisplayText => [...(i > 0 ? [',  '] : []), ...showToken(t.token), ` ×${t.count} (${Math.round(100 * t.share)}%, lift ${formatNumber(t.lift)})`]),
       ]);
     });
     if (rows.length === 0) continue;
@@ -360,9 +361,7 @@ function detailLayers(analyses: InputAnalysis[]): number[] {
   return [...new Set(analyses.flatMap((a) => a.details.map((d) => d.layer)))].sort((a, b) => a - b);
 }
 
-/** A token as text with its spaces and control characters visible, or its id where the trace has no text. */
-export function showToken({ id, text }: TokenLabel): string {
-  if (text === undefined) return `#${id}`;
-  const visible = text.replace(/ /g, '␣').replace(/\n/g, '↵').replace(/\t/g, '⇥');
-  return visible.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+/** A token as text with its spaces, control characters and non-UTF-8 bytes visible, or its id where the trace has no text. */
+export function showToken({ id, bytes }: TokenLabel): DisplayText {
+  return bytes === undefined ? [`#${id}`] : tokenDisplay(bytes);
 }

@@ -5,6 +5,7 @@
  */
 import { chanceOverlap } from '../analysis/overlap.js';
 import { perLayerChart, roundForChart, type Spec } from '../report/charts.js';
+import { tokenDisplay, type DisplayText } from '../page/token-display.js';
 import type { ReportPage, ReportTable } from '../report/html.js';
 import type { WicPair } from './wic-data.js';
 import type { WicAnalysis, WicLayerJson } from './wic.js';
@@ -25,7 +26,7 @@ const conditions = {
   diff: 'different sense (F)',
 };
 
-export function buildWicPage({ wic, skipped, wordTokenTexts }: WicAnalysis, inputs: WicPageInputs): ReportPage {
+export function buildWicPage({ wic, skipped, wordTokenBytes }: WicAnalysis, inputs: WicPageInputs): ReportPage {
   const used = wic.pairs.filter((p) => !p.skipped);
   const nSame = used.filter((p) => p.label).length;
   const nDiff = used.length - nSame;
@@ -110,7 +111,7 @@ export function buildWicPage({ wic, skipped, wordTokenTexts }: WicAnalysis, inpu
         title: 'Pairs and the tokens found for the word',
         explanation:
           'The target word is found from its WiC whitespace-token index in each sentence (the letters and digits of that token that look like the word, so "banks," gives "banks"), then mapped to the model tokens whose bytes overlap it. A leading space belongs to the token after it, so " bank" is the word\'s token. Check here that the tokens are the word.',
-        table: pairTable({ wic, skipped, wordTokenTexts }, inputs.pairs),
+        table: pairTable({ wic, skipped, wordTokenBytes }, inputs.pairs),
         notes: wic.pairs.length > listedPairs ? [`Showing the first ${listedPairs} of ${wic.pairs.length} pairs and every skipped pair; wic.json lists them all.`] : undefined,
       },
     ],
@@ -179,10 +180,11 @@ function layerTable(perLayer: WicLayerJson[]): ReportTable {
   };
 }
 
-function pairTable({ wic, skipped, wordTokenTexts }: WicAnalysis, pairs: WicPair[]): ReportTable {
+function pairTable({ wic, skipped, wordTokenBytes }: WicAnalysis, pairs: WicPair[]): ReportTable {
   const problems = new Map(skipped.map((s) => [s.index, s.problem]));
   const shown = wic.pairs.map((pair, i) => ({ pair, i })).filter(({ pair, i }) => i < listedPairs || pair.skipped);
-  const tokens = (texts: string[] | null) => (texts ? texts.map((text) => JSON.stringify(text)).join(' + ') : 'not found');
+  // "␣bank" + "s": each token in quotes, its spaces and non-UTF-8 bytes visible.
+  const tokens = (list: Uint8Array[] | null): DisplayText => (list ? ['"', ...list.flatMap((bytes, t) => [...(t > 0 ? ['" + "'] : []), ...tokenDisplay(bytes)]), '"'] : ['not found']);
   const withReasons = skipped.length > 0;
   return {
     columns: ['line', 'word', 'gold', 'sentence 1', 'word tokens 1', 'sentence 2', 'word tokens 2', ...(withReasons ? ['skipped because'] : [])],
@@ -191,9 +193,9 @@ function pairTable({ wic, skipped, wordTokenTexts }: WicAnalysis, pairs: WicPair
       pair.word,
       pair.label ? 'T' : 'F',
       pairs[i].sentences[0],
-      tokens(wordTokenTexts[i][0]),
+      tokens(wordTokenBytes[i][0]),
       pairs[i].sentences[1],
-      tokens(wordTokenTexts[i][1]),
+      tokens(wordTokenBytes[i][1]),
       ...(withReasons ? [problems.get(pair.index) ?? ''] : []),
     ]),
   };

@@ -87,8 +87,8 @@ export interface SkippedPair {
 export interface WicAnalysis {
   wic: WicJson;
   skipped: SkippedPair[];
-  /** Per pair and sentence, the text of the word's tokens (null where not found), for the report. */
-  wordTokenTexts: Array<[string[] | null, string[] | null]>;
+  /** Per pair and sentence, the bytes of the word's tokens (null where not found), for the report. */
+  wordTokenBytes: Array<[Uint8Array[] | null, Uint8Array[] | null]>;
 }
 
 export interface WicResult extends WicAnalysis {
@@ -161,7 +161,7 @@ export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?
   const skipped: SkippedPair[] = [];
   const routings: WicPairRouting[] = [];
   const jsonPairs: WicPairJson[] = [];
-  const wordTokenTexts: WicAnalysis['wordTokenTexts'] = [];
+  const wordTokenBytes: WicAnalysis['wordTokenBytes'] = [];
   pairs.forEach((pair, i) => {
     const found = pair.sentences.map((sentence, s) => {
       const prompt = 2 * i + s;
@@ -179,7 +179,7 @@ export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?
     problems.push(...suspect.map((x) => `sentence ${x.sentence}: the word at the index is ${JSON.stringify(x.found)}, which does not look like ${JSON.stringify(x.target)}`));
     if (problems.length > 0) skipped.push({ index: pair.index, problem: problems.join('; '), suspect: suspect.length > 0 });
     jsonPairs.push({ index: pair.index, word: pair.word, label: pair.same, skipped: problems.length > 0, tokens });
-    wordTokenTexts.push(tokens.map((range) => (range ? tokenTexts(trace, range) : null)) as [string[] | null, string[] | null]);
+    wordTokenBytes.push(tokens.map((range) => (range ? tokenBytes(trace, range) : null)) as [Uint8Array[] | null, Uint8Array[] | null]);
     const [a, b] = tokens;
     if (a && b && problems.length === 0) {
       const pick = (range: [number, number]) => (wordToken === 'last' ? range[1] : range[0]);
@@ -205,7 +205,7 @@ export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?
       auc: orNull(f.auc),
     })),
   };
-  return { wic, skipped, wordTokenTexts };
+  return { wic, skipped, wordTokenBytes };
 }
 
 /** One pair or layer per line: readable, and a diff of two runs shows what changed. */
@@ -229,8 +229,8 @@ function locateWordTokens(trace: Trace, prompt: number, sentence: string, wordIn
   return { found: [start + range[0], start + range[1]] };
 }
 
-function tokenTexts(trace: Trace, [first, last]: [number, number]): string[] {
-  return Array.from({ length: last - first + 1 }, (_, t) => trace.tokenText(first + t));
+function tokenBytes(trace: Trace, [first, last]: [number, number]): Uint8Array[] {
+  return Array.from({ length: last - first + 1 }, (_, t) => trace.tokenBytes(first + t));
 }
 
 function wordNotFound(data: string, pair: WicPair, sentence: number, problem: string): InputError {

@@ -1,5 +1,6 @@
-import { fileError } from '../errors.js';
+import { fileError, InputError } from '../errors.js';
 import type { LoadMatrix } from '../loaders/load-matrix.js';
+import { parseMoeConfig, type MoeConfig } from '../models/config.js';
 import type { Trace } from '../trace.js';
 import { deviceBalanceLoss, expertBalanceLoss } from './balance-loss.js';
 import { contiguousPlacement, gpuBalancedness, type Placement } from './balancedness.js';
@@ -99,8 +100,8 @@ export function analyseTrace(trace: Trace, options: AnalysisOptions): InputAnaly
   if (T === 0) throw fileError(trace.file, 'trace-empty', 'trace has no tokens to analyse');
   if (L === 0) throw fileError(trace.file, 'trace-empty', 'trace records no MoE layers');
   const notes: string[] = [];
-  const config = trace.modelConfig();
-  const { cluster, notes: clusterNotes } = resolveCluster(E, { ...options, groups: options.groups ?? numberField(config, 'n_group') }, (text) => fileError(trace.file, 'placement-shape', text));
+  const config = traceMoeConfig(trace, notes);
+  const { cluster, notes: clusterNotes } = resolveCluster(E, { ...options, groups: options.groups ?? config?.nGroup }, (text) => fileError(trace.file, 'placement-shape', text));
   notes.push(...clusterNotes);
   const detail = detailLayerIndices(modelLayers, options.detailLayers, trace.file);
 
@@ -249,11 +250,25 @@ function tokenLabels(trace: Trace): Int32Array {
 }
 
 /**
- * The model's own group limit (config.json n_group / topk_group), or else the `--groups` partition without
- * a limit, or nothing when neither splits the experts into several groups.
+ * The model's routing as route reads it, from the config.json the trace carries (models/config.ts); undefined,
+ * with a note, where that cannot be read (a trace made by hand or by another tool).
  */
-function groupLimitOf(config: Record<string, unknown>, cluster: Cluster, experts: number, notes: string[]): GroupLimit | undefined {
-  const limit = groupLimitFromConfig(config) ?? (cluster.groups > 1 ? { nGroup: cluster.groups, enforced: false } : undefined);
+function traceMoeConfig(trace: Trace, notes: string[]): MoeConfig | undefined {
+  try {
+    return parseMoeConfig(trace.modelConfig(), `${trace.file}: metadata "model_config"`);
+  } catch (error) {
+    if (!(error instanceof InputError) || error.code === 'trace-model-config') throw error;
+    notes.push(`the model's config.json recorded in the trace cannot be read (${error.message}), so its expert groups and group limit are unknown`);
+    return undefined;
+  }
+}
+
+/**
+ * The model's own groups and group limit (n_group / topk_group as its router uses them), or else the
+ * `--groups` partition without a limit, or nothing when neither splits the experts into several groups.
+ */
+function groupLimitOf(config: MoeConfig | undefined, cluster: Cluster, experts: number, notes: string[]): GroupLimit | undefined {
+  const limit = (config && groupLimitFromConfig(config)) ?? (cluster.groups > 1 ? { nGroup: cluster.groups, enforced: false } : undefined);
   if (limit && experts % limit.nGroup !== 0) {
     notes.push(`${limit.nGroup} groups do not split ${experts} experts evenly, so groups per token are left out`);
     return undefined;
@@ -267,11 +282,6 @@ function placementCounters(placements: Placement[], L: number, K: number, E: num
     gpus: new DistinctPerTokenCounter(L, K, E, gpu),
     nodes: new DistinctPerTokenCounter(L, K, E, nodeBuckets(gpu, cluster.gpus, cluster.nodes)),
   };
-}
-
-function numberField(config: Record<string, unknown>, key: string): number | undefined {
-  const value = config[key];
-  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : undefined;
 }
 
 function range(start: number, end: number): number[] {

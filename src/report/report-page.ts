@@ -258,7 +258,7 @@ function tokenSpecializationSections(traces: InputAnalysis[]): ReportSection[] {
       title: `Tokens each expert receives most, layer ${layer}`,
       explanation:
         'Per expert, the tokens (seen at least 10 times) routed to it most often: how many times, what share of all the token\'s occurrences that is, and the lift, the token\'s share of this expert\'s load divided by its share of all tokens. ' +
-        'Lift 1 means the expert gets the token no more than its frequency predicts; lift well above 1 (and a share near 100%) marks a token the expert specializes in. Spaces show as ␣.',
+        'Lift 1 means the expert gets the token no more than its frequency predicts; lift well above 1 (and a share near 100%) marks a token the expert specializes in. Spaces show as ␣, and bytes that are only part of a character (byte-level tokens split them) as hex in a box.',
       table: { columns: ['input', 'expert', 'tokens (count, share of the token, lift)'], rows },
     });
   }

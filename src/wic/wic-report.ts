@@ -34,9 +34,10 @@ export function buildWicPage({ wic, skipped, wordTokenBytes }: WicAnalysis, inpu
 
   const notes: string[] = [];
   if (skipped.length > 0) notes.push(`${skipped.length} of ${wic.pairs.length} pairs were skipped because the word could not be found in a sentence or the word at the index does not look like the target; they are left out of every figure (listed under "Pairs").`);
-  const suspectUsed = new Set(wic.suspect_pairs.filter((s) => !wic.pairs.find((p) => p.index === s.index)?.skipped).map((s) => s.index));
+  const usedSuspects = wic.suspect_pairs.filter((s) => !wic.pairs.find((p) => p.index === s.index)?.skipped);
+  const suspectUsed = new Set(usedSuspects.map((s) => s.index));
   if (suspectUsed.size > 0) {
-    const [first] = wic.suspect_pairs;
+    const [first] = usedSuspects;
     notes.push(`${suspectUsed.size} pair${suspectUsed.size === 1 ? '' : 's'} whose index points at another word than the target are counted in the figures (e.g. line ${first.index + 1}: "${first.found}" for "${first.target}"; wic.json lists them under suspect_pairs); --skip-bad-pairs leaves them out.`);
   }
   if (nSame === 0 || nDiff === 0) notes.push(`There are no ${nSame === 0 ? 'same-sense' : 'different-sense'} pairs, so that condition's overlap and kappa, and the AUC, are not defined.`);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { diffCheckpoints } from '../src/diff.js';
+import { diffCheckpoints } from '../src/diff/diff.js';
 import { runReport } from '../src/report/report.js';
 import { summaryTable } from '../src/report/summary.js';
 import { route } from '../src/route/route.js';
@@ -17,7 +17,7 @@ import { trainByteLevelBpe } from '../src/synth/bpe-trainer.js';
 import { synthesize } from '../src/synth/synth.js';
 import { openTrace, type Trace } from '../src/trace.js';
 import { runWic } from '../src/wic/wic.js';
-import { cliBuilt, runCli } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
 const lines = [
@@ -192,7 +192,7 @@ describe('tokens that split characters', () => {
     }
   });
 
-  test('on the command line: report prints no U+FFFD', { skip: cliBuilt() ? false : 'the CLI is not built (npm test builds it first)' }, () => {
+  test('on the command line: report prints no U+FFFD', () => {
     const run = runCli(['report', traceFile, '--out', path.join(dir, 'cli.html'), '--json', path.join(dir, 'cli.json')]);
     assert.equal(run.code, 0, run.stderr);
     assertNoReplacementCharacter(run.stdout + run.stderr, 'the terminal output');

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileError } from '../errors.js';
+import { readJsonObject, type JsonFileCodes } from '../loaders/json-file.js';
 
 /**
  * The hyperparameters the forward pass and the routing need, read from a Hugging Face config.json.
@@ -154,20 +155,13 @@ export function readFp8BlockSize(modelDir: string): [number, number] | null {
   return parseFp8BlockSize(raw.quantization_config as Fp8Quantization | undefined, file);
 }
 
+/** How reading a model's config.json fails, the same for every reader. */
+const configJsonCodes: JsonFileCodes = { missing: 'config-missing', json: 'config-json', object: 'config-json' };
+
 /** MODEL_DIR/config.json as a JSON object, with its path for errors. */
 function readConfigJson(modelDir: string): { raw: Record<string, unknown>; file: string } {
   const file = path.join(modelDir, 'config.json');
-  if (!fs.existsSync(file)) throw fileError(file, 'config-missing', 'no config.json in the model folder');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw fileError(file, 'config-json', `not valid JSON (${(error as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw fileError(file, 'config-json', 'expected a JSON object');
-  }
-  return { raw: raw as Record<string, unknown>, file };
+  return { raw: readJsonObject(file, configJsonCodes, 'no config.json in the model folder'), file };
 }
 
 /** Typed access to config.json fields, each error naming the file and the field. */

@@ -12,6 +12,17 @@
 /** Text to show: strings, and runs of raw bytes that have no readable text of their own. */
 export type DisplayText = Array<string | { bytes: Uint8Array }>;
 
+/** A token as a page shows it: its id, and the prompt bytes it covers where the input has token text. */
+export interface ShownToken {
+  id: number;
+  bytes?: Uint8Array;
+}
+
+/** A token with its spaces, control characters and non-UTF-8 bytes visible, or its id where the input has no text. */
+export function showToken({ id, bytes }: ShownToken): DisplayText {
+  return bytes === undefined ? [`#${id}`] : tokenDisplay(bytes);
+}
+
 /** A token's bytes as text where they are UTF-8 text, as bytes where not (or where the character is a control). */
 export function tokenDisplay(bytes: Uint8Array): DisplayText {
   return pieces(bytes, { controlsAsBytes: true, markWhitespace: true });

@@ -4,13 +4,12 @@
  * tokens that changed most), then every per-layer number in one table. Built from the same result as
  * DIFF.json.
  */
-import { routingDiffDefaults, type RoutingDiff } from './analysis/routing-diff.js';
-import type { WeightsDiff } from './analysis/weights-diff.js';
-import type { DiffResult, RoutingResult, TraceSource } from './diff.js';
-import { contextDisplay } from './page/token-display.js';
-import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell } from './report/charts.js';
-import type { ReportPage, ReportSection } from './report/html.js';
-import { showToken } from './report/report-page.js';
+import { routingDiffDefaults, type RoutingDiff } from '../analysis/routing-diff.js';
+import type { WeightsDiff } from '../analysis/weights-diff.js';
+import type { DiffResult, RoutingResult, TraceSource } from './diff-result.js';
+import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell } from '../page/charts.js';
+import type { ReportPage, ReportSection } from '../page/html.js';
+import { contextDisplay, showToken } from '../page/token-display.js';
 
 export const diffReportDefaults = {
   /** Rows of the ranked experts table. */

@@ -4,11 +4,11 @@
  * found for the word (so a reader can check that the word was found).
  */
 import { chanceOverlap } from '../analysis/overlap.js';
-import { perLayerChart, roundForChart, type Spec } from '../report/charts.js';
+import { perLayerChart, roundForChart, type Spec } from '../page/charts.js';
+import type { ReportPage, ReportTable } from '../page/html.js';
 import { tokenDisplay, type DisplayText } from '../page/token-display.js';
-import type { ReportPage, ReportTable } from '../report/html.js';
 import type { WicPair } from './wic-data.js';
-import type { WicAnalysis, WicLayerJson } from './wic.js';
+import type { WicAnalysis, WicLayerJson } from './wic-result.js';
 
 export interface WicPageInputs {
   data: string;

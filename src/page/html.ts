@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { bytesHtml, type DisplayText } from '../page/token-display.js';
+import { bytesHtml, type DisplayText } from './token-display.js';
 
 /**
  * The HTML page every report command writes (report, and diff and wic after it): one self-contained file.

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { bytesHtml, characterCount, contextDisplay, cutAtCharacters, displayPlain, hexBytes, isValidUtf8, tokenDisplay, tokenJson, type DisplayText } from '../src/page/token-display.js';
+import { isValidUtf8 } from '../src/loaders/utf8.js';
+import { bytesHtml, contextDisplay, displayPlain, hexBytes, tokenDisplay, tokenJson, type DisplayText } from '../src/page/token-display.js';
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 const utf8 = (text: string) => new TextEncoder().encode(text);
@@ -114,23 +115,5 @@ describe('the three forms', () => {
     assert.deepEqual(tokenJson(bytes(0xe4, 0xbd)), { text: '\\xE4\\xBD', bytes_hex: 'E4 BD' });
     assert.deepEqual(tokenJson(bytes(0x20, 0xe4, 0xb8, 0xad, 0xe5)), { text: ' 中\\xE5', bytes_hex: '20 E4 B8 AD E5' });
     assert.deepEqual(tokenJson(bytes(0x1b)), { text: '\x1b' }, 'a control character is valid UTF-8: JSON escapes it itself');
-  });
-});
-
-describe('character boundaries', () => {
-  test('characterCount counts characters, not bytes', () => {
-    assert.equal(characterCount(utf8('a你😀')), 3);
-    assert.equal(characterCount(bytes(0xbd, 0xa0)), 0);
-  });
-
-  test('cutAtCharacters drops a partial character at the asked ends only', () => {
-    const text = utf8('你好😀'); // E4 BD A0 | E5 A5 BD | F0 9F 98 80
-    assert.deepEqual(cutAtCharacters(text.subarray(1), { start: true }), utf8('好😀'));
-    assert.deepEqual(cutAtCharacters(text.subarray(2), { start: true }), utf8('好😀'));
-    assert.deepEqual(cutAtCharacters(text.subarray(0, 8), { end: true }), utf8('你好'));
-    assert.deepEqual(cutAtCharacters(text.subarray(0, 6), { end: true }), utf8('你好'), 'ends on a whole character: nothing dropped');
-    assert.deepEqual(cutAtCharacters(text.subarray(1, 8), { start: true, end: true }), utf8('好'));
-    assert.deepEqual(cutAtCharacters(text.subarray(1, 8), {}), text.subarray(1, 8), 'no end asked: unchanged');
-    assert.deepEqual(cutAtCharacters(bytes(0xbd, 0xa0), { start: true, end: true }), bytes());
   });
 });

@@ -10,7 +10,7 @@
  * The traces are read in blocks of tokens, so memory is one block plus a float per token.
  */
 import { InputError } from '../errors.js';
-import { characterCount, cutAtCharacters } from '../page/token-display.js';
+import { characterCount, cutAtCharacters } from '../loaders/utf8.js';
 import type { Trace } from '../trace.js';
 import { ExpertLoadCounter } from './load-stats.js';
 import { streamRouting } from './routing-stream.js';

@@ -21,6 +21,7 @@ export function routeCommand(): Command {
     .option('--batch-tokens <n>', 'tokens per chunk of whole prompts', positiveInteger('--batch-tokens'), routeDefaults.batchTokens)
     .option('--max-prompt-tokens <n>', 'truncate longer prompts to N tokens instead of refusing prompts longer than the model allows', positiveInteger('--max-prompt-tokens'))
     .option('--save-probs', 'also store every expert\'s routing score per token (F16, T x L x E)', routeDefaults.saveProbs)
+    .option('--speculate', 'also record each MoE layer\'s router applied to the previous layer\'s FFN input (spec_topk_ids, for report --prefetch speculative)', routeDefaults.speculate)
     .option('--resume', 'continue an interrupted run, skipping its finished chunks', routeDefaults.resume)
     .option('--no-bos', 'do not add the BOS token even where tokenizer_config.json asks for it')
     .addOption(
@@ -41,6 +42,7 @@ export function routeCommand(): Command {
         batchTokens: flags.batchTokens,
         maxPromptTokens: flags.maxPromptTokens,
         saveProbs: flags.saveProbs,
+        speculate: flags.speculate,
         resume: flags.resume,
         bos: flags.bos,
         expertBudgetBytes: flags.expertMemory,

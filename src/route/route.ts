@@ -33,6 +33,8 @@ export interface RouteOptions {
   batchTokens?: number;
   maxPromptTokens?: number;
   saveProbs?: boolean;
+  /** Record spec_topk_ids: each MoE layer's gate applied to the previous layer's FFN input (analyses.md). */
+  speculate?: boolean;
   resume?: boolean;
   bos?: boolean;
   /** Keep all layers' fp32 weights loaded when they fit in this many bytes. */
@@ -56,6 +58,7 @@ export const routeDefaults = {
   device: 'auto' as Device,
   batchTokens: 2048,
   saveProbs: false,
+  speculate: false,
   resume: false,
   bos: true,
   weightBudgetBytes: 2 * 1024 ** 3,
@@ -89,6 +92,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
     batchTokens = routeDefaults.batchTokens,
     maxPromptTokens,
     saveProbs = routeDefaults.saveProbs,
+    speculate = routeDefaults.speculate,
     resume = routeDefaults.resume,
     bos = routeDefaults.bos,
     weightBudgetBytes = routeDefaults.weightBudgetBytes,
@@ -109,12 +113,12 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const { topK: K, nRoutedExperts: E } = config;
 
   const checkpoint = Checkpoint.open(model);
-  const fingerprint = runFingerprint(promptsFile, model, checkpoint, { batchTokens, maxPromptTokens: maxPromptTokens ?? null, saveProbs, bos, expertBudgetBytes });
+  const fingerprint = runFingerprint(promptsFile, model, checkpoint, { batchTokens, maxPromptTokens: maxPromptTokens ?? null, saveProbs, speculate, bos, expertBudgetBytes });
   const kindOf = ffnKindOf(config, expertBudgetBytes);
   const totalWeightBytes = Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l, kindOf(l))).reduce((a, b) => a + b, 0);
   const keepAllWeights = totalWeightBytes <= weightBudgetBytes;
   const opening = performance.now();
-  const runner = await ModelRunner.open(checkpoint, config, { device, saveProbs, keepAllWeights, expertBudgetBytes, warn: options.warn });
+  const runner = await ModelRunner.open(checkpoint, config, { device, saveProbs, speculate, keepAllWeights, expertBudgetBytes, warn: options.warn });
   options.onTiming?.({ phase: 'open', seconds: (performance.now() - opening) / 1000 });
   // The work folder is made only once the model has loaded, so bad input leaves nothing to clear away.
   let work: WorkDir;
@@ -129,9 +133,11 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const totalTokens = lengths.reduce((a, b) => a + b, 0);
   const progress = createProgress('route', pending.reduce((sum, c) => sum + c.tokenEnd - c.tokenStart, 0), 'tok');
   try {
-    const tokensPerPass = keepAllWeights ? 0 : Math.max(1, Math.floor(activationBudgetBytes / (4 * config.hiddenSize)));
+    // Speculating keeps each token's FFN input beside its hidden state: two (H) fp32 vectors a token.
+    const activationBytesPerToken = 4 * config.hiddenSize * (speculate ? 2 : 1);
+    const tokensPerPass = keepAllWeights ? 0 : Math.max(1, Math.floor(activationBudgetBytes / activationBytesPerToken));
     for (const pass of groupIntoPasses(pending, tokensPerPass)) {
-      const records = await runPass(runner, config, layers, pass, encoded.ids, saveProbs, (tokens) => progress.advance(tokens / config.numLayers), options.onTiming);
+      const records = await runPass(runner, config, layers, pass, encoded.ids, { saveProbs, speculate }, (tokens) => progress.advance(tokens / config.numLayers), options.onTiming);
       pass.forEach((chunk, i) => work.save(chunk.index, chunk.tokenEnd - chunk.tokenStart, layers.length, K, E, records[i]));
     }
   } catch (error) {
@@ -166,6 +172,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
     topkWeights: eachChunk(chunks, (index) => work.read(index, 'topk_weights')),
     routerProbSum: sumScoreSums(work, chunks, layers.length * E),
     routerProbs: saveProbs ? eachChunk(chunks, (index) => work.read(index, 'router_probs')) : undefined,
+    specTopkIds: speculate ? eachChunk(chunks, (index) => work.read(index, 'spec_topk_ids')) : undefined,
     tokenText: tokenText(encoded),
     promptText: { bytes: concat(encoded.bytes, (n) => new Uint8Array(n)), offsets: cumulative(encoded.bytes.map((b) => b.length)) },
     promptLabels: promptLabels(prompts),
@@ -181,7 +188,7 @@ async function runPass(
   layers: number[],
   pass: Chunk[],
   ids: Int32Array[],
-  saveProbs: boolean,
+  recording: { saveProbs: boolean; speculate: boolean },
   advance: (tokens: number) => void,
   onTiming: RouteOptions['onTiming'],
 ): Promise<ChunkRecord[]> {
@@ -193,7 +200,9 @@ async function runPass(
     topkIds: new Int32Array(tokens * L * K),
     topkWeights: new Float32Array(tokens * L * K),
     scoreSum: new Float64Array(L * E),
-    scores: saveProbs ? new Uint16Array(tokens * L * E) : undefined,
+    scores: recording.saveProbs ? new Uint16Array(tokens * L * E) : undefined,
+    // -1 stays where a MoE layer has no previous layer (layer 0).
+    specTopkIds: recording.speculate ? new Int32Array(tokens * L * K).fill(-1) : undefined,
   }));
   for (let layer = 0; layer < config.numLayers; layer++) {
     const loading = performance.now();
@@ -219,6 +228,7 @@ async function runPass(
         record.topkIds.set(routing.topkIds.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
         record.topkWeights.set(routing.topkWeights.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
         if (record.scores) record.scores.set(float32ToF16(routing.scores!.subarray(t * E, (t + 1) * E)), (t * L + slot) * E);
+        if (record.specTopkIds && routing.specTopkIds) record.specTopkIds.set(routing.specTopkIds.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
       }
       for (let e = 0; e < E; e++) record.scoreSum[slot * E + e] += routing.scoreSum[e];
     }

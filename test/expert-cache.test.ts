@@ -100,7 +100,7 @@ describe('expert cache simulation', () => {
 
     // One expert a token: prompt A routes 0, 1, 0; B routes 1; C routes 2, 1.
     const expertOfToken = [0, 1, 0, 1, 2, 1];
-    const sets = stepSets(order, 4, (token, out) => (out[0] = expertOfToken[token]), 1);
+    const sets = stepSets(order, 4, Int32Array.from(expertOfToken), 1);
     // Steps: {0, 1} (A0, B0), {1, 2} (A1, C0), {0, 1} (A2, C1).
     assert.deepEqual([...sets.offsets], [0, 2, 4, 6]);
     assert.deepEqual([...sets.experts], [0, 1, 1, 2, 0, 1]);
@@ -111,8 +111,11 @@ describe('expert cache simulation', () => {
     assert.deepEqual([lru.minSize, lru.accesses, lru.hits[2], lru.hits[3]], [2, 6, 2, 3]);
     assert.equal(hitRate(lru, 1), null, 'a cache smaller than a step is no valid size');
     // Two tokens needing the same expert in one step count once.
-    const shared = stepSets(accessOrder([0, 1, 2], 2), 4, (_token, out) => (out[0] = 3), 1);
+    const shared = stepSets(accessOrder([0, 1, 2], 2), 4, Int32Array.of(3, 3), 1);
     assert.deepEqual([...shared.experts], [3]);
+    // A speculative gate's -1 (no previous layer) needs nothing.
+    const speculative = stepSets(accessOrder([0, 2], 1), 4, Int32Array.of(-1, -1, 2, 3), 2);
+    assert.deepEqual([[...speculative.offsets], [...speculative.experts]], [[0, 0, 2], [2, 3]]);
   });
 
   it('prefetch: a right prediction turns every access into a hit, even with one slot; a wrong one evicts', () => {
@@ -157,7 +160,7 @@ describe('expert cache simulation', () => {
       const routing = randomSteps(random, tokens, experts, k);
       const promptOffsets = [0];
       while (promptOffsets[promptOffsets.length - 1] < tokens) promptOffsets.push(Math.min(tokens, promptOffsets[promptOffsets.length - 1] + 1 + Math.floor(random() * 30)));
-      const sets = stepSets(accessOrder(promptOffsets, batch), experts, (token, out) => out.set(routing[token]), k);
+      const sets = stepSets(accessOrder(promptOffsets, batch), experts, Int32Array.from(routing.flat()), k);
       const [lru, lfu, belady] = cachePolicies.map((policy) => cacheCurve(sets, experts, policy));
       for (let size = belady.minSize; size <= experts; size++) {
         assert.ok(belady.hits[size] >= lru.hits[size] && belady.hits[size] >= lfu.hits[size], `trial ${trial} size ${size}: belady ${belady.hits[size]}, lru ${lru.hits[size]}, lfu ${lfu.hits[size]}`);

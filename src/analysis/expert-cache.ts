@@ -64,28 +64,29 @@ export function accessOrder(promptOffsets: ArrayLike<number>, batch: number): Ac
 }
 
 /**
- * The experts each step needs at one layer: the union of its tokens' experts. `expertsOf(token)` gives a
- * token's K experts at this layer (entries below 0, such as a speculative gate's -1, are skipped).
+ * The experts each step needs at one layer: the union of its tokens' experts. `ids` is the layer's [T, K]
+ * experts of every token (entries below 0, such as a speculative gate's -1, are skipped).
  */
-export function stepSets(order: AccessOrder, experts: number, expertsOf: (token: number, out: Int32Array) => void, k: number): StepSets {
+export function stepSets(order: AccessOrder, experts: number, ids: Int32Array, k: number): StepSets {
   const steps = order.offsets.length - 1;
   const offsets = new Int32Array(steps + 1);
-  const out: number[] = [];
-  const tokenExperts = new Int32Array(k);
+  const out = new Int32Array(order.tokens.length * k);
+  let written = 0;
   // seen[e] === s + 1 when expert e is already in step s's set.
   const seen = new Int32Array(experts);
   for (let s = 0; s < steps; s++) {
     for (let i = order.offsets[s]; i < order.offsets[s + 1]; i++) {
-      expertsOf(order.tokens[i], tokenExperts);
-      for (const e of tokenExperts) {
+      const token = order.tokens[i];
+      for (let j = token * k; j < (token + 1) * k; j++) {
+        const e = ids[j];
         if (e < 0 || seen[e] === s + 1) continue;
         seen[e] = s + 1;
-        out.push(e);
+        out[written++] = e;
       }
     }
-    offsets[s + 1] = out.length;
+    offsets[s + 1] = written;
   }
-  return { offsets, experts: Int32Array.from(out) };
+  return { offsets, experts: out.subarray(0, written) };
 }
 
 /** The largest set of one step: the smallest cache that can serve every step. */
@@ -215,15 +216,17 @@ class Stack {
     this.entries = new Int32Array(experts);
     this.position = new Int32Array(experts).fill(-1);
     this.priority = new Float64Array(experts);
-    this.pool = new Int32Array(experts);
+    // Each position of one restack adds at most one expert to the pool.
+    this.pool = new Int32Array(2 * experts);
     this.inStep = new Int32Array(experts);
   }
 
   /**
    * Serves one step's set: its experts take the top positions, and for each size C the cache keeps the best
    * (by priority) of what it held outside the set. Walking down the old stack, `pool` holds the experts that
-   * lost their place to the set and wait for the next free position; the best of them takes it. Below the
-   * deepest expert of the set nothing moves, unless the set holds experts never seen (they lengthen the stack).
+   * lost their place to the set, best first; each position takes the better of the pool's best and the expert
+   * already there. Below the deepest expert of the set nothing moves, unless the set holds experts never seen
+   * (they lengthen the stack).
    */
   restack(set: Int32Array, from: number, to: number): void {
     const { entries, position, priority, pool, inStep } = this;
@@ -235,11 +238,19 @@ class Stack {
       const e = set[i];
       inStep[e] = stamp;
       if (position[e] < 0) unseen++;
-      else deepest = Math.max(deepest, position[e]);
+      else if (position[e] > deepest) deepest = position[e];
     }
     const oldLength = this.length;
-    let pooled = 0;
-    for (let i = 0; i < Math.min(d, oldLength); i++) if (inStep[entries[i]] !== stamp) pool[pooled++] = entries[i];
+    // The pool is pool[head .. tail), sorted by descending priority (insertion by hand: this loop is the hot one).
+    let head = 0;
+    let tail = 0;
+    for (let i = 0; i < d && i < oldLength; i++) {
+      const e = entries[i];
+      if (inStep[e] === stamp) continue;
+      let j = tail++;
+      for (; j > head && priority[pool[j - 1]] < priority[e]; j--) pool[j] = pool[j - 1];
+      pool[j] = e;
+    }
     for (let i = 0; i < d; i++) {
       entries[i] = set[from + i];
       position[set[from + i]] = i;
@@ -247,11 +258,17 @@ class Stack {
     this.length = oldLength + unseen;
     const end = unseen > 0 ? this.length : Math.max(d, deepest + 1);
     for (let c = d; c < end; c++) {
-      if (c < oldLength && inStep[entries[c]] !== stamp) pool[pooled++] = entries[c];
-      let best = 0;
-      for (let j = 1; j < pooled; j++) if (priority[pool[j]] > priority[pool[best]]) best = j;
-      const e = pool[best];
-      pool[best] = pool[--pooled];
+      if (c < oldLength) {
+        const here = entries[c];
+        if (inStep[here] !== stamp) {
+          // Better than every expert waiting: it keeps its place.
+          if (head === tail || priority[here] > priority[pool[head]]) continue;
+          let j = tail++;
+          for (; j > head && priority[pool[j - 1]] < priority[here]; j--) pool[j] = pool[j - 1];
+          pool[j] = here;
+        }
+      }
+      const e = pool[head++];
       entries[c] = e;
       position[e] = c;
     }

@@ -158,7 +158,8 @@ function measure(trace: string, dir: string): void {
   process.send!({ seconds, peakRssMiB: process.resourceUsage().maxRSS / 1024 });
 }
 
-function hash(a: number, b: number, c: number): number {
+/** A well-mixed 32-bit hash of three integers (the synthetic traces' token-dependent expert choice). */
+export function hash(a: number, b: number, c: number): number {
   let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x632be5ab, 0xc2b2ae35) ^ Math.imul(c + 0x27d4eb2f, 0x165667b1);
   h ^= h >>> 15;
   h = Math.imul(h, 0x2c1b3c6d);
@@ -167,7 +168,7 @@ function hash(a: number, b: number, c: number): number {
 }
 
 
-function gaussian(random: () => number): number {
+export function gaussian(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
 }
 

@@ -115,7 +115,8 @@ export function cacheCurve(demand: StepSets, experts: number, policy: CachePolic
   const steps = demand.offsets.length - 1;
   if (prefetch && prefetch.offsets.length !== steps + 1) throw new Error('cacheCurve: prefetch sets must have one set per step');
   const E = experts;
-  const stack = new Stack(E);
+  // Plain LRU keeps its stack in priority order, which allows a cheaper restack (see Stack).
+  const stack = new Stack(E, policy === 'lru' && !prefetch);
   const atDepth = new Float64Array(E + 1);
   // Priorities: a larger value is kept longer. Every value carries the expert index as a last tie-break, so the
   // lower index is evicted first among otherwise equal experts.
@@ -212,7 +213,15 @@ class Stack {
   private readonly inStep: Int32Array;
   private stamp = 0;
 
-  constructor(experts: number) {
+  /**
+   * `inPriorityOrder`: the stack is always sorted by priority and each set outranks everything else, as for LRU
+   * without prefetch (a set is the most recent, ties by the higher index). Then a restack just moves the set to
+   * the top in index order, keeping the order of the rest, with no comparisons.
+   */
+  constructor(
+    experts: number,
+    private readonly inPriorityOrder: boolean,
+  ) {
     this.entries = new Int32Array(experts);
     this.position = new Int32Array(experts).fill(-1);
     this.priority = new Float64Array(experts);
@@ -241,6 +250,7 @@ class Stack {
       else if (position[e] > deepest) deepest = position[e];
     }
     const oldLength = this.length;
+    if (this.inPriorityOrder) return this.moveToTop(set, from, to, deepest, unseen);
     // The pool is pool[head .. tail), sorted by descending priority (insertion by hand: this loop is the hot one).
     let head = 0;
     let tail = 0;
@@ -271,6 +281,32 @@ class Stack {
       const e = pool[head++];
       entries[c] = e;
       position[e] = c;
+    }
+  }
+
+  /** The restack of a stack in priority order: the rest moves down past the set, which goes on top. */
+  private moveToTop(set: Int32Array, from: number, to: number, deepest: number, unseen: number): void {
+    const { entries, position, inStep, stamp } = this;
+    const d = to - from;
+    const oldLength = this.length;
+    this.length = oldLength + unseen;
+    let write = (unseen > 0 ? this.length : deepest + 1) - 1;
+    for (let read = unseen > 0 ? oldLength - 1 : deepest; read >= 0; read--) {
+      const e = entries[read];
+      if (inStep[e] === stamp) continue;
+      entries[write] = e;
+      position[e] = write--;
+    }
+    // The set on top, higher index first: the order LRU breaks its ties in.
+    for (let i = 0; i < d; i++) {
+      const e = set[from + i];
+      let j = i;
+      for (; j > 0 && entries[j - 1] < e; j--) {
+        entries[j] = entries[j - 1];
+        position[entries[j]] = j;
+      }
+      entries[j] = e;
+      position[e] = j;
     }
   }
 }

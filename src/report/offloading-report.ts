@@ -76,11 +76,12 @@ function cacheSections(inputs: NamedOffloading[], focusLayer: number): ReportSec
     caches.flatMap(({ trace, analysis }) => {
       const { sizes, perLayer } = analysis.cache!;
       const rows = panel === 'focus' ? perLayer.filter((r) => r.layer === focusLayer) : perLayer;
-      const series = (policy: CachePolicy, prefetched: boolean) => `${several ? `${trace}: ` : ''}${policyNames[policy]}${prefetched ? ` + ${prefetchPredictor} prefetch` : ''}`;
+      const series = `${several ? `${trace}: ` : ''}`;
       return cachePolicies.flatMap((policy) =>
         [false, true].flatMap((prefetched) => {
           if (prefetched && !rows[0]?.withPrefetch) return [];
-          return sizes.map((size, i) => ({ series: series(policy, prefetched), size, rate: meanOf(rows.map((r) => (prefetched ? r.withPrefetch! : r.rates)[policy][i])) }));
+          const mode = prefetched ? `with ${prefetchPredictor} prefetch` : 'cache only';
+          return sizes.map((size, i) => ({ series: `${series}${policyNames[policy]}`, mode, size, rate: meanOf(rows.map((r) => (prefetched ? r.withPrefetch! : r.rates)[policy][i])) }));
         }),
       );
     });
@@ -100,7 +101,7 @@ function cacheSections(inputs: NamedOffloading[], focusLayer: number): ReportSec
         'LRU evicts the expert used longest ago, LFU the one needed at the fewest steps so far, Belady the one needed again latest: the best any policy can do, since it knows the future. ' +
         'A large gap between Belady and LRU/LFU leaves room for a smarter policy; a curve that rises slowly means the layer needs most of its experts resident.' +
         (prefetchPredictor ? ` Dashed lines first load the experts the ${prefetchPredictor} predictor guesses for the step (never evicting a predicted expert), then serve the step.` : '') +
-        `\n\nLeft: layer ${focusLayer} (the first of --layers); right: the mean of the ${layerCount} layers' rates. ${teacherForcing}`,
+        `\n\nLeft: layer ${focusLayer} (the first layer of --layers, else the first MoE layer); right: the mean of the ${layerCount} layers' rates. ${teacherForcing}`,
       spec: chartGrid([hitRateChart(points('focus'), `layer ${focusLayer}`), hitRateChart(points('mean'), `mean over ${layerCount} layers`)]),
     },
     {
@@ -111,8 +112,8 @@ function cacheSections(inputs: NamedOffloading[], focusLayer: number): ReportSec
   ];
 }
 
-function hitRateChart(points: Array<{ series: string; size: number; rate: number | null }>, title: string): Spec {
-  const values = points.map((p) => ({ ...p, rate: roundForChart(p.rate ?? undefined), prefetched: p.series.includes('prefetch') ? 'with prefetch' : 'cache only' }));
+function hitRateChart(points: Array<{ series: string; mode: string; size: number; rate: number | null }>, title: string): Spec {
+  const values = points.map((p) => ({ ...p, rate: roundForChart(p.rate ?? undefined) }));
   return {
     title,
     width: 480,
@@ -123,9 +124,11 @@ function hitRateChart(points: Array<{ series: string; size: number; rate: number
       x: { field: 'size', type: 'quantitative', title: 'cache size (experts per layer)', axis: { format: 'd', tickMinStep: 1 }, scale: { zero: false } },
       y: { field: 'rate', type: 'quantitative', title: 'hit rate', scale: { domain: [0, 1] } },
       color: { field: 'series', type: 'nominal', title: 'policy' },
-      strokeDash: { field: 'prefetched', type: 'nominal', title: null, legend: null },
+      // Solid for the cache alone, dashed with prefetch.
+      strokeDash: { field: 'mode', type: 'nominal', title: null, scale: { domain: [...new Set(values.map((v) => v.mode))].sort((a, b) => (a === 'cache only' ? -1 : b === 'cache only' ? 1 : 0)), range: [[1, 0], [4, 3]] }, legend: { symbolType: 'stroke' } },
       tooltip: [
         { field: 'series', title: 'policy' },
+        { field: 'mode', title: 'prefetch' },
         { field: 'size', title: 'cache size' },
         { field: 'rate', title: 'hit rate' },
       ],
@@ -168,8 +171,8 @@ function transitionSections(inputs: NamedOffloading[], focusLayer: number, E: nu
   const several = prefetches.length > 1;
   const points: PerLayerPoint[] = prefetches.flatMap(({ trace, analysis }) =>
     analysis.prefetch!.transitions.flatMap((t) => [
-      { trace: `${several ? `${trace}: ` : ''}guess from the previous layer's top-1`, layer: t.layer, value: t.accuracy ?? undefined },
-      { trace: `${several ? `${trace}: ` : ''}chance (always the most frequent top-1)`, layer: t.layer, value: t.chance ?? undefined },
+      { trace: `${several ? `${trace}: ` : ''}guessed`, layer: t.layer, value: t.accuracy ?? undefined },
+      { trace: `${several ? `${trace}: ` : ''}chance`, layer: t.layer, value: t.chance ?? undefined },
     ]),
   );
   // The pair ending at the focus layer, or the first pair when the focus layer is the first MoE layer.

@@ -37,7 +37,7 @@ function writeInputs(): string[] {
         model_type: 'deepseek_v2',
         n_routed_experts: 16,
         num_experts_per_tok: 4,
-        model_config: JSON.stringify({ n_group: 4, topk_group: 3, topk_method: 'greedy' }),
+        model_config: JSON.stringify({ model_type: 'deepseek_v2', num_hidden_layers: 4, first_k_dense_replace: 1, n_routed_experts: 16, num_experts_per_tok: 4, n_group: 4, topk_group: 3, topk_method: 'greedy' }),
         model_dir: 'test',
         labels: ['code', evil],
         source: 'route',
@@ -61,7 +61,7 @@ describe('report in headless Chromium', () => {
   test('every chart renders, nothing is fetched, the console stays clean, the page fits 1280 px and prints', { skip: chromiumMissing() ?? false, timeout: 120_000 }, async () => {
     const out = path.join(dir, 'report.html');
     // With the offloading figures too (cache curves, prefetch precision, the transition map), for both traces.
-    runReport(writeInputs(), { out, gpus: 4, nodes: 2, cache: { batch: 2 }, prefetch: {} });
+    runReport(writeInputs(), { out, gpus: 4, nodes: 2, offloading: { cache: { batch: 2 }, prefetch: {} } });
     await withPage(out, async ({ page, requests, errors }) => {
       const dialogs: string[] = [];
       page.on('dialog', (dialog) => {

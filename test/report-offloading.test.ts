@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runReport } from '../src/report/report.js';
 import { writeTrace, type TraceContent } from '../src/trace.js';
-import { cliBuilt, runCli } from './helpers/cli.js';
+import { requireBuiltCli, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
 const pages = [7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1];
@@ -48,7 +48,7 @@ describe('report --cache and --prefetch', () => {
   it('SUMMARY.json holds the hand-worked hit rates, predictor quality and transitions under the contract keys', () => {
     const json = path.join(dir, 'summary.json');
     const out = path.join(dir, 'report.html');
-    runReport([trace], { out, json, gpus: 2, cache: { batch: 1, sizes: [1, 3, 8] }, prefetch: { predictors: ['history', 'speculative'] } });
+    runReport([trace], { out, json, gpus: 2, offloading: { cache: { batch: 1, sizes: [1, 3, 8] }, prefetch: { predictors: ['history', 'speculative'] } } });
     const summary = JSON.parse(fs.readFileSync(json, 'utf8'));
     const { cache, prefetch } = summary;
     assert.deepEqual(Object.keys(cache), ['batch', 'sizes', 'per_layer']);
@@ -75,7 +75,8 @@ describe('report --cache and --prefetch', () => {
     assert.match(html, /prompt tokens of the trace stand in for decoded tokens/);
   });
 
-  it('from the command line: a missing speculative gate, sizes too small for the batch and stray options are refused in one line (exit 1, bad usage 2)', { skip: !cliBuilt() && 'the CLI is not built (npm test builds it first)' }, () => {
+  it('from the command line: a missing speculative gate, sizes too small for the batch and stray options are refused in one line (exit 1, bad usage 2)', () => {
+    requireBuiltCli();
     const out = path.join(dir, 'cli.html');
     const refused = (args: string[], code: number, pattern: RegExp) => {
       const result = runCli(['report', ...args, '--out', out]);

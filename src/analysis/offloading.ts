@@ -2,10 +2,12 @@
  * The offloading what-ifs of one trace (analyses.md "Expert caching and prefetch"), as `report --cache` and
  * `report --prefetch` show them: per MoE layer, the expert cache's hit rate under LRU, LFU and Belady at each
  * cache size and the sizes needed for 90/95/99%; the prefetch predictors' precision and recall and the hit rate
- * of cache + prefetch; and the top-1 transitions between consecutive MoE layers.
+ * of cache + prefetch; and the top-1 transitions between consecutive MoE layers. They need every token of a
+ * layer in order, so `LayerIdsCollector` gathers each layer's experts from the streamed blocks first.
  */
 import { fileError, InputError } from '../errors.js';
 import type { Trace } from '../trace.js';
+import type { RoutingAccumulator, RoutingBlock } from './routing-stream.js';
 import { accessOrder, cacheCurve, cachePolicies, hitRate, sizeNeeded, stepSets, type CacheCurve, type CachePolicy, type StepSets } from './expert-cache.js';
 import { largestTransitions, topOneTransitions } from './layer-transitions.js';
 import { historyPredictions, predictionQuality, speculativePredictions, trainingTokens, transitionCounts, type PredictionQuality, type PrefetchPredictor } from './prefetch.js';
@@ -13,8 +15,11 @@ import { historyPredictions, predictionQuality, speculativePredictions, training
 export interface OffloadingOptions {
   /** --cache: the sizes to report (default every valid size) and the decoding batch B. */
   cache?: { sizes?: number[]; batch: number };
-  /** --prefetch: the predictors, the first of which also feeds cache + prefetch, and p (default K). */
-  prefetch?: { predictors: PrefetchPredictor[]; experts?: number };
+  /**
+   * --prefetch: the predictors, the first of which also feeds cache + prefetch (default history, and speculative
+   * where the trace records spec_topk_ids), and p (default K).
+   */
+  prefetch?: { predictors?: PrefetchPredictor[]; experts?: number };
 }
 
 export const hitRateTargets = [0.9, 0.95, 0.99] as const;
@@ -73,18 +78,44 @@ export interface OffloadingAnalysis {
 /** How many transitions of each layer pair the report lists. */
 const largestShown = 10;
 
-export function analyseOffloading(trace: Trace, options: OffloadingOptions): OffloadingAnalysis {
-  const { k: K, nExperts: E, layers, nTokens: T } = trace;
-  const predictors = options.prefetch?.predictors ?? [];
+/** What the figures are computed from: each recorded layer's [T, K] experts, and the trace's prompts. */
+export interface OffloadingInput {
+  layers: number[];
+  k: number;
+  experts: number;
+  promptOffsets: ArrayLike<number>;
+  /** Per recorded layer, [T, K]. */
+  ids: Int32Array[];
+  /** Per recorded layer, the speculative gate's [T, K] (route --speculate), when the predictor is asked. */
+  speculative?: Int32Array[];
+}
+
+/** The predictors and p a trace gets; refuses what it cannot give, before any work (a one-line error). */
+export function resolveOffloading(trace: Trace, options: OffloadingOptions): { predictors: PrefetchPredictor[]; p: number } {
+  const { k: K, nExperts: E } = trace;
+  const predictors = options.prefetch ? (options.prefetch.predictors ?? (trace.hasSpeculative ? ['history', 'speculative'] : ['history'])) : [];
   const p = options.prefetch?.experts ?? K;
   if (!Number.isInteger(p) || p < 1 || p > E) throw new InputError(`invalid --prefetch-experts: ${p} (expected 1 to the ${E} experts)`, 'usage-prefetch-experts');
   if (predictors.includes('speculative')) {
     if (!trace.hasSpeculative) throw fileError(trace.file, 'trace-no-speculative', '--prefetch speculative needs the speculative gate: record the trace with route --speculate');
     if (p > K) throw new InputError(`--prefetch-experts ${p} is more than the ${K} experts the speculative gate records; use at most ${K} with speculative`, 'usage-prefetch-experts');
   }
-  const ids = perLayerIds((start, end) => trace.readTopkIds(start, end), T, layers.length, K);
-  const speculative = predictors.includes('speculative') ? perLayerIds((start, end) => trace.readSpecTopkIds(start, end), T, layers.length, K) : undefined;
-  const training = trainingTokens(trace.promptOffsets);
+  if (options.cache) {
+    const smallest = Math.min(E, options.cache.batch * K);
+    for (const size of options.cache.sizes ?? []) {
+      if (!Number.isInteger(size) || size < smallest || size > E) {
+        throw new InputError(`invalid --cache-sizes entry ${size}: a cache holds from min(E, B x K) = ${smallest} to E = ${E} experts`, 'usage-cache-sizes');
+      }
+    }
+  }
+  return { predictors, p };
+}
+
+/** `predictors` and `p` as resolveOffloading gives them. */
+export function analyseOffloading(input: OffloadingInput, options: OffloadingOptions, predictors: PrefetchPredictor[], p: number): OffloadingAnalysis {
+  const { k: K, experts: E, layers, ids, speculative, promptOffsets } = input;
+  const T = ids[0].length / K;
+  const training = trainingTokens(promptOffsets);
 
   // Predictions per layer, [T, p]; undefined where the predictor has none.
   const predictions = (predictor: PrefetchPredictor, slot: number): Int32Array | undefined => {
@@ -97,12 +128,7 @@ export function analyseOffloading(trace: Trace, options: OffloadingOptions): Off
     const { batch } = options.cache;
     const smallest = Math.min(E, batch * K);
     const sizes = options.cache.sizes ?? Array.from({ length: E - smallest + 1 }, (_, i) => smallest + i);
-    for (const size of sizes) {
-      if (!Number.isInteger(size) || size < smallest || size > E) {
-        throw new InputError(`invalid --cache-sizes entry ${size}: a cache holds from min(E, B x K) = ${smallest} to E = ${E} experts`, 'usage-cache-sizes');
-      }
-    }
-    const order = accessOrder(trace.promptOffsets, batch);
+    const order = accessOrder(promptOffsets, batch);
     const prefetchPredictor = predictors[0];
     const perLayer = layers.map((layer, slot): LayerCache => {
       const demand = stepSets(order, E, ids[slot], K);
@@ -134,23 +160,45 @@ export function analyseOffloading(trace: Trace, options: OffloadingOptions): Off
       const { accuracy, chance, counts } = topOneTransitions(ids[i], ids[i + 1], K, E, training);
       return { layer, previousLayer: layers[i], accuracy, chance, largest: largestTransitions(counts, E, largestShown), counts };
     });
-    const prompts = trace.promptOffsets.length - 1;
+    const prompts = promptOffsets.length - 1;
     result.prefetch = { p, trainingPrompts: Math.floor(prompts / 2), perLayer, transitions };
   }
   return result;
 }
 
-/** Splits a [T, L, K] tensor, read in blocks, into one [T, K] array per layer. */
-function perLayerIds(read: (start: number, end: number) => Int32Array, tokens: number, layers: number, k: number, blockTokens = 65536): Int32Array[] {
-  const out = Array.from({ length: layers }, () => new Int32Array(tokens * k));
-  for (let start = 0; start < tokens; start += blockTokens) {
-    const end = Math.min(tokens, start + blockTokens);
-    const block = read(start, end);
-    for (let t = start; t < end; t++) {
-      for (let l = 0; l < layers; l++) out[l].set(block.subarray(((t - start) * layers + l) * k, ((t - start) * layers + l + 1) * k), t * k);
-    }
+/** Gathers each recorded layer's [T, K] experts from the streamed [tokens, L, K] blocks. */
+export class LayerIdsCollector implements RoutingAccumulator {
+  readonly ids: Int32Array[];
+
+  constructor(
+    tokens: number,
+    private readonly layers: number,
+    private readonly k: number,
+  ) {
+    this.ids = Array.from({ length: layers }, () => new Int32Array(tokens * k));
+  }
+
+  add({ start, tokens, ids }: RoutingBlock): void {
+    splitLayers(ids, start, tokens, this.layers, this.k, this.ids);
+  }
+}
+
+/** The speculative gate's [T, K] per layer, read from the trace block by block. */
+export function speculativeIds(trace: Trace, blockTokens = 65536): Int32Array[] {
+  const { nTokens: T, layers, k } = trace;
+  const out = Array.from({ length: layers.length }, () => new Int32Array(T * k));
+  for (let start = 0; start < T; start += blockTokens) {
+    const end = Math.min(T, start + blockTokens);
+    splitLayers(trace.readSpecTopkIds(start, end), start, end - start, layers.length, k, out);
   }
   return out;
+}
+
+/** Copies a block of [tokens, L, K] ids, starting at token `start`, into per-layer [T, K] arrays. */
+function splitLayers(block: Int32Array, start: number, tokens: number, layers: number, k: number, out: Int32Array[]): void {
+  for (let t = 0; t < tokens; t++) {
+    for (let l = 0; l < layers; l++) out[l].set(block.subarray((t * layers + l) * k, (t * layers + l + 1) * k), (start + t) * k);
+  }
 }
 
 function policyCurves(demand: StepSets, experts: number, prefetch?: StepSets): Record<CachePolicy, CacheCurve> {

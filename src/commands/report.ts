@@ -54,8 +54,10 @@ export function reportCommand(): Command {
         replicas: flags.replicas,
         groups: flags.groups,
         layers: flags.layers,
-        cache: flags.cache ? { sizes: flags.cacheSizes, batch: flags.cacheBatch ?? 1 } : undefined,
-        prefetch: flags.prefetch ? { predictors: flags.prefetch === true ? undefined : flags.prefetch, experts: flags.prefetchExperts } : undefined,
+        offloading: flags.cache || flags.prefetch ? {
+          cache: flags.cache ? { sizes: flags.cacheSizes, batch: flags.cacheBatch ?? 1 } : undefined,
+          prefetch: flags.prefetch ? { predictors: flags.prefetch === true ? undefined : flags.prefetch, experts: flags.prefetchExperts } : undefined,
+        } : undefined,
         onProgress: (input, done, total) => {
           if (!progress.has(input)) progress.set(input, createProgress(`report ${input}`, total, 'tok'));
           const bar = progress.get(input)!;

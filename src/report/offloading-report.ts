@@ -3,15 +3,42 @@
  * SUMMARY.json keys "cache" and "prefetch" (contract.md) and the HTML sections: hit rate against cache size,
  * the sizes needed, predictor precision per layer, and the cross-layer transitions.
  */
+import type { InputAnalysis } from '../analysis/analyse.js';
 import { cachePolicies, type CachePolicy } from '../analysis/expert-cache.js';
 import { hitRateTargets, type OffloadingAnalysis } from '../analysis/offloading.js';
-import { chartGrid, heatmap, perLayerChart, roundForChart, type HeatmapCell, type PerLayerPoint, type Spec } from './charts.js';
-import { formatNumber, type ReportSection } from './html.js';
+import { chartGrid, heatmap, perLayerChart, roundForChart, type HeatmapCell, type PerLayerPoint, type Spec } from '../page/charts.js';
+import { formatNumber, type ReportSection } from '../page/html.js';
 
 /** One input's offloading figures, under the name the report gives the input. */
-export interface NamedOffloading {
+interface NamedOffloading {
   trace: string;
   analysis: OffloadingAnalysis;
+}
+
+/** The inputs with offloading figures (traces analysed with --cache or --prefetch). */
+function withOffloading(analyses: InputAnalysis[]): NamedOffloading[] {
+  return analyses.flatMap((a) => (a.figures.offloading ? [{ trace: a.name, analysis: a.figures.offloading }] : []));
+}
+
+type Rates = Record<CachePolicy, Array<number | null>>;
+
+/** SUMMARY.json's "cache" (contract.md). */
+export interface CacheSummary {
+  batch: number;
+  sizes: number[];
+  per_layer: Array<{ trace: string; layer: number; accesses: number; needed: Record<CachePolicy, Record<string, number | null>>; with_prefetch?: Rates } & Rates>;
+}
+
+/** SUMMARY.json's "prefetch" (contract.md). */
+export interface PrefetchSummary {
+  p: number;
+  per_layer: Array<{ trace: string; layer: number; history?: Quality | null; speculative?: Quality | null }>;
+  transitions: Array<{ trace: string; layer: number; accuracy: number | null; chance: number | null }>;
+}
+
+interface Quality {
+  precision: number;
+  recall: number;
 }
 
 const policyNames: Record<CachePolicy, string> = { lru: 'LRU', lfu: 'LFU', belady: 'Belady (optimal)' };
@@ -21,8 +48,9 @@ const teacherForcing =
 
 // --- SUMMARY.json ------------------------------------------------------------------------------------------
 
-export function offloadingSummary(inputs: NamedOffloading[]): Record<string, unknown> {
-  const summary: Record<string, unknown> = {};
+export function offloadingSummary(analyses: InputAnalysis[]): { cache?: CacheSummary; prefetch?: PrefetchSummary } {
+  const inputs = withOffloading(analyses);
+  const summary: { cache?: CacheSummary; prefetch?: PrefetchSummary } = {};
   const caches = inputs.filter((i) => i.analysis.cache);
   if (caches.length > 0) {
     const { batch, sizes } = caches[0].analysis.cache!;
@@ -35,7 +63,7 @@ export function offloadingSummary(inputs: NamedOffloading[]): Record<string, unk
           layer: row.layer,
           accesses: row.accesses,
           ...row.rates,
-          needed: Object.fromEntries(cachePolicies.map((policy) => [policy, Object.fromEntries(hitRateTargets.map((target, i) => [String(target), row.needed[policy][i]]))])),
+          needed: Object.fromEntries(cachePolicies.map((policy) => [policy, Object.fromEntries(hitRateTargets.map((target, i) => [String(target), row.needed[policy][i]]))])) as CacheSummary['per_layer'][number]['needed'],
           ...(row.withPrefetch ? { with_prefetch: row.withPrefetch } : {}),
         })),
       ),
@@ -43,7 +71,7 @@ export function offloadingSummary(inputs: NamedOffloading[]): Record<string, unk
   }
   const prefetches = inputs.filter((i) => i.analysis.prefetch);
   if (prefetches.length > 0) {
-    const quality = (q: { precision: number; recall: number } | null) => q && { precision: q.precision, recall: q.recall };
+    const quality = (q: Quality | null): Quality | null => q && { precision: q.precision, recall: q.recall };
     summary.prefetch = {
       p: prefetches[0].analysis.prefetch!.p,
       per_layer: prefetches.flatMap(({ trace, analysis }) =>
@@ -62,9 +90,13 @@ export function offloadingSummary(inputs: NamedOffloading[]): Record<string, unk
 
 // --- HTML ---------------------------------------------------------------------------------------------------
 
-/** `focusLayer`: the first layer of --layers, drawn on its own beside the mean over layers; E and K of the model. */
-export function offloadingSections(inputs: NamedOffloading[], focusLayer: number, experts: number, k: number): ReportSection[] {
-  return [...cacheSections(inputs, focusLayer), ...prefetchSections(inputs, experts, k), ...transitionSections(inputs, focusLayer, experts)];
+/** The first layer shown in detail (--layers) is drawn on its own beside the mean over layers. */
+export function offloadingSections(traces: InputAnalysis[]): ReportSection[] {
+  const inputs = withOffloading(traces);
+  if (inputs.length === 0) return [];
+  const first = traces.find((a) => a.figures.offloading)!;
+  const focusLayer = first.detailLayers[0] ?? first.layers[0];
+  return [...cacheSections(inputs, focusLayer), ...prefetchSections(inputs, first.experts, first.k!), ...transitionSections(inputs, focusLayer, first.experts)];
 }
 
 function cacheSections(inputs: NamedOffloading[], focusLayer: number): ReportSection[] {

@@ -1,13 +1,11 @@
 import path from 'node:path';
 import { analyseLoadMatrix, analyseTrace, type InputAnalysis } from '../analysis/analyse.js';
-import { analyseOffloading, type OffloadingOptions } from '../analysis/offloading.js';
-import type { PrefetchPredictor } from '../analysis/prefetch.js';
+import type { OffloadingOptions } from '../analysis/offloading.js';
 import type { ClusterOptions } from '../analysis/placement.js';
 import { writeFileAtomically } from '../files.js';
 import { readLoadMatrix } from '../loaders/load-matrix.js';
 import { openTrace } from '../trace.js';
-import { renderHtmlReport } from './html.js';
-import { offloadingSections, offloadingSummary, type NamedOffloading } from './offloading-report.js';
+import { renderHtmlReport } from '../page/html.js';
 import { buildReportPage } from './report-page.js';
 import { reportSummary, summaryJson, type ReportSummary } from './summary.js';
 
@@ -26,55 +24,36 @@ export interface ReportOptions extends ClusterOptions {
   tableBudgetBytes?: number;
   /** Progress over one input's passes. */
   onProgress?: (input: string, done: number, total: number) => void;
-  /** --cache: expert cache hit rates (traces only). */
-  cache?: OffloadingOptions['cache'];
-  /**
-   * --prefetch: predictors (default history, and speculative where the trace records spec_topk_ids) and p
-   * (default K).
-   */
-  prefetch?: { predictors?: PrefetchPredictor[]; experts?: number };
+  /** --cache and --prefetch: the offloading what-ifs (traces only). */
+  offloading?: OffloadingOptions;
 }
 
 export interface ReportResult {
   analyses: InputAnalysis[];
   summary: ReportSummary;
-  /** --cache and --prefetch figures of each trace. */
-  offloading: NamedOffloading[];
 }
 
 export function runReport(inputs: string[], options: ReportOptions): ReportResult {
-  const { out, json, layers, onProgress, cache, prefetch, ...analysisOptions } = options;
+  const { out, json, layers, onProgress, ...analysisOptions } = options;
   const names = inputNames(inputs);
-  const offloading: NamedOffloading[] = [];
   const analyses = inputs.map((file, i) => {
     const common = { ...analysisOptions, name: names[i], detailLayers: layers };
     if (!isTrace(file)) {
       const analysis = analyseLoadMatrix(readLoadMatrix(file), common);
-      if (cache || prefetch) analysis.notes.push('a count matrix has no per-token routing, so it has no expert cache or prefetch figures');
+      if (options.offloading) analysis.notes.push('a count matrix has no per-token routing, so it has no expert cache or prefetch figures');
       return analysis;
     }
     const trace = openTrace(file);
     try {
-      // First, so a trace that cannot give what --prefetch asks is refused before the long analysis.
-      if (cache || prefetch) {
-        const predictors = prefetch?.predictors ?? (trace.hasSpeculative ? ['history', 'speculative'] : ['history']);
-        offloading.push({ trace: names[i], analysis: analyseOffloading(trace, { cache, prefetch: prefetch && { predictors, experts: prefetch.experts } }) });
-      }
       return analyseTrace(trace, { ...common, onProgress: (done, total) => onProgress?.(names[i], done, total) });
     } finally {
       trace.close();
     }
   });
   const summary = reportSummary(analyses);
-  const page = buildReportPage(analyses, summary.per_layer);
-  if (offloading.length > 0) {
-    // The offloading sections go before the last section, the table of every per-layer number.
-    const focusLayer = layers?.[0] ?? analyses.find((a) => a.kind === 'trace')!.layers[0];
-    page.sections.splice(page.sections.length - 1, 0, ...offloadingSections(offloading, focusLayer, summary.n_experts, summary.k!));
-  }
-  writeFileAtomically(out, renderHtmlReport(page));
-  if (json !== undefined) writeFileAtomically(json, summaryJson({ ...summary, ...offloadingSummary(offloading) }));
-  return { analyses, summary, offloading };
+  writeFileAtomically(out, renderHtmlReport(buildReportPage(analyses, summary.per_layer)));
+  if (json !== undefined) writeFileAtomically(json, summaryJson(summary));
+  return { analyses, summary };
 }
 
 /** A trace is a safetensors file; anything else is read as a count matrix (readLoadMatrix names what it accepts). */

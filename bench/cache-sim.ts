@@ -12,7 +12,7 @@ import path from 'node:path';
 import Table from 'cli-table3';
 import { accessOrder, cacheCurve, cachePolicies, hitRate, stepSets, type CachePolicy } from '../src/analysis/expert-cache.js';
 import { mulberry32 } from '../src/synth/random.js';
-import { gaussian, hash } from './report-scale.js';
+import { gaussian, hash, pickCumulative } from './report-scale.js';
 
 export interface CacheBenchResult {
   tokens: number;
@@ -48,7 +48,7 @@ export function cacheBench(tokens = 1_000_000, layers = 27, k = 6, experts = 64,
     const ids = new Int32Array(tokens * k);
     for (let t = 0; t < tokens; t++) {
       for (let j = 0; j < k; j++) {
-        let e = random() < 0.6 ? hash(tokenIds[t], l, j) % experts : pick(popularity, random() * popularity[experts - 1]);
+        let e = random() < 0.6 ? hash(tokenIds[t], l, j) % experts : pickCumulative(popularity, random() * popularity[experts - 1]);
         for (let m = 0; m < j; m++) {
           if (ids[t * k + m] === e) {
             e = (e + 1) % experts;
@@ -83,18 +83,6 @@ export function formatCacheTable(result: CacheBenchResult): string {
   table.push(['step sets', result.setsSeconds.toFixed(1), result.setsCpuSeconds.toFixed(1), ...blank]);
   table.push(['total', total(result.seconds, result.setsSeconds).toFixed(1), total(result.cpuSeconds, result.setsCpuSeconds).toFixed(1), ...blank]);
   return table.toString();
-}
-
-/** Index of the first cumulative weight above u. */
-function pick(cumulative: Float64Array, u: number): number {
-  let lo = 0;
-  let hi = cumulative.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (cumulative[mid] < u) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {

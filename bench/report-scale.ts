@@ -71,15 +71,7 @@ export function synthesiseTrace(file: string, tokens: number, layers: number, k:
   const tokenIds = new Int32Array(tokens);
   for (let t = 0; t < tokens; t++) {
     if (t % shape.promptTokens === 0) continue; // id 0: BOS
-    const u = random() * zipf[shape.vocab - 1];
-    let lo = 0;
-    let hi = shape.vocab - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (zipf[mid] < u) lo = mid + 1;
-      else hi = mid;
-    }
-    tokenIds[t] = 1 + lo;
+    tokenIds[t] = 1 + pickCumulative(zipf, random() * zipf[shape.vocab - 1]);
   }
   const popularity = Array.from({ length: layers }, () => {
     const weights = Array.from({ length: experts }, () => Math.exp(0.8 * gaussian(random)));
@@ -156,6 +148,18 @@ function measure(trace: string, dir: string): void {
   runReport([trace], { out: path.join(dir, 'bench.html'), json: path.join(dir, 'bench.json') });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   process.send!({ seconds, peakRssMiB: process.resourceUsage().maxRSS / 1024 });
+}
+
+/** The first index whose cumulative weight reaches u (a draw from the weights when u is uniform below the total). */
+export function pickCumulative(cumulative: Float64Array, u: number): number {
+  let lo = 0;
+  let hi = cumulative.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cumulative[mid] < u) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** A well-mixed 32-bit hash of three integers (the synthetic traces' token-dependent expert choice). */

@@ -60,7 +60,7 @@ export function loadMatrixFromRows(counts: number[][], file: string): LoadMatrix
 }
 
 /** `where` prefixes the position in messages, for the steps of a 3-D input. */
-function checkCounts(counts: number[][], file: string, where: string): void {
+export function checkCounts(counts: number[][], file: string, where: string): void {
   if (counts.length === 0) throw fileError(file, 'load-empty', `${where}load matrix has no rows`);
   const experts = counts[0].length;
   if (experts === 0) throw fileError(file, 'load-empty', `${where}load matrix row 0 has no experts`);

@@ -148,7 +148,7 @@ export class ReplicaRoute {
 }
 
 /** Accumulates one layer's matrix and nodes-per-token histogram, token by token. */
-class LayerCounter {
+export class LayerCounter {
   private readonly matrix: Float64Array;
   private readonly histogram: Float64Array;
   private readonly seenGpu: Int32Array;

@@ -234,7 +234,7 @@ describe('redundancy sweep', () => {
 
   test('a drop is listed when more redundancy gives lower balancedness', () => {
     // One layer, loads 9 5 5 1 on 2 GPUs. R = 4: {9,1} and {5,5}, balancedness 1. R = 6: e0 and e1 get a second
-    // replica (4.5, 4.5, 2.5, 2.5, 5, 1 packed as 5+4.5+... = 10 and 10): 1. R = 8: e0 three replicas of 3, e1 and e2
+    // replica (5, 4.5, 4.5, 2.5, 2.5, 1 packed as 5+2.5+2.5 and 4.5+4.5+1): 1. R = 8: e0 three replicas of 3, e1 and e2
     // two of 2.5, e3 one of 1; the greedy packing ends at 9.5 and 10.5: balancedness 10 / 10.5 = 0.952, a drop.
     const load = loadMatrixFromRows([[9, 5, 5, 1]], 'tiny');
     const sweep = sweepPlacements(load, { gpus: [2], redundant: [0, 2, 4], gpusPerNode: 8, groups: 1 });

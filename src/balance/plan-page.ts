@@ -1,10 +1,11 @@
 import { contiguousPlacement, gpuLoads, trivialPlacement, type Placement } from '../analysis/balancedness.js';
-import type { LoadMatrix } from '../loaders/load-matrix.js';
+import { readLoadMatrix, type LoadMatrix } from '../loaders/load-matrix.js';
 import { heatmap, rendererFor } from '../report/charts.js';
 import type { ReportPage, ReportSection } from '../report/html.js';
 import type { PlacementPlan } from './balance.js';
 import { groupedBarChart, seriesLineChart } from './plan-charts.js';
 import type { PlanDiff } from './plan-diff.js';
+import { checkPlanFitsLoad, readPlanFile } from './plan-file.js';
 import type { Simulation } from './simulate.js';
 import { kneeShare, type Sweep } from './sweep.js';
 import type { TrafficReport } from './traffic.js';
@@ -32,6 +33,14 @@ export function planPage(input: PlanPageInput): ReportPage {
   if (plan) facts.push(['plan', `${plan.policy} policy, ${plan.replicas} slots on ${plan.gpus} GPUs in ${plan.nodes} node(s), ${plan.groups} group(s)`]);
   if (expertBytes !== undefined) facts.push(['one expert', `${expertBytes.toLocaleString('en-US')} bytes`]);
   return { title: 'Expert placement for serving', subtitle: `${loadName}: what a placement plan does for expert-parallel serving`, facts, notes, sections };
+}
+
+/** `report --plan`: the plan sections measured on the report's first input. */
+export function planReportSections(planFile: string, inputFile: string, inputName: string, expertBytes?: number): ReportSection[] {
+  const plan: PlanWithWhatIfs = readPlanFile(planFile);
+  const load = readLoadMatrix(inputFile);
+  checkPlanFitsLoad(plan, planFile, load.counts[0].length, load.counts.length);
+  return planSections(plan, load, inputName, expertBytes);
 }
 
 /** The contiguous placement of analyses.md (E/D per GPU) where D divides E, else the engines' trivial map over R slots. */

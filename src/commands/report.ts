@@ -23,6 +23,8 @@ export function reportCommand(): Command {
     .option('--nodes <N>', 'nodes the GPUs are spread over (default 1)', positiveInteger('--nodes'))
     .option('--replicas <R>', 'physical expert slots in all: place experts with EPLB (at least E, a multiple of --gpus)', positiveInteger('--replicas'))
     .option('--groups <G>', "EPLB expert groups (default: the model's n_group, else 1)", positiveInteger('--groups'))
+    .option('--plan <PLAN.json>', 'also show a balance plan measured on the first input: balancedness before (contiguous) and after, GPU loads, expert memory (not with --replicas)')
+    .option('--expert-bytes <N>', "one expert's weight bytes, for the plan's memory", positiveInteger('--expert-bytes'))
     .option('--layers <list>', 'model layers to show in detail (co-activation, top tokens), e.g. 1,5,10-12 (default: 4 spread over depth)', layerList)
     .addHelpText(
       'after',
@@ -34,6 +36,9 @@ export function reportCommand(): Command {
     .action((inputs: string[], flags) => {
       const duplicate = inputs.find((input, i) => inputs.indexOf(input) !== i);
       if (duplicate !== undefined) throw new InputError(`${duplicate}: given twice; each input is one column of the report`, 'usage-duplicate-input');
+      if (flags.plan !== undefined && flags.replicas !== undefined) {
+        throw new InputError(`${flags.plan}: --plan shows a given plan, --replicas makes one per input; use one or the other`, 'plan-with-replicas');
+      }
       const progress = new Map<string, Progress>();
       const { analyses, summary } = runReport(inputs, {
         out: flags.out,
@@ -43,6 +48,8 @@ export function reportCommand(): Command {
         replicas: flags.replicas,
         groups: flags.groups,
         layers: flags.layers,
+        plan: flags.plan,
+        expertBytes: flags.expertBytes,
         onProgress: (input, done, total) => {
           if (!progress.has(input)) progress.set(input, createProgress(`report ${input}`, total, 'tok'));
           const bar = progress.get(input)!;

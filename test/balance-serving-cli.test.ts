@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { rebalanceExperts } from '../src/analysis/eplb.js';
+import { simulateRebalancing } from '../src/balance/simulate.js';
+import { seriesFromSteps } from '../src/balance/time-series.js';
+import { readLoadMatrix } from '../src/loaders/load-matrix.js';
+import { drawLoadSeries } from '../src/synth/load-series.js';
+import { mulberry32 } from '../src/synth/random.js';
+import { writeTrace } from '../src/trace.js';
+import { cliBuilt, repoRoot, runCli } from './helpers/cli.js';
+
+const root = repoRoot();
+const servingLoad = path.join(root, 'test/fixtures/serving/deepseek-v3-decode_in1000out1000.logical_count.json');
+const v3Flags = ['--replicas', '288', '--groups', '8', '--nodes', '4', '--gpus', '32'];
+const skip = cliBuilt() ? false : 'dist/src/cli.js is missing: run `npm run build` (npm test builds first)';
+const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'moe-serving-cli-'));
+const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
+
+/** A trace of `tokens` tokens in prompts of 10, 2 MoE layers (model layers 1 and 2) of 8 experts, top-2, hidden size 64. */
+function smallTrace(dir: string, tokens: number): { file: string; ids: number[][][] } {
+  const random = mulberry32(5);
+  const ids = Array.from({ length: tokens }, () =>
+    [0, 1].map(() => {
+      const first = Math.floor(random() * random() * 8); // skewed: low experts are hot
+      let second = Math.floor(random() * 8);
+      if (second === first) second = (second + 1) % 8;
+      return [first, second];
+    }),
+  );
+  const file = path.join(dir, 'small.trace.safetensors');
+  const config = { model_type: 'deepseek_v3', num_hidden_layers: 3, hidden_size: 64, n_routed_experts: 8, num_experts_per_tok: 2, first_k_dense_replace: 1 };
+  writeTrace(file, {
+    metadata: { model_type: 'deepseek_v3', n_routed_experts: 8, num_experts_per_tok: 2, model_config: JSON.stringify(config), model_dir: 'test', labels: [], source: 'route' },
+    layers: [1, 2],
+    tokenIds: new Int32Array(tokens),
+    promptOffsets: Array.from({ length: Math.ceil(tokens / 10) + 1 }, (_, p) => Math.min(tokens, p * 10)),
+    topkIds: [Int32Array.from(ids.flat(2))],
+  });
+  return { file, ids };
+}
+
+describe('moe-inspect balance: serving what-ifs (end to end)', () => {
+  test('--simulate on a JSON series writes the simulation the library computes, and --html a page with its chart', { skip }, () => {
+    const dir = tempDir();
+    const real = readLoadMatrix(servingLoad);
+    const steps = drawLoadSeries(real.counts, { steps: 6, draws: 4096, seed: 3 });
+    const seriesFile = path.join(dir, 'series.json');
+    fs.writeFileSync(seriesFile, JSON.stringify({ logical_count: steps }));
+    const out = path.join(dir, 'plan.json');
+    const html = path.join(dir, 'plan.html');
+    const run = runCli(['balance', seriesFile, ...v3Flags, '--simulate', '--window', '2', '--interval', '2', '--expert-bytes', '1000', '--out', out, '--html', html]);
+    assert.equal(run.code, 0, run.stderr);
+    const expected = simulateRebalancing(seriesFromSteps(steps, seriesFile, []), { replicas: 288, groups: 8, nodes: 4, gpus: 32 }, { window: 2, interval: 2, expertBytes: 1000 });
+    assert.deepEqual(readJson(out).simulate, JSON.parse(JSON.stringify(expected)));
+    assert.match(run.stdout, /simulate over 6 steps \(W 2, I 2\): mean balancedness static 0\.\d{4}, periodic 0\.\d{4}, oracle 0\.\d{4}/);
+    const page = fs.readFileSync(html, 'utf8');
+    for (const title of ['Plan: GPU balancedness per layer, before and after', 'Plan: per-GPU load of the busiest layer', 'Plan: expert memory per GPU', 'Over time: static, periodic and oracle rebalancing']) assert.ok(page.includes(title), title);
+    assert.match(page, /sum of means \/ sum of maxima/);
+  });
+
+  test('--simulate on a trace with --step-tokens drops the final partial step with a note', { skip }, () => {
+    const dir = tempDir();
+    const { file } = smallTrace(dir, 105);
+    const out = path.join(dir, 'plan.json');
+    const run = runCli(['balance', file, '--replicas', '12', '--gpus', '4', '--nodes', '2', '--groups', '2', '--simulate', '--window', '1', '--interval', '1', '--step-tokens', '25', '--out', out]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /dropped the final partial step of 5 token\(s\) \(steps are 25 tokens\)/);
+    assert.equal(readJson(out).simulate.steps, 4);
+    assert.deepEqual(readJson(out).simulate.layers, [1, 2]);
+  });
+
+  test('--traffic matches a direct count over the trace with the plans EPLB makes from it', { skip }, () => {
+    const dir = tempDir();
+    const { file, ids } = smallTrace(dir, 200);
+    const out = path.join(dir, 'plan.json');
+    const html = path.join(dir, 'traffic.html');
+    const run = runCli(['balance', file, '--replicas', '12', '--gpus', '4', '--nodes', '2', '--groups', '2', '--traffic', '--out', out, '--html', html]);
+    assert.equal(run.code, 0, run.stderr);
+    const traffic = readJson(out).traffic;
+    assert.equal(traffic.bandwidth.nvlinkGBps, 160);
+    assert.equal(traffic.bandwidth.rdmaGBps, 50);
+    assert.match(traffic.bandwidth.source, /DeepEP/);
+    assert.deepEqual(traffic.per_layer.map((e: { layer: number; policy: string }) => `${e.layer}:${e.policy}`), ['1:hierarchical', '1:global', '2:hierarchical', '2:global']);
+    // Independent count: the plan from the trace's own load, then token by token the replica rule written out plainly.
+    const load = [0, 1].map((j) => { const row = new Array(8).fill(0); ids.forEach((t) => t[j].forEach((e) => row[e]++)); return row; });
+    for (const [policy, groups, nodes] of [['hierarchical', 2, 2], ['global', 1, 1]] as const) {
+      const plan = rebalanceExperts(load, 12, groups, nodes, 4);
+      [0, 1].forEach((j) => {
+        const matrix = Array.from({ length: 4 }, () => new Array(4).fill(0));
+        const gpuOf = (slot: number) => Math.floor(slot / 3);
+        const nodeOf = (gpu: number) => Math.floor(gpu / 2);
+        ids.forEach((token, t) => {
+          const source = t % 4;
+          const used = new Set<number>();
+          for (const e of token[j]) {
+            const slots = plan.phy2log[j].flatMap((x, s) => (x === e ? [s] : []));
+            const local = slots.find((s) => gpuOf(s) === source) ?? slots.find((s) => nodeOf(gpuOf(s)) === nodeOf(source));
+            used.add(gpuOf(local ?? slots[t % slots.length]));
+          }
+          for (const gpu of used) if (gpu !== source) matrix[source][gpu] += 1;
+        });
+        const entry = traffic.per_layer.find((e: { layer: number; policy: string }) => e.layer === j + 1 && e.policy === policy);
+        assert.deepEqual(entry.matrix, matrix, `${policy} layer ${j + 1}`);
+      });
+    }
+    const page = fs.readFileSync(html, 'utf8');
+    assert.ok(page.includes('Traffic: GPU x GPU tokens of the slowest layer'));
+  });
+
+  test('--sweep-gpus x --sweep-redundant writes the sweep; a point whose GPUs do not divide the slots is refused', { skip }, () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'sweep.json');
+    const run = runCli(['balance', servingLoad, '--sweep-gpus', '8,16', '--sweep-redundant', '0,16,32', '--groups', '8', '--out', out]);
+    assert.equal(run.code, 0, run.stderr);
+    const { sweep } = readJson(out);
+    assert.equal(sweep.points.length, 6);
+    assert.deepEqual(Object.keys(sweep.knee), ['8', '16']);
+    assert.ok(sweep.points.every((p: { expert_bytes_per_gpu: unknown }) => p.expert_bytes_per_gpu === null));
+    const bad = runCli(['balance', servingLoad, '--sweep-gpus', '8,24', '--sweep-redundant', '0', '--gpus-per-node', '8', '--out', path.join(dir, 'bad.json')]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^moe-inspect: sweep point 24 GPUs, 0 redundant: replicas 256 must be a multiple of gpus 24[^\n]*\n$/);
+    assert.ok(!fs.existsSync(path.join(dir, 'bad.json')));
+  });
+
+  test('--diff counts what each GPU loads to move from an old plan, before and after relabelling', { skip }, () => {
+    const dir = tempDir();
+    const old = path.join(dir, 'old.json');
+    assert.equal(runCli(['balance', servingLoad, '--replicas', '256', '--groups', '8', '--nodes', '4', '--gpus', '32', '--out', old]).code, 0);
+    const out = path.join(dir, 'new.json');
+    const run = runCli(['balance', servingLoad, ...v3Flags, '--diff', old, '--expert-bytes', '10', '--out', out]);
+    assert.equal(run.code, 0, run.stderr);
+    const { diff, phy2log } = readJson(out);
+    const before = readJson(old).phy2log as number[][];
+    // Each GPU loads at least the slots it gains (9 now, 8 before) and at most all 9, per layer.
+    assert.ok(diff.moved_replicas_per_gpu.every((n: number) => n >= 58 && n <= 9 * 58));
+    assert.deepEqual(diff.moved_bytes_per_gpu, diff.moved_replicas_per_gpu.map((n: number) => n * 10));
+    const total = (values: number[]) => values.reduce((a, b) => a + b, 0);
+    assert.ok(total(diff.relabelled.moved_replicas_per_gpu) <= total(diff.moved_replicas_per_gpu));
+    assert.deepEqual([...diff.relabelled.gpu_map].sort((a: number, b: number) => a - b), Array.from({ length: 32 }, (_, g) => g));
+    assert.equal(phy2log.length, before.length);
+    assert.match(run.stdout, /move from the old plan: \d+ replicas as numbered, \d+ after relabelling GPUs/);
+  });
+
+  test('report --plan adds the plan sections; with --replicas it is refused', { skip }, () => {
+    const dir = tempDir();
+    const plan = path.join(dir, 'plan.json');
+    assert.equal(runCli(['balance', servingLoad, ...v3Flags, '--out', plan]).code, 0);
+    const html = path.join(dir, 'report.html');
+    const run = runCli(['report', servingLoad, '--plan', plan, '--expert-bytes', '1000', '--out', html]);
+    assert.equal(run.code, 0, run.stderr);
+    const page = fs.readFileSync(html, 'utf8');
+    assert.ok(page.includes('Plan: GPU balancedness per layer, before and after'));
+    assert.ok(page.includes('Plan: expert memory per GPU'));
+    const refused = runCli(['report', servingLoad, '--plan', plan, '--replicas', '288', '--out', path.join(dir, 'no.html')]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^moe-inspect: .*plan\.json: --plan shows a given plan, --replicas makes one per input[^\n]*\n$/);
+    assert.ok(!fs.existsSync(path.join(dir, 'no.html')));
+  });
+});
+
+describe('moe-inspect balance: bad input is refused with one line, exit 1, nothing written', () => {
+  const dir = tempDir();
+  const write = (name: string, value: unknown) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, JSON.stringify(value));
+    return file;
+  };
+  const smallPlan = write('plan-8-experts.json', { policy: 'global', replicas: 8, groups: 1, nodes: 1, gpus: 2, layers: [3], phy2log: [[0, 1, 2, 3, 4, 5, 6, 7]], log2phy: [[[0], [1], [2], [3], [4], [5], [6], [7]]], logcnt: [[1, 1, 1, 1, 1, 1, 1, 1]], balancedness_before: [1], balancedness_after: [1] });
+  const cases: Array<[string, () => string[], RegExp]> = [
+    ['a 2-D matrix where a series is needed', () => ['balance', servingLoad, ...v3Flags, '--simulate', '--window', '1', '--interval', '1'], /logical_count\.json: a time series needs 3 levels \[steps\]\[layers\]\[experts\], found a 2-D matrix/],
+    ['steps of different layer counts', () => ['balance', write('ragged.json', { logical_count: [[[1, 2], [3, 4]], [[1, 2]]] }), '--replicas', '2', '--gpus', '2', '--simulate', '--window', '1', '--interval', '1'], /ragged\.json: step 1 has shape 1x2, step 0 has 2x2/],
+    ['a plan for another expert count (--diff)', () => ['balance', servingLoad, ...v3Flags, '--diff', smallPlan], /plan-8-experts\.json: the old plan is for 8 experts, the new one for 256/],
+    ['a plan for another expert count (report --plan)', () => ['report', servingLoad, '--plan', smallPlan], /plan-8-experts\.json: the plan places 8 experts, the load has 256/],
+    ['D not dividing R', () => ['balance', servingLoad, '--replicas', '300', '--gpus', '32'], /replicas 300 must be a multiple of gpus 32/],
+    ['--traffic on a count matrix', () => ['balance', servingLoad, ...v3Flags, '--traffic'], /logical_count\.json: --traffic needs a trace \(\.safetensors\)/],
+  ];
+  for (const [name, args, message] of cases) {
+    test(name, { skip }, () => {
+      const out = path.join(dir, `out-${name.replace(/\W+/g, '-')}`);
+      const run = runCli([...args(), '--out', `${out}.json`]);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, new RegExp(`^moe-inspect: [^\\n]*${message.source}[^\\n]*\\n$`));
+      assert.ok(!fs.existsSync(`${out}.json`));
+    });
+  }
+});

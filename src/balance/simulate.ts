@@ -80,10 +80,20 @@ export function stepBalancedness(series: LoadSeries, step: number, phy2log: numb
 }
 
 export function simulateRebalancing(series: LoadSeries, cluster: Cluster, options: SimulationOptions): Simulation {
+  return {
+    steps: series.steps.length,
+    window: options.window,
+    interval: options.interval,
+    layers: series.moeLayers,
+    policies: { ...simulatePeriodic(series, cluster, options), oracle: simulateOracle(series, cluster) },
+  };
+}
+
+/** The static and periodic policies, which share their plans (static keeps the first). */
+export function simulatePeriodic(series: LoadSeries, cluster: Cluster, options: SimulationOptions): Pick<Simulation['policies'], 'static' | 'periodic'> {
   const { window, interval, expertBytes } = options;
   const stepCount = series.steps.length;
   const plans = periodicPlans(series, cluster, window, interval);
-
   const staticValues: Array<number | null> = new Array(stepCount).fill(null);
   const periodicValues: Array<number | null> = new Array(stepCount).fill(null);
   const movedReplicas = new Array<number>(stepCount).fill(0);
@@ -95,19 +105,15 @@ export function simulateRebalancing(series: LoadSeries, cluster: Cluster, option
     }
     if (p > 0) movedReplicas[plan.madeAfter] = sum(movedReplicasPerGpu(plans[p - 1].phy2log, plan.phy2log, cluster.gpus));
   });
-  const oracleValues = series.steps.map((_, step) => stepBalancedness(series, step, oraclePlan(series, step, cluster), cluster.gpus));
-
   return {
-    steps: stepCount,
-    window,
-    interval,
-    layers: series.moeLayers,
-    policies: {
-      static: timeline(staticValues),
-      periodic: { ...timeline(periodicValues), moved_replicas: movedReplicas, moved_bytes: expertBytes === undefined ? null : movedReplicas.map((n) => n * expertBytes) },
-      oracle: timeline(oracleValues),
-    },
+    static: timeline(staticValues),
+    periodic: { ...timeline(periodicValues), moved_replicas: movedReplicas, moved_bytes: expertBytes === undefined ? null : movedReplicas.map((n) => n * expertBytes) },
   };
+}
+
+/** The oracle: every step balanced by EPLB on its own load. */
+export function simulateOracle(series: LoadSeries, cluster: Cluster): PolicyTimeline {
+  return timeline(series.steps.map((_, step) => stepBalancedness(series, step, oraclePlan(series, step, cluster), cluster.gpus)));
 }
 
 function timeline(values: Array<number | null>): PolicyTimeline {

@@ -88,12 +88,8 @@ export function dispatchTraffic(trace: Trace, cluster: Cluster, options: { token
   for (let start = 0; start < trace.nTokens; start += chunk) {
     const end = Math.min(trace.nTokens, start + chunk);
     const ids = trace.readTopkIds(start, end);
-    for (let t = start; t < end; t++) {
-      const base = (t - start) * stride;
-      routes.forEach((route, r) =>
-        layers.forEach((_, i) => counters[r][i].addToken(ids, base + traceLayer[i] * k, k, sources[t], t, route.layers[i])),
-      );
-    }
+    // Layer by layer over the chunk, so one layer's replica tables stay in cache.
+    routes.forEach((route, r) => layers.forEach((_, i) => counters[r][i].addTokens(ids, start, end, stride, traceLayer[i] * k, k, sources, route.layers[i])));
   }
   const perLayer = routes.flatMap((route, r) => layers.map((layer, i) => counters[r][i].result(layer, route.policy, bytes, bandwidth)));
   // Side by side: per layer, the policies next to each other.
@@ -120,17 +116,21 @@ function sourceGpus(trace: Trace, tokenSource: TokenSource, gpus: number): Int32
 export class ReplicaRoute {
   /** [expert * gpus + source]: the GPU chosen without round robin, -1 where the round robin decides. */
   private readonly local: Int32Array;
-  /** Per expert: the GPUs of its replicas, by slot. */
-  private readonly replicaGpus: number[][];
+  /** Per expert, the GPUs of its replicas by slot, flattened: expert e's are flatGpus[start[e] .. start[e+1]-1]. */
+  private readonly flatGpus: Int32Array;
+  private readonly start: Int32Array;
 
   constructor(phy2log: number[], experts: number, cluster: { gpus: number; nodes: number }) {
     const { gpus, nodes } = cluster;
     const slotsPerGpu = phy2log.length / gpus;
     const gpusPerNode = gpus / nodes;
-    this.replicaGpus = Array.from({ length: experts }, () => []);
-    phy2log.forEach((expert, slot) => this.replicaGpus[expert].push(Math.floor(slot / slotsPerGpu)));
+    const replicaGpus: number[][] = Array.from({ length: experts }, () => []);
+    phy2log.forEach((expert, slot) => replicaGpus[expert].push(Math.floor(slot / slotsPerGpu)));
+    this.start = new Int32Array(experts + 1);
+    replicaGpus.forEach((replicas, expert) => (this.start[expert + 1] = this.start[expert] + replicas.length));
+    this.flatGpus = Int32Array.from(replicaGpus.flat());
     this.local = new Int32Array(experts * gpus).fill(-1);
-    this.replicaGpus.forEach((replicas, expert) => {
+    replicaGpus.forEach((replicas, expert) => {
       for (let source = 0; source < gpus; source++) {
         const node = Math.floor(source / gpusPerNode);
         const choice = replicas.includes(source) ? source : replicas.find((gpu) => Math.floor(gpu / gpusPerNode) === node);
@@ -142,8 +142,8 @@ export class ReplicaRoute {
   gpuFor(expert: number, source: number, token: number, gpus: number): number {
     const local = this.local[expert * gpus + source];
     if (local >= 0) return local;
-    const replicas = this.replicaGpus[expert];
-    return replicas[token % replicas.length];
+    const first = this.start[expert];
+    return this.flatGpus[first + (token % (this.start[expert + 1] - first))];
   }
 }
 
@@ -165,6 +165,11 @@ export class LayerCounter {
     this.seenGpu = new Int32Array(gpus).fill(-1);
     this.seenNode = new Int32Array(nodes).fill(-1);
     this.gpusPerNode = gpus / nodes;
+  }
+
+  /** Tokens start..end-1 of a [tokens, layers, k] chunk that begins at token `chunkStart`; this layer's ids sit at `layerOffset`. */
+  addTokens(ids: Int32Array, chunkStart: number, end: number, stride: number, layerOffset: number, k: number, sources: Int32Array, route: ReplicaRoute): void {
+    for (let t = chunkStart; t < end; t++) this.addToken(ids, (t - chunkStart) * stride + layerOffset, k, sources[t], t, route);
   }
 
   addToken(ids: Int32Array, offset: number, k: number, source: number, token: number, route: ReplicaRoute): void {

@@ -51,7 +51,7 @@ export function balanceCommand(): Command {
         '  moe-inspect balance load.json --replicas 288 --groups 8 --nodes 4 --gpus 32 --out plan.json --eval today.json\n' +
         '  moe-inspect balance load.json --replicas 288 --groups 8 --nodes 4 --gpus 32 --out plan.json --export-sglang sglang.json --export-vllm vllm.jsonl\n' +
         '  moe-inspect balance series.json --replicas 288 --groups 8 --nodes 4 --gpus 32 --simulate --window 10 --interval 10 --out plan.json --html plan.html\n' +
-        '  moe-inspect balance load.json --sweep-gpus 8,16,32,64 --sweep-redundant 0,32,64,96,128 --groups 8 --expert-bytes 44040192 --out sweep.json\n' +
+        '  moe-inspect balance load.json --sweep-gpus 8,16,32,64 --sweep-redundant 0,64,128,192,256 --groups 8 --expert-bytes 44050944 --out sweep.json\n' +
         '  moe-inspect balance trace.safetensors --replicas 288 --groups 8 --nodes 4 --gpus 32 --traffic --out plan.json\n' +
         `\nBandwidth defaults: ${bandwidthSource}.`,
     )

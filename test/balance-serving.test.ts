@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { gpuBalancedness } from '../src/analysis/balancedness.js';
-import { rebalanceExperts } from '../src/analysis/eplb.js';
+import { balancedPacking, placeExperts, rebalanceExperts } from '../src/analysis/eplb.js';
 import { planPlacement } from '../src/balance/balance.js';
 import { expertBytesFromModel } from '../src/balance/expert-bytes.js';
 import { minimumCostAssignment } from '../src/balance/hungarian.js';
@@ -63,6 +63,44 @@ describe('engine exports', () => {
     assert.equal(record.num_slots, 288);
     assert.deepEqual(Object.keys(record.initial_global_assignments), Array.from({ length: 58 }, (_, j) => String(j)));
     plan!.layers.forEach((_, i) => assert.deepEqual(record.initial_global_assignments[String(i)], plan!.phy2log[i]));
+  });
+});
+
+describe('EPLB speed-ups keep the plan', () => {
+  test('balancedPacking orders items as a stable descending comparator sort would, ties and -0 included', () => {
+    const random = mulberry32(11);
+    // Greedy packing written out with the comparator order: heaviest first, ties by index.
+    const reference = (weights: number[], packs: number) => {
+      const order = weights.map((_, i) => i).sort((a, b) => weights[b] - weights[a] || a - b);
+      const perPack = weights.length / packs;
+      const load = new Array(packs).fill(0);
+      const size = new Array(packs).fill(0);
+      const pack: number[] = [];
+      const rank: number[] = [];
+      for (const item of order) {
+        let best = -1;
+        for (let p = 0; p < packs; p++) if (size[p] < perPack && (best < 0 || load[p] < load[best])) best = p;
+        [pack[item], rank[item]] = [best, size[best]];
+        load[best] = Math.fround(load[best] + weights[item]);
+        size[best] += 1;
+      }
+      return { pack, rank };
+    };
+    for (let trial = 0; trial < 200; trial++) {
+      const packs = 1 + (trial % 5);
+      const n = packs * (2 + (trial % 7));
+      // Few distinct values (ties), fractions exact in float32, a -0 now and then.
+      const weights = Array.from({ length: n }, () => (random() < 0.1 ? -0 : Math.fround(Math.floor(random() * 6) / 4)));
+      assert.deepEqual(balancedPacking(weights, packs), reference(weights, packs));
+    }
+    // Values that are not float32 (or negative) take the comparator path itself.
+    assert.deepEqual(balancedPacking([0.1, 0.3, -1, 0.3], 2), reference([0.1, 0.3, -1, 0.3], 2));
+  });
+
+  test('placeExperts gives rebalanceExperts phy2log', () => {
+    const load = readLoadMatrix(servingLoad);
+    const rows = load.moeLayers.map((layer) => load.counts[layer]);
+    assert.deepEqual(placeExperts(rows, 288, 8, 4, 32), rebalanceExperts(rows, 288, 8, 4, 32).phy2log);
   });
 });
 

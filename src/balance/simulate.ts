@@ -1,5 +1,5 @@
 import { gpuBalancedness } from '../analysis/balancedness.js';
-import { rebalanceExperts, type PlacementShape } from '../analysis/eplb.js';
+import { placeExperts, type PlacementShape } from '../analysis/eplb.js';
 import { movedReplicasPerGpu } from './migration.js';
 import type { LoadSeries } from './time-series.js';
 
@@ -48,7 +48,7 @@ export interface ScheduledPlan {
 
 /** EPLB's phy2log for one load per MoE layer ([layers][experts]). */
 export function planForLoad(rows: number[][], cluster: Cluster): number[][] {
-  return rebalanceExperts(rows, cluster.replicas, cluster.groups, cluster.nodes, cluster.gpus).phy2log;
+  return placeExperts(rows, cluster.replicas, cluster.groups, cluster.nodes, cluster.gpus);
 }
 
 /** The periodic policy's plans: after steps W-1, W-1+I, ... while a next step exists to use them. */

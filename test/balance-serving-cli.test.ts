@@ -8,9 +8,8 @@ import { simulateRebalancing } from '../src/balance/simulate.js';
 import { seriesFromSteps } from '../src/balance/time-series.js';
 import { readLoadMatrix } from '../src/loaders/load-matrix.js';
 import { drawLoadSeries } from '../src/synth/load-series.js';
-import { mulberry32 } from '../src/synth/random.js';
-import { writeTrace } from '../src/trace.js';
 import { cliBuilt, repoRoot, runCli } from './helpers/cli.js';
+import { smallTrace } from './helpers/serving-trace.js';
 
 const root = repoRoot();
 const servingLoad = path.join(root, 'test/fixtures/serving/deepseek-v3-decode_in1000out1000.logical_count.json');
@@ -18,29 +17,6 @@ const v3Flags = ['--replicas', '288', '--groups', '8', '--nodes', '4', '--gpus',
 const skip = cliBuilt() ? false : 'dist/src/cli.js is missing: run `npm run build` (npm test builds first)';
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'moe-serving-cli-'));
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
-
-/** A trace of `tokens` tokens in prompts of 10, 2 MoE layers (model layers 1 and 2) of 8 experts, top-2, hidden size 64. */
-function smallTrace(dir: string, tokens: number): { file: string; ids: number[][][] } {
-  const random = mulberry32(5);
-  const ids = Array.from({ length: tokens }, () =>
-    [0, 1].map(() => {
-      const first = Math.floor(random() * random() * 8); // skewed: low experts are hot
-      let second = Math.floor(random() * 8);
-      if (second === first) second = (second + 1) % 8;
-      return [first, second];
-    }),
-  );
-  const file = path.join(dir, 'small.trace.safetensors');
-  const config = { model_type: 'deepseek_v3', num_hidden_layers: 3, hidden_size: 64, n_routed_experts: 8, num_experts_per_tok: 2, first_k_dense_replace: 1 };
-  writeTrace(file, {
-    metadata: { model_type: 'deepseek_v3', n_routed_experts: 8, num_experts_per_tok: 2, model_config: JSON.stringify(config), model_dir: 'test', labels: [], source: 'route' },
-    layers: [1, 2],
-    tokenIds: new Int32Array(tokens),
-    promptOffsets: Array.from({ length: Math.ceil(tokens / 10) + 1 }, (_, p) => Math.min(tokens, p * 10)),
-    topkIds: [Int32Array.from(ids.flat(2))],
-  });
-  return { file, ids };
-}
 
 describe('moe-inspect balance: serving what-ifs (end to end)', () => {
   test('--simulate on a JSON series writes the simulation the library computes, and --html a page with its chart', { skip }, () => {

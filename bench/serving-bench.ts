@@ -7,7 +7,7 @@ import { sweepPlacements } from '../src/balance/sweep.js';
 import { seriesFromSteps } from '../src/balance/time-series.js';
 import { defaultBandwidth, dispatchTraffic } from '../src/balance/traffic.js';
 import { readLoadMatrix } from '../src/loaders/load-matrix.js';
-import { drawLoadSeries } from '../src/synth/load-series.js';
+import { aliasTable, drawLoadSeries } from '../src/synth/load-series.js';
 import { mulberry32 } from '../src/synth/random.js';
 import { openTrace, writeTrace } from '../src/trace.js';
 
@@ -72,22 +72,7 @@ function writeBenchTrace(file: string, counts: number[][], moeLayers: number[], 
   const k = 8;
   const experts = counts[0].length;
   const random = mulberry32(1);
-  const cumulative = moeLayers.map((layer) => {
-    const total = counts[layer].reduce((a, b) => a + b, 0);
-    let running = 0;
-    return counts[layer].map((count) => (running += count / total));
-  });
-  const pick = (cdf: number[]) => {
-    const u = random();
-    let lo = 0;
-    let hi = cdf.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cdf[mid] < u) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
+  const tables = moeLayers.map((layer) => aliasTable(counts[layer]));
   function* chunks(): Generator<Int32Array> {
     const chunkTokens = 10_000;
     for (let start = 0; start < tokens; start += chunkTokens) {
@@ -95,9 +80,9 @@ function writeBenchTrace(file: string, counts: number[][], moeLayers: number[], 
       const ids = new Int32Array(n * moeLayers.length * k);
       let offset = 0;
       for (let t = 0; t < n; t++) {
-        for (const cdf of cumulative) {
+        for (const table of tables) {
           const chosen = new Set<number>();
-          while (chosen.size < k) chosen.add(pick(cdf));
+          while (chosen.size < k) chosen.add(table.draw(random));
           for (const e of chosen) ids[offset++] = e;
         }
       }

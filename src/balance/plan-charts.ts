@@ -25,11 +25,7 @@ export function seriesLineChart(points: SeriesPoint[], options: { title: string;
       x: { field: 'x', type: 'quantitative', title: options.xTitle, scale: { zero: false } },
       y: { field: 'y', type: 'quantitative', title: options.yTitle, scale: options.yDomain ? { domain: options.yDomain } : { zero: false } },
       color: { field: 'series', type: 'nominal', title: options.seriesTitle },
-      tooltip: [
-        { field: 'series', title: options.seriesTitle },
-        { field: 'x', title: options.xTitle },
-        { field: 'y', title: options.yTitle },
-      ],
+      tooltip: tooltip(options),
     },
     config,
   };
@@ -56,12 +52,17 @@ export function groupedBarChart(points: BarPoint[], options: { title: string; xT
       xOffset: { field: 'series', type: 'nominal' },
       y: { field: 'y', type: 'quantitative', title: options.yTitle },
       color: { field: 'series', type: 'nominal', title: options.seriesTitle },
-      tooltip: [
-        { field: 'series', title: options.seriesTitle },
-        { field: 'x', title: options.xTitle },
-        { field: 'y', title: options.yTitle },
-      ],
+      tooltip: tooltip(options),
     },
     config,
   };
+}
+
+/** The exact numbers of a point: its series, x and y. */
+function tooltip(options: { xTitle: string; yTitle: string; seriesTitle: string }): Spec[] {
+  return [
+    { field: 'series', title: options.seriesTitle },
+    { field: 'x', title: options.xTitle },
+    { field: 'y', title: options.yTitle },
+  ];
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileError } from '../errors.js';
-import { checkCounts, loadFromTopk } from '../loaders/load-matrix.js';
+import { checkCounts, loadFromTopk, loadJsonList } from '../loaders/load-matrix.js';
 import { readNpy } from '../loaders/npy.js';
 import { openTrace } from '../trace.js';
 
@@ -54,17 +54,7 @@ export function seriesFromSteps(steps: number[][][], file: string, notes: string
 }
 
 function stepsFromJson(text: string, file: string): number[][][] {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw fileError(file, 'load-json', `not valid JSON (${(error as Error).message})`, error);
-  }
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    if (!('logical_count' in value)) throw fileError(file, 'load-json', `JSON object has no "logical_count" (keys: ${Object.keys(value).join(', ') || 'none'})`);
-    value = (value as { logical_count: unknown }).logical_count;
-  }
-  if (!Array.isArray(value) || value.length === 0) throw fileError(file, 'series-empty', 'expected a non-empty list of steps');
+  const value = loadJsonList(text, file, 'steps');
   if (!Array.isArray(value[0]) || !Array.isArray(value[0][0])) {
     throw fileError(file, 'series-not-3d', 'a time series needs 3 levels [steps][layers][experts], found a 2-D matrix [layers][experts] (one total, no time axis)');
   }

@@ -18,12 +18,12 @@ export function drawLoadSeries(counts: number[][], options: { steps: number; dra
   );
 }
 
-interface AliasTable {
+export interface AliasTable {
   draw(uniform: () => number): number;
 }
 
 /** Walker's alias method for the distribution proportional to `weights`. */
-function aliasTable(weights: number[]): AliasTable {
+export function aliasTable(weights: number[]): AliasTable {
   const n = weights.length;
   const total = weights.reduce((a, b) => a + b, 0);
   const scaled = weights.map((w) => (w * n) / total);

@@ -19,17 +19,22 @@ import { openTrace, writeTrace } from '../src/trace.js';
  */
 export interface ServingBenchRow {
   name: string;
+  /** Wall-clock seconds. */
   seconds: number;
+  /** CPU seconds of this process (user + system): what the wall time would be on an idle core. */
+  cpuSeconds: number;
   targetSeconds: number;
 }
 
 const cluster = { replicas: 288, groups: 8, nodes: 4, gpus: 32 };
 const realLoad = () => readLoadMatrix(path.join(process.cwd(), 'test/fixtures/serving/deepseek-v3-decode_in1000out1000.logical_count.json'));
 
-function timed(run: () => unknown): number {
+function timed(run: () => unknown): { seconds: number; cpuSeconds: number } {
   const start = performance.now();
+  const cpu = process.cpuUsage();
   run();
-  return (performance.now() - start) / 1000;
+  const used = process.cpuUsage(cpu);
+  return { seconds: (performance.now() - start) / 1000, cpuSeconds: (used.user + used.system) / 1e6 };
 }
 
 export function servingBench(log: (line: string) => void): ServingBenchRow[] {
@@ -37,11 +42,11 @@ export function servingBench(log: (line: string) => void): ServingBenchRow[] {
   log('serving: drawing 1,000 steps x 61 layers x 256 experts from the real DeepSeek-V3 counts ...');
   const series = seriesFromSteps(drawLoadSeries(load.counts, { steps: 1000, draws: 4096, seed: 0 }), 'bench series', []);
   const rows: ServingBenchRow[] = [];
-  rows.push({ name: 'static + periodic (W = I = 10), 1,000 steps', seconds: timed(() => simulatePeriodic(series, cluster, { window: 10, interval: 10 })), targetSeconds: 10 });
-  rows.push({ name: 'oracle, 1,000 steps', seconds: timed(() => simulateOracle(series, cluster)), targetSeconds: 30 });
+  rows.push({ name: 'static + periodic (W = I = 10), 1,000 steps', ...timed(() => simulatePeriodic(series, cluster, { window: 10, interval: 10 })), targetSeconds: 10 });
+  rows.push({ name: 'oracle, 1,000 steps', ...timed(() => simulateOracle(series, cluster)), targetSeconds: 30 });
   rows.push({
     name: 'sweep 4 EP sizes x 5 redundancies',
-    seconds: timed(() => sweepPlacements(load, { gpus: [8, 16, 32, 64], redundant: [0, 64, 128, 192, 256], gpusPerNode: 8, groups: 8 })),
+    ...timed(() => sweepPlacements(load, { gpus: [8, 16, 32, 64], redundant: [0, 64, 128, 192, 256], gpusPerNode: 8, groups: 8 })),
     targetSeconds: 10,
   });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moe-inspect-serving-bench-'));
@@ -51,7 +56,9 @@ export function servingBench(log: (line: string) => void): ServingBenchRow[] {
     writeBenchTrace(file, load.counts, load.moeLayers, 100_000);
     const trace = openTrace(file);
     try {
-      rows.push({ name: 'traffic, 100,000-token trace, both policies', seconds: timed(() => dispatchTraffic(trace, cluster, { tokenSource: 'token', bandwidth: defaultBandwidth })), targetSeconds: 10 });
+      // The load pass (which the plans need) is timed too.
+      const run = () => dispatchTraffic(trace, cluster, { tokenSource: 'token', bandwidth: defaultBandwidth });
+      rows.push({ name: 'traffic, 100,000-token trace, both policies', ...timed(run), targetSeconds: 10 });
     } finally {
       trace.close();
     }
@@ -62,8 +69,8 @@ export function servingBench(log: (line: string) => void): ServingBenchRow[] {
 }
 
 export function formatServingTable(rows: ServingBenchRow[]): string {
-  const table = new Table({ head: ['what-if', 'seconds', 'target s'], style: { head: [], border: [] } });
-  for (const r of rows) table.push([r.name, r.seconds.toFixed(2), r.targetSeconds]);
+  const table = new Table({ head: ['what-if', 'wall s', 'CPU s', 'target s'], style: { head: [], border: [] } });
+  for (const r of rows) table.push([r.name, r.seconds.toFixed(2), r.cpuSeconds.toFixed(2), r.targetSeconds]);
   return table.toString();
 }
 

@@ -84,7 +84,7 @@ export function runServingBalance(loadFile: string, options: ServingBalanceOptio
   if (options.traffic) {
     const trace = openTrace(loadFile);
     try {
-      plan.traffic = dispatchTraffic(trace, cluster, { tokenSource: options.traffic.tokenSource, bandwidth: withDefaults(options.traffic.bandwidth) });
+      plan.traffic = dispatchTraffic(trace, cluster, { tokenSource: options.traffic.tokenSource, bandwidth: withDefaults(options.traffic.bandwidth), load });
     } finally {
       trace.close();
     }

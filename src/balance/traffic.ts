@@ -1,6 +1,6 @@
 import { rebalanceExperts, checkPlacementShape } from '../analysis/eplb.js';
 import { fileError } from '../errors.js';
-import { loadMatrixFromTrace } from '../loaders/load-matrix.js';
+import { loadMatrixFromTrace, type LoadMatrix } from '../loaders/load-matrix.js';
 import type { Trace } from '../trace.js';
 import type { Cluster } from './simulate.js';
 
@@ -57,13 +57,13 @@ export function tokenBytes(hiddenSize: number, dispatchBytes: number): { dispatc
 
 /**
  * Per layer: for the hierarchical policy (when groups % nodes == 0) and the global one, EPLB's plan made from
- * the trace's own load, and the traffic it causes.
+ * the trace's own load (counted here unless `load`, the same trace's, is given), and the traffic it causes.
  */
-export function dispatchTraffic(trace: Trace, cluster: Cluster, options: { tokenSource: TokenSource; bandwidth: Bandwidth }): TrafficReport {
+export function dispatchTraffic(trace: Trace, cluster: Cluster, options: { tokenSource: TokenSource; bandwidth: Bandwidth; load?: LoadMatrix }): TrafficReport {
   const { bandwidth, tokenSource } = options;
   const hiddenSize = Number(trace.modelConfig().hidden_size);
   if (!Number.isSafeInteger(hiddenSize) || hiddenSize < 1) throw fileError(trace.file, 'traffic-hidden-size', "the trace's model_config has no hidden_size, so a token's bytes are unknown");
-  const load = loadMatrixFromTrace(trace.file);
+  const load = options.load ?? loadMatrixFromTrace(trace.file);
   const layers = load.moeLayers;
   const weights = layers.map((layer) => load.counts[layer]);
   const experts = trace.nExperts;

@@ -88,14 +88,19 @@ export function loadFromTopk(
   file: string,
   counts: number[][] = Array.from({ length: Math.max(...layers) + 1 }, () => new Array<number>(experts).fill(0)),
 ): number[][] {
-  const stride = layers.length * k;
-  for (let offset = 0; offset < topkIds.length; offset++) {
-    const id = topkIds[offset];
-    const layer = layers[Math.floor((offset % stride) / k)];
-    if (!(id >= 0 && id < experts)) {
-      throw fileError(file, 'load-expert-id', `topk_ids: token ${Math.floor(offset / stride)} layer ${layer} names expert ${id}, expected 0..${experts - 1}`);
+  const rows = layers.map((layer) => counts[layer]);
+  let offset = 0;
+  while (offset < topkIds.length) {
+    for (let j = 0; j < rows.length; j++) {
+      const row = rows[j];
+      for (let i = 0; i < k; i++, offset++) {
+        const id = topkIds[offset];
+        if (!(id >= 0 && id < experts)) {
+          throw fileError(file, 'load-expert-id', `topk_ids: token ${Math.floor(offset / (layers.length * k))} layer ${layers[j]} names expert ${id}, expected 0..${experts - 1}`);
+        }
+        row[id] += 1;
+      }
     }
-    counts[layer][id] += 1;
   }
   return counts;
 }

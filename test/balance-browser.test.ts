@@ -50,4 +50,15 @@ describe('balance --html in headless Chromium', () => {
       assert.ok(((await page.evaluate('document.documentElement.scrollWidth')) as number) <= 1280);
     });
   });
+
+  test('the sweep page renders its chart', { skip: chromiumMissing() ?? false, timeout: 120_000 }, async () => {
+    const { file } = smallTrace(dir, 200, 'sweep.trace.safetensors');
+    const html = path.join(dir, 'sweep.html');
+    runServingBalance(file, { out: path.join(dir, 'sweep.json'), html, nodes: 1, groups: 1, sweep: { gpus: [2, 4], redundant: [0, 4, 8], gpusPerNode: 2 } });
+    await withPage(html, async ({ page, errors }) => {
+      await page.waitForFunction("document.querySelectorAll('[data-chart]:not([data-rendered])').length === 0", null, { timeout: 60_000 });
+      assert.equal(await page.$$eval('[data-chart] svg', (charts) => charts.length), 1);
+      assert.deepEqual(errors, []);
+    });
+  });
 });

@@ -48,6 +48,19 @@ describe('moe-inspect balance: serving what-ifs (end to end)', () => {
     assert.deepEqual(readJson(out).simulate.layers, [1, 2]);
   });
 
+  test('exports from a trace take the layers its recorded config gives: SGLang rows per decoder layer, vLLM keys per MoE layer', { skip }, () => {
+    const dir = tempDir();
+    const { file } = smallTrace(dir, 100); // num_hidden_layers 3, MoE layers 1 and 2, 8 experts
+    const [sglang, vllm, out] = ['sglang.json', 'vllm.jsonl', 'plan.json'].map((name) => path.join(dir, name));
+    const run = runCli(['balance', file, '--replicas', '12', '--gpus', '4', '--nodes', '2', '--groups', '2', '--export-sglang', sglang, '--export-vllm', vllm, '--out', out]);
+    assert.equal(run.code, 0, run.stderr);
+    const plan = readJson(out);
+    const rows = readJson(sglang).physical_to_logical_map;
+    assert.deepEqual(rows, [[0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3], plan.phy2log[0], plan.phy2log[1]]);
+    assert.deepEqual(readJson(vllm).initial_global_assignments, { 0: plan.phy2log[0], 1: plan.phy2log[1] });
+    assert.doesNotMatch(run.stderr, /taken to be the layers with load/);
+  });
+
   test('--traffic matches a direct count over the trace with the plans EPLB makes from it', { skip }, () => {
     const dir = tempDir();
     const { file, ids } = smallTrace(dir, 200);

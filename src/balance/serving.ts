@@ -94,11 +94,13 @@ export function runServingBalance(loadFile: string, options: ServingBalanceOptio
   if (expertBytes === undefined && (options.simulate || options.diff !== undefined)) notes.push('expert bytes unknown (give --model DIR or --expert-bytes N): moved bytes are left out');
 
   outputs.push([options.out, formatPlan(plan)]);
-  if (options.exportSglang !== undefined) outputs.push([options.exportSglang, formatSglangExpertLocation(sglangExpertLocation(plan, decoderLayerCount(load, options.model)))]);
-  if (options.exportVllm !== undefined) {
-    if (options.model === undefined) notes.push(`vLLM keys count the MoE layers from 0; without --model they are taken to be the layers with load (${plan.layers[0]}..${plan.layers[plan.layers.length - 1]})`);
-    const moe = options.model === undefined ? plan.layers : modelMoeLayers(readModelConfig(options.model));
-    outputs.push([options.exportVllm, formatVllmInitialMapping(vllmInitialMapping(plan, moe))]);
+  if (options.exportSglang !== undefined || options.exportVllm !== undefined) {
+    const model = modelLayers(loadFile, load, options.model);
+    if (options.exportSglang !== undefined) outputs.push([options.exportSglang, formatSglangExpertLocation(sglangExpertLocation(plan, model.decoderLayers))]);
+    if (options.exportVllm !== undefined) {
+      if (model.guessed) notes.push(`vLLM keys count the MoE layers from 0; without --model they are taken to be the layers with load (${plan.layers[0]}..${plan.layers[plan.layers.length - 1]})`);
+      outputs.push([options.exportVllm, formatVllmInitialMapping(vllmInitialMapping(plan, model.moeLayers))]);
+    }
   }
   if (options.html) outputs.push([options.html, renderHtmlReport(planPage({ loadName: path.basename(loadFile), load, plan, expertBytes, notes }))]);
   writeAll(outputs);
@@ -127,9 +129,26 @@ function withDefaults(given: Partial<Bandwidth>): Bandwidth {
   };
 }
 
-/** Decoder layers for SGLang's rows: the model's num_hidden_layers, else the load's rows (row i = layer i). */
-function decoderLayerCount(load: LoadMatrix, model: string | undefined): number {
-  return model === undefined ? load.counts.length : readModelConfig(model).numLayers;
+/**
+ * The model's decoder layers (SGLang's rows) and MoE layers (vLLM's keys): from `--model`'s config.json, else
+ * from the config a trace records, else from the load (row i = layer i; the layers with load are the MoE layers).
+ */
+function modelLayers(loadFile: string, load: LoadMatrix, model: string | undefined): { decoderLayers: number; moeLayers: number[]; guessed: boolean } {
+  if (model !== undefined) {
+    const config = readModelConfig(model);
+    return { decoderLayers: config.numLayers, moeLayers: modelMoeLayers(config), guessed: false };
+  }
+  if (path.extname(loadFile).toLowerCase() === '.safetensors') {
+    const trace = openTrace(loadFile);
+    try {
+      const recorded = Number(trace.modelConfig().num_hidden_layers);
+      const decoderLayers = Number.isSafeInteger(recorded) && recorded > Math.max(...trace.layers) ? recorded : load.counts.length;
+      return { decoderLayers, moeLayers: trace.layers, guessed: false };
+    } finally {
+      trace.close();
+    }
+  }
+  return { decoderLayers: load.counts.length, moeLayers: load.moeLayers, guessed: true };
 }
 
 function planExpertCount(plan: PlacementPlan): number {

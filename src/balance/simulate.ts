@@ -57,7 +57,10 @@ export function periodicPlans(series: LoadSeries, cluster: Cluster, window: numb
   for (let step = window - 1; step < series.steps.length - 1; step += interval) {
     const summed = series.moeLayers.map((layer) => {
       const row = new Array<number>(series.experts).fill(0);
-      for (let s = step - window + 1; s <= step; s++) series.steps[s][layer].forEach((count, expert) => (row[expert] += count));
+      for (let s = step - window + 1; s <= step; s++) {
+        const counts = series.steps[s][layer];
+        for (let expert = 0; expert < row.length; expert++) row[expert] += counts[expert];
+      }
       return row;
     });
     plans.push({ madeAfter: step, phy2log: planForLoad(summed, cluster) });

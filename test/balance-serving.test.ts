@@ -193,6 +193,21 @@ describe('traffic (2 nodes, 4 GPUs, 8 experts, 12 slots, top-2)', () => {
 });
 
 describe('simulation over time', () => {
+  test('a case worked on paper: 4 experts on 2 GPUs, no redundancy, W = I = 1', () => {
+    // Steps (one layer): s0 [4,3,2,1], s1 [4,1,1,4], s2 [4,1,1,4].
+    // EPLB on s0: 4 (e0) -> G0, 3 (e1) -> G1, 2 (e2) -> G1 (3 < 4), 1 (e3) -> G0: P0 = G0 {0,3}, G1 {1,2}.
+    // EPLB on s1: 4 (e0) -> G0, 4 (e3) -> G1, 1 (e1) -> G0 (tie: first), 1 (e2) -> G1: P1 = G0 {0,1}, G1 {3,2}.
+    // Periodic plans: P0 after s0, P1 after s1 (none after s2, the last step). Static keeps P0.
+    // s1 under P0: G0 4+4 = 8, G1 1+1 = 2: 5/8 = 0.625. s2 under P1: 5 and 5: 1. s2 under P0: 0.625.
+    // Oracle: every step balanced by its own plan: 5 and 5 each time, 1.
+    // The rebalance after s1 (P0 -> P1): G0 {0,3} -> {0,1} loads e1, G1 {1,2} -> {3,2} loads e3: 2 replicas.
+    const series = seriesFromSteps([[[4, 3, 2, 1]], [[4, 1, 1, 4]], [[4, 1, 1, 4]]], 'paper', []);
+    const { policies } = simulateRebalancing(series, { replicas: 4, groups: 1, nodes: 1, gpus: 2 }, { window: 1, interval: 1, expertBytes: 7 });
+    assert.deepEqual(policies.static, { balancedness: [null, 0.625, 0.625], mean: 0.625 });
+    assert.deepEqual(policies.periodic, { balancedness: [null, 0.625, 1], mean: 0.8125, moved_replicas: [0, 2, 0], moved_bytes: [0, 14, 0] });
+    assert.deepEqual(policies.oracle, { balancedness: [1, 1, 1], mean: 1 });
+  });
+
   const real = readLoadMatrix(servingLoad);
   // 4,096 tokens per step, top-8: 32,768 expert choices per layer and step, drawn from the real shares.
   const series = seriesFromSteps(drawLoadSeries(real.counts, { steps: 8, draws: 4096 * 8, seed: 0 }), 'drawn', []);

@@ -15,6 +15,7 @@ import type { TrafficReport } from './traffic.js';
  * the GPUs against the contiguous placement, what it costs in memory, and the what-ifs `balance` computed
  * with it (simulation over time, sweep, traffic, move from an older plan).
  */
+/** PLAN.json with the keys `balance`'s what-if options add (contract.md). */
 export type PlanWithWhatIfs = PlacementPlan & { simulate?: Simulation; traffic?: TrafficReport; diff?: PlanDiff };
 
 export interface PlanPageInput {

@@ -5,16 +5,16 @@ import { readLoadMatrix, type LoadMatrix } from '../loaders/load-matrix.js';
 import { moeLayers as modelMoeLayers, readModelConfig } from '../models/config.js';
 import { renderHtmlReport } from '../report/html.js';
 import { openTrace } from '../trace.js';
-import { formatPlan, planPlacement, type BalanceResult, type PlacementPlan } from './balance.js';
+import { formatPlan, planPlacement } from './balance.js';
 import { expertBytesFromModel } from './expert-bytes.js';
 import { formatSglangExpertLocation, formatVllmInitialMapping, sglangExpertLocation, vllmInitialMapping } from './export-engines.js';
-import { diffPlans, type PlanDiff } from './plan-diff.js';
+import { diffPlans } from './plan-diff.js';
 import { readPlanFile } from './plan-file.js';
-import { planPage } from './plan-page.js';
-import { simulateRebalancing, type Simulation } from './simulate.js';
+import { planPage, type PlanWithWhatIfs } from './plan-page.js';
+import { simulateRebalancing } from './simulate.js';
 import { sweepPlacements, type Sweep } from './sweep.js';
 import { readLoadSeries } from './time-series.js';
-import { defaultBandwidth, dispatchTraffic, type Bandwidth, type TokenSource, type TrafficReport } from './traffic.js';
+import { defaultBandwidth, dispatchTraffic, type Bandwidth, type TokenSource } from './traffic.js';
 
 /**
  * `balance` with the serving what-ifs (contract.md, "Extensions", `balance`): the plan, and on request the
@@ -40,12 +40,9 @@ export interface ServingBalanceOptions {
   diff?: string;
 }
 
-/** PLAN.json with the keys each option adds. */
-export type ServingPlan = PlacementPlan & { simulate?: Simulation; traffic?: TrafficReport; diff?: PlanDiff };
-
 export interface ServingBalanceResult {
   /** Absent in sweep mode, which plans for many shapes and writes `{"sweep": ...}`. */
-  plan?: ServingPlan;
+  plan?: PlanWithWhatIfs;
   sweep?: Sweep;
   skippedLayers: number[];
   notes: string[];
@@ -71,13 +68,11 @@ export function runServingBalance(loadFile: string, options: ServingBalanceOptio
 
   const cluster = { replicas: options.replicas!, gpus: options.gpus!, nodes: options.nodes, groups: options.groups };
   const evalLoad = options.eval === undefined ? undefined : readLoadMatrix(options.eval);
-  const { plan: basePlan }: BalanceResult = planPlacement(load, cluster, evalLoad);
-  const plan: ServingPlan = { ...basePlan };
+  const plan: PlanWithWhatIfs = { ...planPlacement(load, cluster, evalLoad).plan };
 
   if (options.simulate) {
     const series = readLoadSeries(loadFile, { stepTokens: options.simulate.stepTokens });
     notes.push(...series.notes);
-    if (series.experts !== planExpertCount(plan)) throw fileError(loadFile, 'series-experts', `the series has ${series.experts} experts, the plan ${planExpertCount(plan)}`);
     plan.simulate = simulateRebalancing(series, cluster, { ...options.simulate, expertBytes });
     if (plan.simulate.policies.static.mean === null) notes.push(`the series has ${series.steps.length} steps: no plan from a window of ${options.simulate.window} is ever used, so static and periodic have no values`);
   }
@@ -149,10 +144,6 @@ function modelLayers(loadFile: string, load: LoadMatrix, model: string | undefin
     }
   }
   return { decoderLayers: load.counts.length, moeLayers: load.moeLayers, guessed: true };
-}
-
-function planExpertCount(plan: PlacementPlan): number {
-  return plan.logcnt[0].length;
 }
 
 /** Writes every output, each atomically; nothing is written until all of them are computed. */

@@ -181,7 +181,7 @@ function diffSection(diff: PlanDiff): ReportSection {
 function sweepSection(sweep: Sweep, expertBytes?: number): ReportSection {
   const x = (point: Sweep['points'][number]) => (point.expert_bytes_per_gpu === null ? point.redundant : gib(point.expert_bytes_per_gpu));
   const xTitle = expertBytes === undefined ? 'redundant experts (R - E)' : 'expert memory per GPU per layer (GiB)';
-  const drops = sweep.drops.map((drop) => `${drop.gpus} GPUs: ${drop.from_redundant} -> ${drop.to_redundant} redundant lowered balancedness ${drop.from.toFixed(4)} -> ${drop.to.toFixed(4)}`);
+  const drops = sweep.drops.map((drop) => `${drop.gpus} GPUs: ${drop.from_redundant} -> ${drop.to_redundant} redundant lowered balancedness ${drop.from.toFixed(6)} -> ${drop.to.toFixed(6)}`);
   return {
     title: 'Sweep: balancedness against redundant experts and EP size',
     explanation: `EPLB's mean balancedness after, per EP size D (one line each) and redundant-expert count. The knee of a D is the smallest redundancy reaching ${kneeShare} of its best: ${Object.entries(sweep.knee).map(([gpus, redundant]) => `${gpus} GPUs: ${redundant}`).join('; ')}.`,

@@ -18,7 +18,11 @@ export function balanceCommand(): Command {
         'the same slots (slot s holds expert s mod E). Layers with no load (dense layers) are left out.\n\n' +
         'LOAD is a trace (.safetensors), or per-layer expert counts with row i = model layer i: JSON ' +
         '{"logical_count": [[...]...]} as SGLang records it, JSON [[...]...], CSV, or .npy (3-D [steps, layers, ' +
-        'experts] is summed over steps).',
+        'experts] is summed over steps for the plan).\n\n' +
+        'What-ifs for serving (docs/analyses.md, "Serving what-ifs"), each adding its key to PLAN.json: the plan as ' +
+        'SGLang and vLLM load it (--export-sglang, --export-vllm), rebalancing over time (--simulate), redundancy and ' +
+        'EP size (--sweep-gpus x --sweep-redundant), all-to-all dispatch traffic (--traffic), the move from an older ' +
+        'plan (--diff), and an HTML page of it all (--html).',
     )
     .argument('<LOAD>', 'expert load: trace or count matrix (see above)')
     .option('--gpus <D>', 'number of GPUs (required unless sweeping)', positiveInteger('--gpus'))
@@ -97,7 +101,7 @@ function balanceSummary({ plan, sweep }: ReturnType<typeof runServingBalance>): 
   if (sweep) {
     const lines = sweep.points.map((p) => `${p.gpus} GPUs, ${p.redundant} redundant: balancedness ${fixed(p.balancedness)}`);
     lines.push(`knee (smallest redundancy within 1% of the best): ${Object.entries(sweep.knee).map(([gpus, r]) => `${gpus} GPUs: ${r}`).join('; ')}`);
-    for (const d of sweep.drops) lines.push(`drop: ${d.gpus} GPUs, ${d.from_redundant} -> ${d.to_redundant} redundant lowered balancedness ${fixed(d.from)} -> ${fixed(d.to)}`);
+    for (const d of sweep.drops) lines.push(`drop: ${d.gpus} GPUs, ${d.from_redundant} -> ${d.to_redundant} redundant lowered balancedness ${d.from.toFixed(6)} -> ${d.to.toFixed(6)}`);
     return lines.join('\n');
   }
   const p = plan!;

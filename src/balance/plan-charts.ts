@@ -43,7 +43,8 @@ export function groupedBarChart(points: BarPoint[], options: { title: string; xT
   const values = points.map((p) => ({ series: p.series, x: p.x, y: roundForChart(p.y) }));
   return {
     title: options.title,
-    width: { step: 12 * Math.max(1, new Set(points.map((p) => p.series)).size) },
+    // About 10 px a bar, at most the page's chart width.
+    width: Math.min(900, 10 * points.length + 40),
     height: 220,
     data: { values },
     mark: { type: 'bar', tooltip: true },

@@ -111,7 +111,7 @@ function gib(bytes: number): number {
 }
 
 const aggregationNote =
-  'Balancedness of a step is the mean over the MoE layers with load of (mean GPU load / max GPU load). vLLM logs it differently: summed over layers, sum of means / sum of maxima, so busy layers weigh more; and its first rebalance comes earlier, from a partly empty window. SGLang averages the per-layer ratio over its recorded window of steps.';
+  'Balancedness of a step is the mean over the MoE layers with load of (mean GPU load / max GPU load). vLLM logs it differently: summed over layers, sum of means / sum of maxima, so busy layers weigh more; and its first rebalance comes earlier, from a partly empty window. SGLang computes the per-layer ratio as (mean + 1e-5) / (max + 1e-5) of its physical counts (compute_utilization_rate in its eplb/expert_distribution.py) and reports an average over a window of forward passes.';
 
 function simulateSection(simulation: Simulation): ReportSection {
   const { policies } = simulation;
@@ -124,6 +124,7 @@ function simulateSection(simulation: Simulation): ReportSection {
       `Balancedness per step over ${simulation.steps} steps. periodic: EPLB on the last ${simulation.window} steps, every ${simulation.interval} steps, used from the next step; static: only the first of those plans; oracle: each step's own plan (a reference, not a bound: EPLB is greedy). Means: static ${fixed(policies.static.mean)}, periodic ${fixed(policies.periodic.mean)}, oracle ${fixed(policies.oracle.mean)}.\n\n` +
       aggregationNote,
     spec: seriesLineChart(points, { title: 'balancedness over time', xTitle: 'step', yTitle: 'balancedness', seriesTitle: 'policy', yDomain: [0, 1], width: 900 }),
+    notes: moves.length > 0 ? ["Replicas moved are counted without relabelling GPUs (EPLB numbers its GPUs afresh each time); --diff OLD_PLAN.json shows how much relabelling saves."] : undefined,
     table: moves.length > 0 ? { columns: ['rebalance after step', 'replicas moved', 'GiB moved'], rows: moves } : undefined,
   };
 }

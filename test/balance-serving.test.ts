@@ -12,7 +12,7 @@ import { movedReplicasPerGpu, relabelToMoveLeast } from '../src/balance/migratio
 import { runServingBalance } from '../src/balance/serving.js';
 import { oraclePlan, periodicPlans, simulateRebalancing } from '../src/balance/simulate.js';
 import { sweepPlacements } from '../src/balance/sweep.js';
-import { seriesFromSteps } from '../src/balance/time-series.js';
+import { readLoadSeries, seriesFromSteps } from '../src/balance/time-series.js';
 import { LayerCounter, ReplicaRoute, tokenBytes } from '../src/balance/traffic.js';
 import { loadMatrixFromRows, readLoadMatrix } from '../src/loaders/load-matrix.js';
 import { drawLoadSeries } from '../src/synth/load-series.js';
@@ -263,6 +263,27 @@ describe('simulation over time', () => {
       assert.ok(Math.abs(totals[e] - drawn * p) <= 5 * Math.sqrt(drawn * p * (1 - p)) + 1, `expert ${e}`);
     });
     assert.deepEqual(series.steps[0][0], new Array(256).fill(0)); // dense layer 0 stays empty
+  });
+});
+
+describe('time series files', () => {
+  test('a 3-D .npy keeps its steps (numpy: [[[0,0,0,0],[2,1,0,0],[1,1,1,1]], [[0,0,0,0],[3,0,0,2],[2,2,2,2]]])', () => {
+    const series = readLoadSeries(path.join(root, 'test/fixtures/serving/load-steps-2x3x4.npy'));
+    assert.deepEqual(series.steps, [
+      [[0, 0, 0, 0], [2, 1, 0, 0], [1, 1, 1, 1]],
+      [[0, 0, 0, 0], [3, 0, 0, 2], [2, 2, 2, 2]],
+    ]);
+    assert.deepEqual(series.moeLayers, [1, 2]);
+    assert.equal(series.experts, 4);
+  });
+
+  test('a 2-D .npy, ragged JSON steps and a trace without --step-tokens are refused', () => {
+    assert.throws(() => readLoadSeries(path.join(root, 'test/fixtures/serving/load-3x4.npy')), /load-3x4\.npy: a time series \.npy must be 3-D \[steps, layers, experts\], found shape \(3, 4\)/);
+    const dir = tempDir();
+    const ragged = path.join(dir, 'ragged.json');
+    fs.writeFileSync(ragged, JSON.stringify({ logical_count: [[[1, 2], [3, 4]], [[1, 2, 3], [4, 5, 6]]] }));
+    assert.throws(() => readLoadSeries(ragged), /ragged\.json: step 1 has 3 experts per layer, step 0 has 2/);
+    assert.throws(() => readLoadSeries(path.join(dir, 'x.safetensors')), /x\.safetensors: a trace becomes a time series only with --step-tokens N/);
   });
 });
 

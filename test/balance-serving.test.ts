@@ -3,13 +3,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { gpuBalancedness } from '../src/analysis/balancedness.js';
+import { contiguousPlacement, gpuBalancedness, gpuLoads } from '../src/analysis/balancedness.js';
 import { balancedPacking, placeExperts, rebalanceExperts } from '../src/analysis/eplb.js';
 import { planPlacement } from '../src/balance/balance.js';
 import { expertBytesFromModel } from '../src/balance/expert-bytes.js';
 import { minimumCostAssignment } from '../src/balance/hungarian.js';
 import { movedReplicasPerGpu, relabelToMoveLeast } from '../src/balance/migration.js';
 import { runServingBalance } from '../src/balance/serving.js';
+import { planSections } from '../src/balance/plan-page.js';
 import { oraclePlan, periodicPlans, simulateRebalancing } from '../src/balance/simulate.js';
 import { sweepPlacements } from '../src/balance/sweep.js';
 import { readLoadSeries, seriesFromSteps } from '../src/balance/time-series.js';
@@ -263,6 +264,28 @@ describe('simulation over time', () => {
       assert.ok(Math.abs(totals[e] - drawn * p) <= 5 * Math.sqrt(drawn * p * (1 - p)) + 1, `expert ${e}`);
     });
     assert.deepEqual(series.steps[0][0], new Array(256).fill(0)); // dense layer 0 stays empty
+  });
+});
+
+describe('plan sections of the page', () => {
+  test('before is the contiguous placement, after the plan, each measured independently; memory is R/D slots per layer', () => {
+    const load = readLoadMatrix(servingLoad);
+    const { plan } = planPlacement(load, v3Cluster);
+    const [lines, bars, memory] = planSections(plan, load, 'real', 1 << 20);
+    const values = (lines.spec as { data: { values: Array<{ series: string; x: number; y: number }> } }).data.values;
+    plan.layers.forEach((layer, i) => {
+      const before = values.find((v) => v.series === 'before (contiguous)' && v.x === layer)!.y;
+      const after = values.find((v) => v.series === 'after (plan)' && v.x === layer)!.y;
+      assert.ok(Math.abs(before - gpuBalancedness(load.counts[layer], contiguousPlacement(256, 32))) < 1e-5, `before, layer ${layer}`);
+      assert.ok(Math.abs(after - plan.balancedness_after[i]) < 1e-5, `after, layer ${layer}`);
+    });
+    const peak = (layer: number) => Math.max(...gpuLoads(load.counts[layer], contiguousPlacement(256, 32)));
+    const busiest = plan.layers.reduce((a, b) => (peak(b) > peak(a) ? b : a));
+    assert.equal(bars.title, `Plan: per-GPU load of the busiest layer (${busiest})`);
+    assert.deepEqual(memory.table!.rows, [
+      ['contiguous', 8, 8 * 58, (8 * 58) / 1024],
+      ['plan', 9, 9 * 58, (9 * 58) / 1024],
+    ]);
   });
 });
 

@@ -4,10 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { rebalanceExperts } from '../src/analysis/eplb.js';
+import { expertBytesFromModel } from '../src/balance/expert-bytes.js';
 import { simulateRebalancing } from '../src/balance/simulate.js';
 import { seriesFromSteps } from '../src/balance/time-series.js';
 import { readLoadMatrix } from '../src/loaders/load-matrix.js';
 import { drawLoadSeries } from '../src/synth/load-series.js';
+import { synthesize } from '../src/synth/synth.js';
 import { cliBuilt, repoRoot, runCli } from './helpers/cli.js';
 import { smallTrace } from './helpers/serving-trace.js';
 
@@ -133,7 +135,7 @@ describe('moe-inspect balance: serving what-ifs (end to end)', () => {
     assert.match(run.stdout, /move from the old plan: \d+ replicas as numbered, \d+ after relabelling GPUs/);
   });
 
-  test('report --plan adds the plan sections; with --replicas it is refused', { skip }, () => {
+  test('report --plan adds the plan sections, with memory from --expert-bytes or --model; with --replicas it is refused', { skip }, async () => {
     const dir = tempDir();
     const plan = path.join(dir, 'plan.json');
     assert.equal(runCli(['balance', servingLoad, ...v3Flags, '--out', plan]).code, 0);
@@ -143,6 +145,14 @@ describe('moe-inspect balance: serving what-ifs (end to end)', () => {
     const page = fs.readFileSync(html, 'utf8');
     assert.ok(page.includes('Plan: GPU balancedness per layer, before and after'));
     assert.ok(page.includes('Plan: expert memory per GPU'));
+    assert.ok(page.includes('<td class="num">0.0004321</td>')); // contiguous: 8 x 58 slots x 1000 bytes = 464,000 B = 0.0004321 GiB
+    // --model: one expert's bytes from the headers of a synthetic FP8 checkpoint.
+    const model = path.join(dir, 'model');
+    await synthesize({ preset: 'tiny-v3', out: model, seed: 0, dtype: 'fp8' });
+    const withModel = path.join(dir, 'model.html');
+    assert.equal(runCli(['report', servingLoad, '--plan', plan, '--model', model, '--out', withModel]).code, 0);
+    const gib = (slots: number) => Number(((slots * 58 * expertBytesFromModel(model)) / 1024 ** 3).toPrecision(4)).toString();
+    assert.ok(fs.readFileSync(withModel, 'utf8').includes(`<td class="num">${gib(9)}</td>`));
     const refused = runCli(['report', servingLoad, '--plan', plan, '--replicas', '288', '--out', path.join(dir, 'no.html')]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /^moe-inspect: .*plan\.json: --plan shows a given plan, --replicas makes one per input[^\n]*\n$/);

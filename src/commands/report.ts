@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { expertBytesFromModel } from '../balance/expert-bytes.js';
 import { InputError } from '../errors.js';
 import { createProgress, type Progress } from '../progress.js';
 import { runReport } from '../report/report.js';
@@ -25,6 +26,7 @@ export function reportCommand(): Command {
     .option('--groups <G>', "EPLB expert groups (default: the model's n_group, else 1)", positiveInteger('--groups'))
     .option('--plan <PLAN.json>', 'also show a balance plan measured on the first input: balancedness before (contiguous) and after, GPU loads, expert memory (not with --replicas)')
     .option('--expert-bytes <N>', "one expert's weight bytes, for the plan's memory", positiveInteger('--expert-bytes'))
+    .option('--model <DIR>', "model folder whose headers give one expert's bytes, for the plan's memory (instead of --expert-bytes)")
     .option('--layers <list>', 'model layers to show in detail (co-activation, top tokens), e.g. 1,5,10-12 (default: 4 spread over depth)', layerList)
     .addHelpText(
       'after',
@@ -49,7 +51,7 @@ export function reportCommand(): Command {
         groups: flags.groups,
         layers: flags.layers,
         plan: flags.plan,
-        expertBytes: flags.expertBytes,
+        expertBytes: flags.expertBytes ?? (flags.model === undefined ? undefined : expertBytesFromModel(flags.model)),
         onProgress: (input, done, total) => {
           if (!progress.has(input)) progress.set(input, createProgress(`report ${input}`, total, 'tok'));
           const bar = progress.get(input)!;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { rebalanceExperts } from '../src/analysis/eplb.js';
 import { expertBytesFromModel } from '../src/balance/expert-bytes.js';
 import { simulateRebalancing } from '../src/balance/simulate.js';
@@ -17,7 +17,13 @@ const root = repoRoot();
 const servingLoad = path.join(root, 'test/fixtures/serving/deepseek-v3-decode_in1000out1000.logical_count.json');
 const v3Flags = ['--replicas', '288', '--groups', '8', '--nodes', '4', '--gpus', '32'];
 const skip = cliBuilt() ? false : 'dist/src/cli.js is missing: run `npm run build` (npm test builds first)';
-const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'moe-serving-cli-'));
+const made: string[] = [];
+const tempDir = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moe-serving-cli-'));
+  made.push(dir);
+  return dir;
+};
+after(() => made.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
 
 describe('moe-inspect balance: serving what-ifs (end to end)', () => {

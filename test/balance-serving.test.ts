@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { contiguousPlacement, gpuBalancedness, gpuLoads } from '../src/analysis/balancedness.js';
 import { balancedPacking, placeExperts, rebalanceExperts } from '../src/analysis/eplb.js';
 import { planPlacement } from '../src/balance/balance.js';
@@ -24,7 +24,13 @@ import { repoRoot } from './helpers/cli.js';
 const root = repoRoot();
 const servingLoad = path.join(root, 'test/fixtures/serving/deepseek-v3-decode_in1000out1000.logical_count.json');
 const v3Cluster = { replicas: 288, groups: 8, nodes: 4, gpus: 32 };
-const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'moe-serving-'));
+const made: string[] = [];
+const tempDir = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moe-serving-'));
+  made.push(dir);
+  return dir;
+};
+after(() => made.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
 /** Multiset difference |B \ A| counted by brute force: remove each of A's items from B once. */

@@ -10,13 +10,12 @@ import { seriesFromSteps } from '../src/balance/time-series.js';
 import { readLoadMatrix } from '../src/loaders/load-matrix.js';
 import { drawLoadSeries } from '../src/synth/load-series.js';
 import { synthesize } from '../src/synth/synth.js';
-import { cliBuilt, repoRoot, runCli } from './helpers/cli.js';
+import { repoRoot, requireBuiltCli, runCli } from './helpers/cli.js';
 import { smallTrace } from './helpers/serving-trace.js';
 
 const root = repoRoot();
 const servingLoad = path.join(root, 'test/fixtures/serving/deepseek-v3-decode_in1000out1000.logical_count.json');
 const v3Flags = ['--replicas', '288', '--groups', '8', '--nodes', '4', '--gpus', '32'];
-const skip = cliBuilt() ? false : 'dist/src/cli.js is missing: run `npm run build` (npm test builds first)';
 const made: string[] = [];
 const tempDir = () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moe-serving-cli-'));
@@ -27,7 +26,8 @@ after(() => made.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true 
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
 
 describe('moe-inspect balance: serving what-ifs (end to end)', () => {
-  test('--simulate on a JSON series writes the simulation the library computes, and --html a page with its chart', { skip }, () => {
+  requireBuiltCli();
+  test('--simulate on a JSON series writes the simulation the library computes, and --html a page with its chart', () => {
     const dir = tempDir();
     const real = readLoadMatrix(servingLoad);
     const steps = drawLoadSeries(real.counts, { steps: 6, draws: 4096, seed: 3 });
@@ -45,7 +45,7 @@ describe('moe-inspect balance: serving what-ifs (end to end)', () => {
     assert.match(page, /sum of means \/ sum of maxima/);
   });
 
-  test('--simulate on a trace with --step-tokens drops the final partial step with a note', { skip }, () => {
+  test('--simulate on a trace with --step-tokens drops the final partial step with a note', () => {
     const dir = tempDir();
     const { file } = smallTrace(dir, 105);
     const out = path.join(dir, 'plan.json');
@@ -56,7 +56,7 @@ describe('moe-inspect balance: serving what-ifs (end to end)', () => {
     assert.deepEqual(readJson(out).simulate.layers, [1, 2]);
   });
 
-  test('exports from a trace take the layers its recorded config gives: SGLang rows per decoder layer, vLLM keys per MoE layer', { skip }, () => {
+  test('exports from a trace take the layers its recorded config gives: SGLang rows per decoder layer, vLLM keys per MoE layer', () => {
     const dir = tempDir();
     const { file } = smallTrace(dir, 100); // num_hidden_layers 3, MoE layers 1 and 2, 8 experts
     const [sglang, vllm, out] = ['sglang.json', 'vllm.jsonl', 'plan.json'].map((name) => path.join(dir, name));
@@ -69,7 +69,7 @@ describe('moe-inspect balance: serving what-ifs (end to end)', () => {
     assert.doesNotMatch(run.stderr, /taken to be the layers with load/);
   });
 
-  test('--traffic matches a direct count over the trace with the plans EPLB makes from it', { skip }, () => {
+  test('--traffic matches a direct count over the trace with the plans EPLB makes from it', () => {
     const dir = tempDir();
     const { file, ids } = smallTrace(dir, 200);
     const out = path.join(dir, 'plan.json');
@@ -107,7 +107,7 @@ describe('moe-inspect balance: serving what-ifs (end to end)', () => {
     assert.ok(page.includes('Traffic: GPU x GPU tokens of the slowest layer'));
   });
 
-  test('--sweep-gpus x --sweep-redundant writes the sweep; a point whose GPUs do not divide the slots is refused', { skip }, () => {
+  test('--sweep-gpus x --sweep-redundant writes the sweep; a point whose GPUs do not divide the slots is refused', () => {
     const dir = tempDir();
     const out = path.join(dir, 'sweep.json');
     const run = runCli(['balance', servingLoad, '--sweep-gpus', '8,16', '--sweep-redundant', '0,16,32', '--groups', '8', '--out', out]);
@@ -122,7 +122,7 @@ describe('moe-inspect balance: serving what-ifs (end to end)', () => {
     assert.ok(!fs.existsSync(path.join(dir, 'bad.json')));
   });
 
-  test('--diff counts what each GPU loads to move from an old plan, before and after relabelling', { skip }, () => {
+  test('--diff counts what each GPU loads to move from an old plan, before and after relabelling', () => {
     const dir = tempDir();
     const old = path.join(dir, 'old.json');
     assert.equal(runCli(['balance', servingLoad, '--replicas', '256', '--groups', '8', '--nodes', '4', '--gpus', '32', '--out', old]).code, 0);
@@ -141,7 +141,7 @@ describe('moe-inspect balance: serving what-ifs (end to end)', () => {
     assert.match(run.stdout, /move from the old plan: \d+ replicas as numbered, \d+ after relabelling GPUs/);
   });
 
-  test('report --plan adds the plan sections, with memory from --expert-bytes or --model; with --replicas it is refused', { skip }, async () => {
+  test('report --plan adds the plan sections, with memory from --expert-bytes or --model; with --replicas it is refused', async () => {
     const dir = tempDir();
     const plan = path.join(dir, 'plan.json');
     assert.equal(runCli(['balance', servingLoad, ...v3Flags, '--out', plan]).code, 0);
@@ -167,6 +167,7 @@ describe('moe-inspect balance: serving what-ifs (end to end)', () => {
 });
 
 describe('moe-inspect balance: bad input is refused with one line, exit 1, nothing written', () => {
+  requireBuiltCli();
   const dir = tempDir();
   const write = (name: string, value: unknown) => {
     const file = path.join(dir, name);
@@ -183,7 +184,7 @@ describe('moe-inspect balance: bad input is refused with one line, exit 1, nothi
     ['--traffic on a count matrix', () => ['balance', servingLoad, ...v3Flags, '--traffic'], /logical_count\.json: --traffic needs a trace \(\.safetensors\)/],
   ];
   for (const [name, args, message] of cases) {
-    test(name, { skip }, () => {
+    test(name, () => {
       const out = path.join(dir, `out-${name.replace(/\W+/g, '-')}`);
       const run = runCli([...args(), '--out', `${out}.json`]);
       assert.equal(run.code, 1, run.stderr);

@@ -8,9 +8,13 @@ import { balancedPacking, placeExperts, rebalanceExperts } from '../src/analysis
 import { planPlacement } from '../src/balance/balance.js';
 import { expertBytesFromModel } from '../src/balance/expert-bytes.js';
 import { minimumCostAssignment } from '../src/balance/hungarian.js';
+import { InputError } from '../src/errors.js';
 import { movedReplicasPerGpu, relabelToMoveLeast } from '../src/balance/migration.js';
 import { runServingBalance } from '../src/balance/serving.js';
 import { planSections } from '../src/balance/plan-page.js';
+import { checkPlanFitsLoad } from '../src/balance/plan-file.js';
+import { diffPlans } from '../src/balance/plan-diff.js';
+import { sglangExpertLocation } from '../src/balance/export-engines.js';
 import { oraclePlan, periodicPlans, simulateRebalancing } from '../src/balance/simulate.js';
 import { sweepPlacements } from '../src/balance/sweep.js';
 import { readLoadSeries, seriesFromSteps } from '../src/balance/time-series.js';
@@ -307,12 +311,25 @@ describe('time series files', () => {
   });
 
   test('a 2-D .npy, ragged JSON steps and a trace without --step-tokens are refused', () => {
-    assert.throws(() => readLoadSeries(path.join(root, 'test/fixtures/serving/load-3x4.npy')), /load-3x4\.npy: a time series \.npy must be 3-D \[steps, layers, experts\], found shape \(3, 4\)/);
+    const refused = (code: string, message: RegExp) => (error: unknown) => error instanceof InputError && error.code === code && message.test(error.message);
+    assert.throws(() => readLoadSeries(path.join(root, 'test/fixtures/serving/load-3x4.npy')), refused('series-not-3d', /load-3x4\.npy: a time series \.npy must be 3-D \[steps, layers, experts\], found shape \(3, 4\)/));
     const dir = tempDir();
     const ragged = path.join(dir, 'ragged.json');
     fs.writeFileSync(ragged, JSON.stringify({ logical_count: [[[1, 2], [3, 4]], [[1, 2, 3], [4, 5, 6]]] }));
-    assert.throws(() => readLoadSeries(ragged), /ragged\.json: step 1 has 3 experts per layer, step 0 has 2/);
-    assert.throws(() => readLoadSeries(path.join(dir, 'x.safetensors')), /x\.safetensors: a trace becomes a time series only with --step-tokens N/);
+    assert.throws(() => readLoadSeries(ragged), refused('series-ragged', /ragged\.json: step 1 has 3 experts per layer, step 0 has 2/));
+    assert.throws(() => readLoadSeries(path.join(dir, 'x.safetensors')), refused('series-step-tokens', /x\.safetensors: a trace becomes a time series only with --step-tokens N/));
+  });
+
+  test('plans that do not fit are refused with their codes', () => {
+    const refused = (code: string) => (error: unknown) => error instanceof InputError && error.code === code;
+    const load = readLoadMatrix(servingLoad);
+    const { plan } = planPlacement(load, v3Cluster);
+    const { plan: small } = planPlacement(loadMatrixFromRows([[0, 0], [3, 1]], 'small'), { replicas: 2, groups: 1, nodes: 1, gpus: 2 });
+    assert.throws(() => diffPlans(small, plan, 'old.json'), refused('plan-mismatch'));
+    assert.throws(() => checkPlanFitsLoad(small, 'small.json', 256, 61), refused('plan-experts'));
+    assert.throws(() => sglangExpertLocation(plan, 30), refused('export-layers'));
+    assert.throws(() => sweepPlacements(load, { gpus: [24], redundant: [0], gpusPerNode: 8, groups: 8 }), refused('sweep-shape'));
+    assert.throws(() => runServingBalance(servingLoad, { ...v3Cluster, out: path.join(tempDir(), 'p.json'), traffic: { tokenSource: 'token', bandwidth: {} } }), refused('traffic-needs-trace'));
   });
 });
 

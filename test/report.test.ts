@@ -3,11 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { InputError } from '../src/errors.js';
-import { escapeHtml, renderHtmlReport, scriptJson } from '../src/report/html.js';
+import { escapeHtml, renderHtmlReport, scriptJson } from '../src/page/html.js';
 import { inputNames, runReport } from '../src/report/report.js';
 import { summaryTable } from '../src/report/summary.js';
 import { writeTrace } from '../src/trace.js';
-import { repoRoot, runCli } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
 import { seededRandom, tempDir } from './helpers/safetensors-bytes.js';
 
 const dir = tempDir('report');
@@ -36,10 +36,10 @@ function writeSampleTrace(name: string, options: { experts?: number } = {}): str
   const file = path.join(dir, name);
   writeTrace(file, {
     metadata: {
-      model_type: 'deepseek',
+      model_type: 'deepseek_v2',
       n_routed_experts: experts,
       num_experts_per_tok: 2,
-      model_config: JSON.stringify({ n_group: 2, topk_group: 2, topk_method: 'greedy' }),
+      model_config: JSON.stringify({ model_type: 'deepseek_v2', num_hidden_layers: 3, first_k_dense_replace: 1, n_routed_experts: experts, num_experts_per_tok: 2, n_group: 2, topk_group: 2, topk_method: 'greedy' }),
       model_dir: 'test',
       labels: ['plain', evil],
       source: 'route',
@@ -186,9 +186,7 @@ describe('report HTML', () => {
 });
 
 describe('report command', () => {
-  const built = fs.existsSync(path.join(repoRoot(), 'dist', 'src', 'commands', 'report.js'));
-
-  test('prints the per-layer table, writes both files, notes on stderr', { skip: built ? false : 'dist not built (npm test builds it)' }, () => {
+  test('prints the per-layer table, writes both files, notes on stderr', () => {
     const out = path.join(dir, 'cli.html');
     const json = path.join(dir, 'cli.json');
     const result = runCli(['report', trace, '--out', out, '--json', json, '--gpus', '4', '--layers', '1-2']);
@@ -198,7 +196,7 @@ describe('report command', () => {
     assert.ok(fs.existsSync(out) && fs.existsSync(json));
   });
 
-  test('bad input exits 1 with one line; bad usage exits 2', { skip: built ? false : 'dist not built (npm test builds it)' }, () => {
+  test('bad input exits 1 with one line; bad usage exits 2', () => {
     const missing = runCli(['report', path.join(dir, 'missing.trace.safetensors'), '--out', path.join(dir, 'x.html')]);
     assert.equal(missing.code, 1);
     assert.equal(missing.stderr.trim().split('\n').length, 1);

@@ -1,4 +1,4 @@
-import { roundForChart, type Spec } from '../report/charts.js';
+import { roundForChart, type Spec } from '../page/charts.js';
 
 /**
  * Vega-lite specs of the plan page (inline data only, like every chart of the report). Series are

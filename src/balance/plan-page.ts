@@ -1,7 +1,7 @@
 import { contiguousPlacement, gpuLoads, trivialPlacement, type Placement } from '../analysis/balancedness.js';
 import { readLoadMatrix, type LoadMatrix } from '../loaders/load-matrix.js';
-import { heatmap, rendererFor } from '../report/charts.js';
-import type { ReportPage, ReportSection } from '../report/html.js';
+import { heatmap, rendererFor } from '../page/charts.js';
+import type { ReportPage, ReportSection } from '../page/html.js';
 import type { PlacementPlan } from './balance.js';
 import { groupedBarChart, seriesLineChart } from './plan-charts.js';
 import type { PlanDiff } from './plan-diff.js';

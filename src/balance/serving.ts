@@ -3,7 +3,7 @@ import { fileError, InputError } from '../errors.js';
 import { writeFileAtomically } from '../files.js';
 import { readLoadMatrix, type LoadMatrix } from '../loaders/load-matrix.js';
 import { moeLayers as modelMoeLayers, readModelConfig } from '../models/config.js';
-import { renderHtmlReport } from '../report/html.js';
+import { renderHtmlReport } from '../page/html.js';
 import { openTrace } from '../trace.js';
 import { formatPlan, planPlacement } from './balance.js';
 import { expertBytesFromModel } from './expert-bytes.js';

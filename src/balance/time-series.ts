@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileError } from '../errors.js';
-import { checkCounts, loadFromTopk, loadJsonList } from '../loaders/load-matrix.js';
+import { ExpertLoadCounter } from '../analysis/load-stats.js';
+import { checkCounts, loadJsonList } from '../loaders/load-matrix.js';
 import { readNpy } from '../loaders/npy.js';
 import { openTrace } from '../trace.js';
 
@@ -82,7 +83,14 @@ function seriesFromTrace(file: string, stepTokens: number): LoadSeries {
     const { layers, k, nExperts, nTokens } = trace;
     const whole = Math.floor(nTokens / stepTokens);
     if (whole === 0) throw fileError(file, 'series-short', `the trace has ${nTokens} tokens, fewer than one step of --step-tokens ${stepTokens}`);
-    const steps = Array.from({ length: whole }, (_, s) => loadFromTopk(trace.readTopkIds(s * stepTokens, (s + 1) * stepTokens), layers, k, nExperts, file));
+    const steps = Array.from({ length: whole }, (_, s) => {
+      const counter = new ExpertLoadCounter(layers.length, k, nExperts);
+      counter.add({ start: s * stepTokens, tokens: stepTokens, ids: trace.readTopkIds(s * stepTokens, (s + 1) * stepTokens) });
+      // Row i is model layer i; rows of layers the trace does not record stay zero.
+      const rows = Array.from({ length: Math.max(...layers) + 1 }, () => new Array<number>(nExperts).fill(0));
+      layers.forEach((layer, l) => (rows[layer] = counter.layer(l)));
+      return rows;
+    });
     const left = nTokens - whole * stepTokens;
     const notes = left > 0 ? [`dropped the final partial step of ${left} token(s) (steps are ${stepTokens} tokens)`] : [];
     return seriesFromSteps(steps, file, notes);

@@ -4,6 +4,7 @@ import { planTable } from '../balance/plan-table.js';
 import type { TokenSource } from '../balance/traffic.js';
 import { bandwidthSource, defaultBandwidth } from '../balance/traffic.js';
 import { InputError } from '../errors.js';
+import { modelOptionHelp, optionalModel } from './model-option.js';
 import { positiveInteger } from './parse.js';
 
 export function balanceCommand(): Command {
@@ -33,7 +34,7 @@ export function balanceCommand(): Command {
     .option('--eval <LOAD2>', 'also measure the plan on this other load (plan on yesterday, measure on today)')
     .option('--export-sglang <FILE.json>', "write the plan as SGLang's --init-expert-location file (a row per decoder layer)")
     .option('--export-vllm <FILE.jsonl>', "write the plan as vLLM's EPLB initial mapping (--eplb-config initial_mapping_path)")
-    .option('--model <DIR>', "model folder: one expert's bytes from its headers, and its layers for the exports")
+    .option('--model <DIR>', modelOptionHelp("model folder: one expert's bytes from its headers, and its layers for the exports"))
     .option('--expert-bytes <N>', "one expert's weight bytes (instead of --model)", positiveInteger('--expert-bytes'))
     .option('--html <FILE.html>', 'also write an HTML page of the plan and the what-ifs')
     .option('--simulate', 'static, periodic and oracle rebalancing over time (LOAD: a time series, or a trace with --step-tokens)')
@@ -69,7 +70,7 @@ export function balanceCommand(): Command {
         groups: flags.groups,
         exportSglang: flags.exportSglang,
         exportVllm: flags.exportVllm,
-        model: flags.model,
+        model: optionalModel(flags.model),
         expertBytes: flags.expertBytes,
         html: flags.html,
       };

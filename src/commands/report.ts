@@ -4,6 +4,7 @@ import { InputError } from '../errors.js';
 import { createProgress, type Progress } from '../progress.js';
 import { runReport } from '../report/report.js';
 import { summaryTable } from '../report/summary.js';
+import { modelOptionHelp, optionalModel } from './model-option.js';
 import { positiveInteger } from './parse.js';
 
 export function reportCommand(): Command {
@@ -26,7 +27,7 @@ export function reportCommand(): Command {
     .option('--groups <G>', "EPLB expert groups (default: the model's n_group, else 1)", positiveInteger('--groups'))
     .option('--plan <PLAN.json>', 'also show a balance plan measured on the first input: balancedness before (contiguous) and after, GPU loads, expert memory (not with --replicas)')
     .option('--expert-bytes <N>', "one expert's weight bytes, for the plan's memory", positiveInteger('--expert-bytes'))
-    .option('--model <DIR>', "model folder whose headers give one expert's bytes, for the plan's memory (instead of --expert-bytes)")
+    .option('--model <DIR>', modelOptionHelp("model folder whose headers give one expert's bytes, for --plan's memory (instead of --expert-bytes)"))
     .option('--layers <list>', 'model layers to show in detail (co-activation, top tokens), e.g. 1,5,10-12 (default: 4 spread over depth)', layerList)
     .addHelpText(
       'after',
@@ -51,7 +52,7 @@ export function reportCommand(): Command {
         groups: flags.groups,
         layers: flags.layers,
         plan: flags.plan,
-        expertBytes: flags.expertBytes ?? (flags.model === undefined ? undefined : expertBytesFromModel(flags.model)),
+        expertBytes: flags.plan === undefined ? undefined : planExpertBytes(flags.expertBytes, optionalModel(flags.model)),
         onProgress: (input, done, total) => {
           if (!progress.has(input)) progress.set(input, createProgress(`report ${input}`, total, 'tok'));
           const bar = progress.get(input)!;
@@ -79,4 +80,9 @@ function layerList(value: string): number[] {
     for (let layer = first; layer <= last; layer++) if (!layers.includes(layer)) layers.push(layer);
   }
   return layers;
+}
+
+/** One expert's bytes for the plan's memory: given, or read from the model's headers, or unknown. */
+function planExpertBytes(given: number | undefined, model: string | undefined): number | undefined {
+  return given ?? (model === undefined ? undefined : expertBytesFromModel(model));
 }

@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { ExpertLoadCounter } from '../analysis/load-stats.js';
+import { streamRouting } from '../analysis/routing-stream.js';
 import { fileError } from '../errors.js';
 import { openTrace } from '../trace.js';
 import { readNpy } from './npy.js';
@@ -76,51 +78,20 @@ export function checkCounts(counts: number[][], file: string, where: string): vo
   });
 }
 
-/**
- * Counts expert loads from routed expert ids laid out as [tokens, layers.length, k] (a trace's `topk_ids`),
- * adding to `counts` (fresh zeros by default). Row `layers[j]` counts recorded layer j; other rows stay zero.
- */
-export function loadFromTopk(
-  topkIds: Int32Array,
-  layers: number[],
-  k: number,
-  experts: number,
-  file: string,
-  counts: number[][] = Array.from({ length: Math.max(...layers) + 1 }, () => new Array<number>(experts).fill(0)),
-): number[][] {
-  const rows = layers.map((layer) => counts[layer]);
-  let offset = 0;
-  while (offset < topkIds.length) {
-    for (let j = 0; j < rows.length; j++) {
-      const row = rows[j];
-      for (let i = 0; i < k; i++, offset++) {
-        const id = topkIds[offset];
-        if (!(id >= 0 && id < experts)) {
-          throw fileError(file, 'load-expert-id', `topk_ids: token ${Math.floor(offset / (layers.length * k))} layer ${layers[j]} names expert ${id}, expected 0..${experts - 1}`);
-        }
-        row[id] += 1;
-      }
-    }
-  }
-  return counts;
-}
-
-/** The load a trace records: its topk_ids counted per layer, read in chunks so a large trace stays on disk. */
+/** The load a trace records: its topk_ids counted per layer as analyse counts them, a block of tokens at a time. */
 export function loadMatrixFromTrace(file: string): LoadMatrix {
   const trace = openTrace(file);
   try {
-    const { layers, k, nExperts, nTokens } = trace;
+    const { layers, k, nExperts } = trace;
+    const counter = new ExpertLoadCounter(layers.length, k, nExperts);
+    streamRouting(trace, [counter]);
     const counts = Array.from({ length: Math.max(...layers) + 1 }, () => new Array<number>(nExperts).fill(0));
-    for (let start = 0; start < nTokens; start += TRACE_CHUNK_TOKENS) {
-      loadFromTopk(trace.readTopkIds(start, Math.min(nTokens, start + TRACE_CHUNK_TOKENS)), layers, k, nExperts, file, counts);
-    }
+    layers.forEach((layer, l) => (counts[layer] = counter.layer(l)));
     return loadMatrixFromRows(counts, file);
   } finally {
     trace.close();
   }
 }
-
-const TRACE_CHUNK_TOKENS = 65536;
 
 /** The list a load JSON holds: `{"logical_count": [...]}` or a bare list; `what` names its items in errors. */
 export function loadJsonList(text: string, file: string, what: string): unknown[] {

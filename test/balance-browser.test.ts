@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { runServingBalance } from '../src/balance/serving.js';
-import { chromiumMissing, withPage } from './helpers/chromium.js';
+import { chromiumMissing, renderedCharts, withPage } from './helpers/chromium.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 import { smallTrace } from './helpers/serving-trace.js';
 
@@ -27,19 +27,8 @@ describe('balance --html in headless Chromium', () => {
       traffic: { tokenSource: 'prompt', bandwidth: {} },
       diff: old,
     });
-    await withPage(html, async ({ page, requests, errors }) => {
-      const dialogs: string[] = [];
-      page.on('dialog', (dialog) => {
-        dialogs.push(dialog.message());
-        void dialog.dismiss();
-      });
-      await page.waitForFunction("document.querySelectorAll('[data-chart]:not([data-rendered])').length === 0", null, { timeout: 60_000 });
-      const charts = await page.$$eval('[data-chart]', (elements) =>
-        elements.map((element) => {
-          const box = element.querySelector('svg, canvas')?.getBoundingClientRect();
-          return { width: box?.width ?? 0, height: box?.height ?? 0 };
-        }),
-      );
+    await withPage(html, async ({ page, requests, errors, dialogs }) => {
+      const charts = await renderedCharts(page);
       // before/after lines, busiest-layer bars, simulation, traffic heatmap, nodes per token, diff bars.
       assert.equal(charts.length, 6);
       for (const chart of charts) assert.ok(chart.width > 50 && chart.height > 50, `a chart drew nothing visible (${chart.width} x ${chart.height})`);
@@ -56,8 +45,9 @@ describe('balance --html in headless Chromium', () => {
     const html = path.join(dir, 'sweep.html');
     runServingBalance(file, { out: path.join(dir, 'sweep.json'), html, nodes: 1, groups: 1, sweep: { gpus: [2, 4], redundant: [0, 4, 8], gpusPerNode: 2 } });
     await withPage(html, async ({ page, errors }) => {
-      await page.waitForFunction("document.querySelectorAll('[data-chart]:not([data-rendered])').length === 0", null, { timeout: 60_000 });
-      assert.equal(await page.$$eval('[data-chart] svg', (charts) => charts.length), 1);
+      const charts = await renderedCharts(page);
+      assert.equal(charts.length, 1);
+      assert.ok(charts[0].width > 50 && charts[0].height > 50);
       assert.deepEqual(errors, []);
     });
   });

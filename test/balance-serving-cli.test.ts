@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { rebalanceExperts } from '../src/analysis/eplb.js';
@@ -10,19 +9,17 @@ import { seriesFromSteps } from '../src/balance/time-series.js';
 import { readLoadMatrix } from '../src/loaders/load-matrix.js';
 import { drawLoadSeries } from '../src/synth/load-series.js';
 import { synthesize } from '../src/synth/synth.js';
+import { tempDir as makeTempDir } from './helpers/safetensors-bytes.js';
 import { repoRoot, requireBuiltCli, runCli } from './helpers/cli.js';
 import { smallTrace } from './helpers/serving-trace.js';
 
 const root = repoRoot();
 const servingLoad = path.join(root, 'test/fixtures/serving/deepseek-v3-decode_in1000out1000.logical_count.json');
 const v3Flags = ['--replicas', '288', '--groups', '8', '--nodes', '4', '--gpus', '32'];
-const made: string[] = [];
-const tempDir = () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moe-serving-cli-'));
-  made.push(dir);
-  return dir;
-};
-after(() => made.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+const scratch = makeTempDir('serving-cli');
+after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+/** A fresh folder per test, all under one scratch folder removed at the end. */
+const tempDir = () => fs.mkdtempSync(path.join(scratch, 'case-'));
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
 
 describe('moe-inspect balance: serving what-ifs (end to end)', () => {

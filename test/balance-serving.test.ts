@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { contiguousPlacement, gpuBalancedness, gpuLoads } from '../src/analysis/balancedness.js';
@@ -23,18 +22,16 @@ import { loadMatrixFromRows, readLoadMatrix } from '../src/loaders/load-matrix.j
 import { drawLoadSeries } from '../src/synth/load-series.js';
 import { mulberry32 } from '../src/synth/random.js';
 import { synthesize } from '../src/synth/synth.js';
+import { tempDir as makeTempDir } from './helpers/safetensors-bytes.js';
 import { repoRoot } from './helpers/cli.js';
 
 const root = repoRoot();
 const servingLoad = path.join(root, 'test/fixtures/serving/deepseek-v3-decode_in1000out1000.logical_count.json');
 const v3Cluster = { replicas: 288, groups: 8, nodes: 4, gpus: 32 };
-const made: string[] = [];
-const tempDir = () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moe-serving-'));
-  made.push(dir);
-  return dir;
-};
-after(() => made.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+const scratch = makeTempDir('serving');
+after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+/** A fresh folder per test, all under one scratch folder removed at the end. */
+const tempDir = () => fs.mkdtempSync(path.join(scratch, 'case-'));
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
 /** Multiset difference |B \ A| counted by brute force: remove each of A's items from B once. */

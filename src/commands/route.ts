@@ -11,6 +11,7 @@ export function routeCommand(): Command {
       'Runs every prompt through the model with onnxruntime (fp32 from the stored weights) and writes a routing trace:\n' +
         'for each token and MoE layer, the chosen experts, their gate weights and the routing scores (contract.md).\n' +
         'Work goes in chunks of whole prompts; finished chunks are kept in TRACE.partial/ until the trace is complete.\n' +
+        'Ctrl-C (SIGINT) or SIGTERM stops at the next layer or chunk, after saving; --resume continues from there.\n' +
         'Architectures (config.json model_type): deepseek, deepseek_v2, deepseek_v3 (FP8 included), mixtral, qwen2_moe, olmoe.\n' +
         'A MoE layer whose routed experts exceed --expert-memory in fp32 (DeepSeek-V3: 45 GB) loads them one at a time.',
     )
@@ -28,6 +29,11 @@ export function routeCommand(): Command {
         .argParser(gibibytes('--expert-memory'))
         .default(routeDefaults.expertBudgetBytes, String(routeDefaults.expertBudgetBytes / 1024 ** 3)),
     )
+    .addOption(
+      new Option('--weight-memory <GiB>', 'fp32 size up to which every layer stays loaded; above, layers are loaded one at a time and each pass saves its state after every layer')
+        .argParser(gibibytes('--weight-memory'))
+        .default(routeDefaults.weightBudgetBytes, String(routeDefaults.weightBudgetBytes / 1024 ** 3)),
+    )
     .addHelpText('after', '\nExample:\n  moe-inspect synth --preset tiny --planted --out tiny-model\n  moe-inspect route prompts.txt --model tiny-model --out prompts.trace.safetensors')
     .action(async (prompts: string, flags) => {
       const model = flags.model ?? process.env.MOE_INSPECT_MODEL;
@@ -44,8 +50,10 @@ export function routeCommand(): Command {
         resume: flags.resume,
         bos: flags.bos,
         expertBudgetBytes: flags.expertMemory,
+        weightBudgetBytes: flags.weightMemory,
       });
-      const resumed = result.resumedChunks > 0 ? ` (${result.resumedChunks} of ${result.chunks} chunks from the interrupted run)` : '';
+      const pass = result.resumedPass && `, and pass ${result.resumedPass.pass} of ${result.resumedPass.passes} after layer ${result.resumedPass.afterLayer}`;
+      const resumed = result.resumedChunks > 0 || pass ? ` (${result.resumedChunks} of ${result.chunks} chunks from the interrupted run${pass ?? ''})` : '';
       process.stdout.write(`routed ${result.tokens} tokens of ${result.prompts} prompts on ${result.provider}${resumed} -> ${result.out}\n`);
     });
 }

@@ -1,0 +1,4 @@
+/** A count with its noun in the right number: plural(1, 'prompt') is "1 prompt", plural(2, 'prompt') "2 prompts". */
+export function plural(count: number, singular: string, pluralForm = `${singular}s`): string {
+  return `${count} ${count === 1 ? singular : pluralForm}`;
+}

@@ -127,7 +127,7 @@ function routingSections(routing: RoutingResult): ReportSection[] {
       notes: tokens.length === 0 ? ['Every token is routed to the same experts by both models, in every layer.'] : undefined,
       table: {
         columns: ['prompt', 'position', 'before', 'token', 'after', 'mean overlap', 'top-1 agreement'],
-        rows: tokens.map((t) => [t.prompt + 1, t.position, t.text?.before, showToken({ id: t.tokenId, text: t.text?.token || undefined }), t.text?.after, t.overlap, t.top1Agreement]),
+        rows: tokens.map((t) => [t.promptName, t.position, t.text?.before, showToken({ id: t.tokenId, text: t.text?.token || undefined }), t.text?.after, t.overlap, t.top1Agreement]),
       },
     },
   ];

@@ -55,7 +55,7 @@ describe('route on the command line', { skip }, () => {
     const long = path.join(dir, 'long.txt');
     fs.writeFileSync(long, `short prompt\n${'word '.repeat(600)}\n`);
     const out = path.join(dir, 'long.trace.safetensors');
-    expectInputError([long, '--model', model], out, long, /prompt 2 has \d+ tokens, more than .*512/);
+    expectInputError([long, '--model', model], out, long, /the prompt on line 2 has \d+ tokens, more than .*512/);
     const ok = runCli(['route', long, '--model', model, '--out', out, '--max-prompt-tokens', '100']);
     assert.equal(ok.code, 0, ok.stderr);
     const trace = openTrace(out);
@@ -66,6 +66,31 @@ describe('route on the command line', { skip }, () => {
     assert.ok(tokensText.length < 3000 && 'word '.repeat(600).startsWith(tokensText));
     assert.equal(trace.metadata.truncated_prompts, '1');
     trace.close();
+  });
+
+  it('says how many blank lines it skipped and prompts it cut, and records each prompt\'s line', () => {
+    // Lines: 1 blank, 2 prompt, 3 blank, 4 spaces only, 5 prompt, 6 a long prompt, 7 blank.
+    const text = path.join(dir, 'lines.txt');
+    fs.writeFileSync(text, `\nfirst prompt\n\n  \nsecond prompt\n${'word '.repeat(600)}\n\n`);
+    const out = path.join(dir, 'lines.trace.safetensors');
+    const result = runCli(['route', text, '--model', model, '--out', out, '--max-prompt-tokens', '100']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^routed \d+ tokens of 3 prompts \(4 blank lines skipped, 1 prompt cut to 100 tokens by --max-prompt-tokens\) on cpu -> /);
+    const trace = openTrace(out);
+    assert.deepEqual(Array.from(trace.promptLines!), [2, 5, 6]);
+    assert.equal(trace.promptName(2), 'line 6');
+    trace.close();
+
+    // .jsonl: the line of each record.
+    const jsonl = path.join(dir, 'lines.jsonl');
+    fs.writeFileSync(jsonl, '{"text": "a cat"}\n\n{"text": "a dog", "label": "pets"}\n');
+    const jsonlOut = path.join(dir, 'lines-jsonl.trace.safetensors');
+    const one = runCli(['route', jsonl, '--model', model, '--out', jsonlOut]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /^routed \d+ tokens of 2 prompts \(1 blank line skipped\) on/);
+    const jsonlTrace = openTrace(jsonlOut);
+    assert.deepEqual(Array.from(jsonlTrace.promptLines!), [1, 3]);
+    jsonlTrace.close();
   });
 
   it('names the unknown model_type', () => {

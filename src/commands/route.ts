@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { InputError } from '../errors.js';
+import { plural } from '../plural.js';
 import { route, routeDefaults } from '../route/route.js';
 import { devices, parseDevice } from '../runtime/execution-provider.js';
 import { gibibytes, positiveInteger } from './parse.js';
@@ -54,7 +55,12 @@ export function routeCommand(): Command {
       });
       const pass = result.resumedPass && `, and pass ${result.resumedPass.pass} of ${result.resumedPass.passes} after layer ${result.resumedPass.afterLayer}`;
       const resumed = result.resumedChunks > 0 || pass ? ` (${result.resumedChunks} of ${result.chunks} chunks from the interrupted run${pass ?? ''})` : '';
-      process.stdout.write(`routed ${result.tokens} tokens of ${result.prompts} prompts on ${result.provider}${resumed} -> ${result.out}\n`);
+      const skipped = [
+        result.blankLines > 0 ? `${plural(result.blankLines, 'blank line')} skipped` : '',
+        result.truncatedPrompts > 0 ? `${plural(result.truncatedPrompts, 'prompt')} cut to ${flags.maxPromptTokens} tokens by --max-prompt-tokens` : '',
+      ].filter(Boolean);
+      const read = skipped.length > 0 ? ` (${skipped.join(', ')})` : '';
+      process.stdout.write(`routed ${plural(result.tokens, 'token')} of ${plural(result.prompts, 'prompt')}${read} on ${result.provider}${resumed} -> ${result.out}\n`);
     });
 }
 

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileError, InputError } from '../errors.js';
 import { Checkpoint } from '../loaders/checkpoint.js';
 import { float32ToF16 } from '../loaders/dtypes.js';
-import { readPrompts, type Prompt } from '../loaders/prompts.js';
+import { readPromptFile, type Prompt } from '../loaders/prompts.js';
 import { PromptTokenizer } from '../loaders/tokenizer.js';
 import { moeLayers, readModelConfig, type ModelConfig } from '../models/config.js';
 import { plural } from '../plural.js';
@@ -77,6 +77,9 @@ export interface RouteResult {
   out: string;
   tokens: number;
   prompts: number;
+  /** Blank lines of the prompts file skipped, and prompts cut by --max-prompt-tokens. */
+  blankLines: number;
+  truncatedPrompts: number;
   chunks: number;
   /** Chunks the interrupted run had finished, and the pass it had saved between layers, when resuming. */
   resumedChunks: number;
@@ -111,7 +114,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
 
   if (path.resolve(out) === path.resolve(promptsFile)) throw fileError(out, 'usage-out-is-input', '--out names the prompts file itself; choose another output');
   const config = readModelConfig(model);
-  const prompts = readPrompts(promptsFile);
+  const { prompts, blankLines } = readPromptFile(promptsFile);
   const tokenizer = PromptTokenizer.load(model);
   const encoded = encodePrompts(prompts, tokenizer, config, promptsFile, { bos, maxPromptTokens });
   const lengths = encoded.ids.map((ids) => ids.length);
@@ -130,6 +133,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   options.onTiming?.({ phase: 'open', seconds: (performance.now() - opening) / 1000 });
   // The work folder is made only once the model has loaded, so bad input leaves nothing to clear away.
   let work: WorkDir;
+  const resuming = resume && fs.existsSync(WorkDir.pathFor(out));
   try {
     work = WorkDir.open(out, fingerprint, resume);
   } catch (error) {
@@ -141,12 +145,12 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const tokensPerPass = keepAllWeights ? 0 : Math.max(1, Math.floor(activationBudgetBytes / (4 * config.hiddenSize)));
   const passNumbers = numberPasses(chunks, tokensPerPass);
   const dims = { H: config.hiddenSize, L: layers.length, K, E };
-  const savedPass = resume ? resumablePass(work, chunks, encoded.ids, dims, saveProbs, config.numLayers) : undefined;
+  const savedPass = resuming ? resumablePass(work, chunks, encoded.ids, dims, saveProbs, config.numLayers) : undefined;
   const pending = chunks.filter((c) => !work.isDone(c.index) && !savedPass?.chunks.includes(c.index));
   const passes = [...(savedPass ? [savedPass.chunks.map((i) => chunks[i])] : []), ...groupIntoPasses(pending, tokensPerPass)];
   const finishedChunks = () => chunks.filter((c) => work.isDone(c.index)).length;
   const resumedChunks = finishedChunks();
-  if (resume) note(resumeLine(savedPass, resumedChunks, chunks.length));
+  if (resuming) note(resumeLine(savedPass, resumedChunks, chunks.length));
 
   const totalTokens = lengths.reduce((a, b) => a + b, 0);
   const layersLeft = (pass: Chunk[]) => config.numLayers - (pass === passes[0] && savedPass ? savedPass.afterLayer + 1 : 0);
@@ -206,9 +210,10 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
     tokenText: tokenText(encoded),
     promptText: { bytes: concat(encoded.bytes, (n) => new Uint8Array(n)), offsets: cumulative(encoded.bytes.map((b) => b.length)) },
     promptLabels: promptLabels(prompts),
+    promptLines: Int32Array.from(prompts, (p) => p.line),
   });
   work.remove();
-  return { out, tokens: totalTokens, prompts: prompts.length, chunks: chunks.length, resumedChunks, resumedPass: savedPass && { pass: savedPass.pass, passes: savedPass.passes, afterLayer: savedPass.afterLayer }, provider: runner.provider };
+  return { out, tokens: totalTokens, prompts: prompts.length, blankLines, truncatedPrompts: encoded.truncated, chunks: chunks.length, resumedChunks, resumedPass: savedPass && { pass: savedPass.pass, passes: savedPass.passes, afterLayer: savedPass.afterLayer }, provider: runner.provider };
 }
 
 interface PassHooks {
@@ -353,12 +358,12 @@ function encodePrompts(
   }
   const encoded: EncodedPrompts = { ids: [], spans: [], bytes: [], truncated: 0 };
   const encoder = new TextEncoder();
-  prompts.forEach((prompt, p) => {
+  prompts.forEach((prompt) => {
     let { ids, byteSpans } = tokenizer.encode(prompt.text, { addBos: options.bos });
     let bytes = encoder.encode(prompt.text);
     if (ids.length > (options.maxPromptTokens ?? limit)) {
       if (options.maxPromptTokens === undefined) {
-        throw fileError(file, 'prompt-too-long', `prompt ${p + 1} has ${ids.length} tokens, more than the model's max_position_embeddings ${limit} (add --max-prompt-tokens N to truncate)`);
+        throw fileError(file, 'prompt-too-long', `the prompt on line ${prompt.line} has ${ids.length} tokens, more than the model's max_position_embeddings ${limit} (add --max-prompt-tokens N to truncate)`);
       }
       ids = ids.slice(0, options.maxPromptTokens);
       byteSpans = byteSpans.slice(0, options.maxPromptTokens);

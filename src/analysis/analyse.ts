@@ -14,6 +14,7 @@ import { streamRouting, type RoutingAccumulator } from './routing-stream.js';
 import { sameTokenOverlap, type SameTokenOverlap } from './same-token-overlap.js';
 import { layersPerPass, TokenExpertCounter, tokenRows, type TokenRows } from './token-expert-counts.js';
 import { expertTopTokens, tokenSpecialization, type ExpertToken, type TokenExpertShare, type TokenSpecialization } from './token-specialization.js';
+import { noun, plural } from '../plural.js';
 
 /**
  * Every figure of analyses.md for one input of `report`: a trace (all figures) or a load count matrix
@@ -159,12 +160,12 @@ export function analyseTrace(trace: Trace, options: AnalysisOptions): InputAnaly
   const devices = range(0, L).map((l) => ({ gpus: deviceCounters!.gpus.layer(l), nodes: deviceCounters!.nodes.layer(l) }));
   const groups = groupLimit && { limit: groupLimit, perLayer: range(0, L).map((l) => groupsPerToken(groupCounter!.layer(l), groupLimit.topkGroup)) };
   if (groups?.limit.enforced) {
-    const bad = groups.perLayer.flatMap((g, l) => (g.violations ? [`layer ${modelLayers[l]}: ${g.violations} tokens`] : []));
-    if (bad.length > 0) notes.push(`routing breaks the model's group limit (at most ${groups.limit.topkGroup} of ${groups.limit.nGroup} groups per token), which a correct V2/V3 trace never does: ${bad.join('; ')}`);
+    const bad = groups.perLayer.flatMap((g, l) => (g.violations ? [`layer ${modelLayers[l]}: ${plural(g.violations, 'token')}`] : []));
+    if (bad.length > 0) notes.push(`routing breaks the model's group limit (at most ${groups.limit.topkGroup} of ${plural(groups.limit.nGroup, 'group')} per token), which a correct V2/V3 trace never does: ${bad.join('; ')}`);
   }
   if (!trace.hasProbSum) notes.push('the trace has no router_prob_sum, so the DeepSeekMoE balance losses are left out');
   const canDeviceLoss = E % cluster.gpus === 0;
-  if (trace.hasProbSum && !canDeviceLoss) notes.push(`${cluster.gpus} GPUs do not split ${E} experts evenly, so the device-level balance loss is left out`);
+  if (trace.hasProbSum && !canDeviceLoss) notes.push(`${plural(cluster.gpus, 'GPU')} ${noun(cluster.gpus, 'does', 'do')} not split ${plural(E, 'expert')} evenly, so the device-level balance loss is left out`);
 
   const perLayer = load.map((row, l): LayerSummary => {
     const probSum = trace.routerProbSum?.subarray(l * E, (l + 1) * E);
@@ -255,7 +256,7 @@ function tokenLabels(trace: Trace): Int32Array {
 function groupLimitOf(config: Record<string, unknown>, cluster: Cluster, experts: number, notes: string[]): GroupLimit | undefined {
   const limit = groupLimitFromConfig(config) ?? (cluster.groups > 1 ? { nGroup: cluster.groups, enforced: false } : undefined);
   if (limit && experts % limit.nGroup !== 0) {
-    notes.push(`${limit.nGroup} groups do not split ${experts} experts evenly, so groups per token are left out`);
+    notes.push(`${plural(limit.nGroup, 'group')} ${noun(limit.nGroup, 'does', 'do')} not split ${plural(experts, 'expert')} evenly, so groups per token are left out`);
     return undefined;
   }
   return limit;

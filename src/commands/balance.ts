@@ -6,6 +6,7 @@ import { fileError, InputError } from '../errors.js';
 import { writeFileAtomically } from '../files.js';
 import { readLoadMatrix, type LoadMatrix } from '../loaders/load-matrix.js';
 import { positiveInteger } from './parse.js';
+import { plural } from '../plural.js';
 
 /** The cluster `balance` places experts on (contract.md, `balance`). */
 export interface ClusterShape {
@@ -154,13 +155,13 @@ export function balanceCommand(): Command {
     .action((loadFile: string, flags: BalanceOptions) => {
       const { plan, skippedLayers } = runBalance(loadFile, flags);
       if (skippedLayers.length > 0) {
-        process.stderr.write(`${loadFile}: left out ${skippedLayers.length} layer(s) with no load (dense): ${skippedLayers.join(', ')}\n`);
+        process.stderr.write(`${loadFile}: left out ${plural(skippedLayers.length, 'layer')} with no load (dense): ${skippedLayers.join(', ')}\n`);
       }
       process.stdout.write(`${planTable(plan)}\n`);
       const mean = (values: number[]) => (values.reduce((a, b) => a + b, 0) / values.length).toFixed(4);
       const evalText = plan.eval ? `, on ${plan.eval.load} ${mean(plan.eval.balancedness)}` : '';
       process.stdout.write(
-        `${plan.policy} plan for ${plan.layers.length} layers, mean balancedness ${mean(plan.balancedness_before)} -> ${mean(plan.balancedness_after)}${evalText}; wrote ${flags.out}\n`,
+        `${plan.policy} plan for ${plural(plan.layers.length, 'layer')}, mean balancedness ${mean(plan.balancedness_before)} -> ${mean(plan.balancedness_after)}${evalText}; wrote ${flags.out}\n`,
       );
     });
 }

@@ -3,6 +3,7 @@ import Table from 'cli-table3';
 import { diffCheckpoints, type DiffResult } from '../diff.js';
 import { routeDefaults } from '../route/route.js';
 import { devices, parseDevice } from '../runtime/execution-provider.js';
+import { plural } from '../plural.js';
 
 /** Rows of the stdout summary of the most changed experts. */
 const summaryRows = 10;
@@ -51,7 +52,7 @@ export function diffCommand(): Command {
       if (result.routing) {
         const how = (t: { file: string; reused: boolean }) => `${t.file}${t.reused ? ' (reused)' : ''}`;
         process.stdout.write(`${routingTable(result)}\n`);
-        process.stdout.write(`routing of ${result.routing.tokens} tokens compared; traces ${how(result.routing.traces.a)}, ${how(result.routing.traces.b)}\n`);
+        process.stdout.write(`routing of ${plural(result.routing.tokens, 'token')} compared; traces ${how(result.routing.traces.a)}, ${how(result.routing.traces.b)}\n`);
       }
       process.stdout.write(`wrote ${flags.out}${flags.json ? ` and ${flags.json}` : ''}\n`);
     });

@@ -10,6 +10,7 @@ import {
   type ServingRecords,
 } from '../loaders/serving-records.js';
 import { writeTrace, type TraceContent } from '../trace.js';
+import { plural } from '../plural.js';
 
 export interface ImportOptions {
   /** Model folder with the config.json the records were served with. */
@@ -87,7 +88,7 @@ export function importCommand(): Command {
       for (const note of routing.notes) process.stderr.write(`${note}\n`);
       const sequences = routing.promptOffsets.length - 1;
       process.stdout.write(
-        `imported ${sequences} sequence(s), ${routing.tokenIds.length} tokens, ${routing.layers.length} MoE layers from ${routing.engine} records; wrote ${flags.out}\n`,
+        `imported ${plural(sequences, 'sequence')}, ${plural(routing.tokenIds.length, 'token')}, ${plural(routing.layers.length, 'MoE layer')} from ${routing.engine} records; wrote ${flags.out}\n`,
       );
     });
 }

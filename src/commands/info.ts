@@ -3,6 +3,7 @@ import Table from 'cli-table3';
 import { InputError } from '../errors.js';
 import { collectModelInfo, type ModelInfo } from '../models/model-info.js';
 import { probeDevice, devices, parseDevice } from '../runtime/execution-provider.js';
+import { plural } from '../plural.js';
 
 export function infoCommand(): Command {
   return new Command('info')
@@ -46,7 +47,7 @@ function printModelInfo(info: ModelInfo): void {
     { 'parameters, total': count(info.parameters.total) },
     { 'parameters, active per token': count(info.parameters.activePerToken) },
     ...(info.parameters.notRun > 0 ? [{ 'parameters, not run': `${count(info.parameters.notRun)}: layers past num_hidden_layers ${info.layers.total} (the MTP layer)` }] : []),
-    { dtypes: Object.entries(info.dtypes).map(([dtype, d]) => `${dtype}: ${d.tensors} tensors, ${formatBytes(d.bytes)}`).join('; ') },
+    { dtypes: Object.entries(info.dtypes).map(([dtype, d]) => `${dtype}: ${plural(d.tensors, 'tensor')}, ${formatBytes(d.bytes)}`).join('; ') },
     { shards: shardSummary(info.shards) },
     { 'bytes on disk': `${formatBytes(info.bytesOnDisk)} (${info.bytesOnDisk.toLocaleString('en-US')})` },
   );

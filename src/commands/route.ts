@@ -54,7 +54,7 @@ export function routeCommand(): Command {
         weightBudgetBytes: flags.weightMemory,
       });
       const pass = result.resumedPass && `, and pass ${result.resumedPass.pass} of ${result.resumedPass.passes} after layer ${result.resumedPass.afterLayer}`;
-      const resumed = result.resumedChunks > 0 || pass ? ` (${result.resumedChunks} of ${result.chunks} chunks from the interrupted run${pass ?? ''})` : '';
+      const resumed = result.resumedChunks > 0 || pass ? ` (${result.resumedChunks} of ${plural(result.chunks, 'chunk')} from the interrupted run${pass ?? ''})` : '';
       const skipped = [
         result.blankLines > 0 ? `${plural(result.blankLines, 'blank line')} skipped` : '',
         result.truncatedPrompts > 0 ? `${plural(result.truncatedPrompts, 'prompt')} cut to ${flags.maxPromptTokens} tokens by --max-prompt-tokens` : '',

@@ -120,7 +120,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const lengths = encoded.ids.map((ids) => ids.length);
   const chunks = planChunks(lengths, batchTokens);
   const layers = moeLayers(config);
-  if (layers.length === 0) throw fileError(path.join(model, 'config.json'), 'config-no-moe', `the model has no MoE layer (${config.numLayers} layers, first_k_dense_replace ${config.firstKDenseReplace}): there is no routing to record`);
+  if (layers.length === 0) throw fileError(path.join(model, 'config.json'), 'config-no-moe', `the model has no MoE layer (${plural(config.numLayers, 'layer')}, first_k_dense_replace ${config.firstKDenseReplace}): there is no routing to record`);
   const { topK: K, nRoutedExperts: E } = config;
 
   const checkpoint = Checkpoint.open(model);
@@ -155,7 +155,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const totalTokens = lengths.reduce((a, b) => a + b, 0);
   const layersLeft = (pass: Chunk[]) => config.numLayers - (pass === passes[0] && savedPass ? savedPass.afterLayer + 1 : 0);
   const progress = createProgress('route', passes.reduce((sum, pass) => sum + (passTokens(pass) * layersLeft(pass)) / config.numLayers, 0), 'tok');
-  const saved = () => `${finishedChunks()} of ${chunks.length} chunks`;
+  const saved = () => `${finishedChunks()} of ${plural(chunks.length, 'chunk')}`;
   const watch = watchSignals({ onSecond: () => `interrupted again: stopped at once; the layer in progress is lost, what was saved before it is in ${work.dir} (run again with --resume)` });
   try {
     for (const pass of passes) {

@@ -128,6 +128,11 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
     if (!Number.isInteger(options.layers) || options.layers < 1 || options.layers > available) {
       throw new InputError(`invalid --layers: ${options.layers} (preset ${preset.name} has 1 to ${available} layers)`, 'usage-layers');
     }
+    // A model without a MoE layer has no routing to record: refused here rather than by route later.
+    const firstMoe = moeLayers(parseModelConfig(preset.config(), `preset ${preset.name}`))[0];
+    if (options.layers <= firstMoe) {
+      throw new InputError(`invalid --layers: ${options.layers} leaves no MoE layer (the first MoE layer of preset ${preset.name} is layer ${firstMoe}; use --layers ${firstMoe + 1} or more)`, 'usage-layers');
+    }
     rawConfig.num_hidden_layers = options.layers;
   }
 

@@ -3,6 +3,7 @@
  * output file; a run killed mid-way resumes to a trace identical to an uninterrupted one.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -209,6 +210,19 @@ describe('route on the command line', { skip }, () => {
     assert.deepEqual(b.readTopkIds(0, b.nTokens), a.readTopkIds(0, a.nTokens));
     a.close();
     b.close();
+  });
+
+  const vulkanInstalled = /libvulkan\.so\.1\b/.test(spawnSync('ldconfig', ['-p'], { encoding: 'utf8' }).stdout ?? '');
+  it('--device webgpu without a Vulkan driver: one warning line, not the provider\'s own log', { skip: vulkanInstalled && 'a Vulkan driver is installed here' }, () => {
+    const out = path.join(dir, 'webgpu.trace.safetensors');
+    const result = runCli(['route', prompts, '--model', model, '--out', out, '--device', 'webgpu']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(result.stderr.trim().split('\n'), [
+      'moe-inspect: warning: webgpu failed to load (Failed to get a WebGPU adapter: No supported adapters; no Vulkan driver: libvulkan.so.1 not found); using cpu',
+    ]);
+    const trace = openTrace(out);
+    assert.equal(trace.metadata.execution_provider, 'cpu');
+    trace.close();
   });
 
   it('refuses to resume with different options', () => {

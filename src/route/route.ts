@@ -156,7 +156,8 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const layersLeft = (pass: Chunk[]) => config.numLayers - (pass === passes[0] && savedPass ? savedPass.afterLayer + 1 : 0);
   const progress = createProgress('route', passes.reduce((sum, pass) => sum + (passTokens(pass) * layersLeft(pass)) / config.numLayers, 0), 'tok');
   const saved = () => `${finishedChunks()} of ${plural(chunks.length, 'chunk')}`;
-  const watch = watchSignals({ onSecond: () => `interrupted again: stopped at once; the layer in progress is lost, what was saved before it is in ${work.dir} (run again with --resume)` });
+  const inProgress = keepAllWeights ? 'chunk' : 'layer';
+  const watch = watchSignals({ onSecond: () => `interrupted again: stopped at once; the ${inProgress} in progress is lost, what was saved before it is in ${work.dir} (run again with --resume)` });
   try {
     for (const pass of passes) {
       const { pass: number, passes: count } = passNumbers(pass[0].index);

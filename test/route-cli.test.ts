@@ -7,9 +7,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { synthesize } from '../src/synth/synth.js';
 import { openTrace } from '../src/trace.js';
 import { cliBuilt, repoRoot, runCli, spawnCli } from './helpers/cli.js';
+import { signalAfterChunks, tinyModelAndPrompts } from './helpers/route-fixture.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
 const skip = cliBuilt() ? false : 'the CLI is not built (npm test builds it first)';
@@ -20,11 +20,7 @@ describe('route on the command line', { skip }, () => {
   let prompts: string;
   before(async () => {
     dir = tempDir('route-cli');
-    model = path.join(dir, 'model');
-    await synthesize({ preset: 'tiny', out: model, seed: 3, dtype: 'bf16' });
-    prompts = path.join(dir, 'prompts.txt');
-    const lines = fs.readFileSync(path.join(repoRoot(), 'assets', 'prompts', 'demo.txt'), 'utf8').split('\n').slice(0, 120);
-    fs.writeFileSync(prompts, lines.join('\n'));
+    ({ model, prompts } = await tinyModelAndPrompts(dir));
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -146,21 +142,7 @@ describe('route on the command line', { skip }, () => {
     const partial = `${resumed}.partial`;
     const child = spawnCli(['route', prompts, '--model', model, '--out', resumed, '--device', 'cpu', '--batch-tokens', '64']);
     // Kill it once a few chunks are finished, well before the end.
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        const done = fs.existsSync(partial) ? fs.readdirSync(partial).filter((f) => f.startsWith('chunk-')).length : 0;
-        if (done >= 3) {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 5);
-      child.on('exit', () => {
-        clearInterval(timer);
-        reject(new Error('route finished before it could be killed; use more prompts'));
-      });
-    });
-    await new Promise((resolve) => child.on('exit', resolve));
+    await signalAfterChunks(child, partial, 3, 'SIGKILL');
     assert.ok(!fs.existsSync(resumed), 'no trace from the killed run');
     const finished = fs.readdirSync(partial).filter((f) => f.startsWith('chunk-')).length;
 

@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { route, type Timing } from '../src/route/route.js';
-import { synthesize } from '../src/synth/synth.js';
-import { cliBuilt, repoRoot, runCli, spawnCli } from './helpers/cli.js';
+import { cliBuilt, runCli, spawnCli } from './helpers/cli.js';
+import { signalAfterChunks, tinyModelAndPrompts } from './helpers/route-fixture.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
 const skip = cliBuilt() ? false : 'the CLI is not built (npm test builds it first)';
@@ -26,11 +26,7 @@ describe('route --resume of a layer-streamed pass', { skip }, () => {
 
   before(async () => {
     dir = tempDir('route-resume');
-    model = path.join(dir, 'model');
-    await synthesize({ preset: 'tiny', out: model, seed: 3, dtype: 'bf16' });
-    prompts = path.join(dir, 'prompts.txt');
-    const lines = fs.readFileSync(path.join(repoRoot(), 'assets', 'prompts', 'demo.txt'), 'utf8').split('\n').slice(0, 120);
-    fs.writeFileSync(prompts, lines.join('\n'));
+    ({ model, prompts } = await tinyModelAndPrompts(dir));
     const out = path.join(dir, 'whole.trace.safetensors');
     const uninterrupted = runCli(routeArgs(out));
     assert.equal(uninterrupted.code, 0, uninterrupted.stderr);
@@ -109,20 +105,7 @@ describe('route --resume of a layer-streamed pass', { skip }, () => {
     const child = spawnCli(args);
     let stderr = '';
     child.stderr!.on('data', (data) => (stderr += data));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (fs.existsSync(partial) && fs.readdirSync(partial).filter((f) => f.startsWith('chunk-')).length >= 3) {
-          clearInterval(timer);
-          child.kill('SIGINT');
-          resolve();
-        }
-      }, 5);
-      child.on('exit', () => {
-        clearInterval(timer);
-        reject(new Error('route finished before it could be interrupted'));
-      });
-    });
-    const code = await new Promise((resolve) => child.on('exit', resolve));
+    const code = await signalAfterChunks(child, partial, 3, 'SIGINT');
     assert.equal(code, 130, stderr);
     const [, saved] = /^moe-inspect: interrupted: saved (\d+) of 66 chunks in .*; run again with --resume to continue\n$/.exec(stderr) ?? [];
     assert.ok(saved, stderr);

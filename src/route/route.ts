@@ -25,7 +25,7 @@ import { createProgress } from '../progress.js';
 import { ModelRunner } from '../runtime/model-runner.js';
 import type { Device } from '../runtime/execution-provider.js';
 import { ffnKindOf, layerWeightBytes } from '../runtime/layer-weights.js';
-import { Interrupted, watchSignals, type SignalWatch } from '../signals.js';
+import { Interrupted, watchSignals } from '../signals.js';
 import { writeTrace } from '../trace.js';
 import { version } from '../version.js';
 import { planChunks, type Chunk } from './chunks.js';

@@ -27,8 +27,8 @@ describe('synth interrupted', { skip }, () => {
 
   it('SIGINT while writing removes the temporary folder and exits 130', async () => {
     const out = path.join(dir, 'big');
-    // deepseek-moe-16b's first layer: about 1 GB in bf16, seconds of writing, during which the signal comes.
-    const child = spawnCli(['synth', '--preset', 'deepseek-moe-16b', '--layers', '1', '--out', out]);
+    // deepseek-moe-16b's first two layers: about 2 GB in bf16, seconds of writing, during which the signal comes.
+    const child = spawnCli(['synth', '--preset', 'deepseek-moe-16b', '--layers', '2', '--out', out]);
     let stderr = '';
     child.stderr!.on('data', (data) => (stderr += data));
     const temporary = await new Promise<string>((resolve, reject) => {

@@ -261,7 +261,7 @@ async function ensureTrace(file: string, model: string, prompts: string, device:
   if (fs.existsSync(file) && staleTraceReason(file, model, readPrompts(prompts)) === undefined) return { file, reused: true };
   try {
     // An interrupted diff left finished chunks behind: pick them up.
-    await route({ prompts, model, out: file, device, resume: true, warn });
+    await route({ prompts, model, out: file, device, resume: true, warn, resumeHint: 'run the same diff again to continue' });
   } catch (error) {
     // Chunks of an earlier run with other inputs are ours to throw away (the trace is a cache).
     if (!(error instanceof InputError && error.code === 'resume-mismatch')) throw error;

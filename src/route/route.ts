@@ -52,6 +52,8 @@ export interface RouteOptions {
   warn?: (line: string) => void;
   /** What the run does beyond its output (what it resumed); default: a line on stderr. */
   note?: (line: string) => void;
+  /** How the user continues an interrupted run, for the line printed on SIGINT/SIGTERM. */
+  resumeHint?: string;
   /** Timing of each phase, for benchmarks: opening sessions, loading a layer's weights, running a layer on a chunk. */
   onTiming?: (timing: Timing) => void;
 }
@@ -145,7 +147,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const tokensPerPass = keepAllWeights ? 0 : Math.max(1, Math.floor(activationBudgetBytes / (4 * config.hiddenSize)));
   const passNumbers = numberPasses(chunks, tokensPerPass);
   const dims = { H: config.hiddenSize, L: layers.length, K, E };
-  const savedPass = resuming ? resumablePass(work, chunks, encoded.ids, dims, saveProbs, config.numLayers) : undefined;
+  const savedPass = resuming ? resumablePass(work, chunks, dims, saveProbs, config.numLayers) : undefined;
   const pending = chunks.filter((c) => !work.isDone(c.index) && !savedPass?.chunks.includes(c.index));
   const passes = [...(savedPass ? [savedPass.chunks.map((i) => chunks[i])] : []), ...groupIntoPasses(pending, tokensPerPass)];
   const finishedChunks = () => chunks.filter((c) => work.isDone(c.index)).length;
@@ -156,8 +158,9 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const layersLeft = (pass: Chunk[]) => config.numLayers - (pass === passes[0] && savedPass ? savedPass.afterLayer + 1 : 0);
   const progress = createProgress('route', passes.reduce((sum, pass) => sum + (passTokens(pass) * layersLeft(pass)) / config.numLayers, 0), 'tok');
   const saved = () => `${finishedChunks()} of ${plural(chunks.length, 'chunk')}`;
+  const resumeHint = options.resumeHint ?? 'run again with --resume to continue';
   const inProgress = keepAllWeights ? 'chunk' : 'layer';
-  const watch = watchSignals({ onSecond: () => `interrupted again: stopped at once; the ${inProgress} in progress is lost, what was saved before it is in ${work.dir} (run again with --resume)` });
+  const watch = watchSignals({ onSecond: () => `interrupted again: stopped at once; the ${inProgress} in progress is lost, what was saved before it is in ${work.dir}; ${resumeHint}` });
   try {
     for (const pass of passes) {
       const { pass: number, passes: count } = passNumbers(pass[0].index);
@@ -167,13 +170,13 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
         : async (layer: number, hidden: Float32Array[], records: ChunkRecord[]) => {
             await signalAfterLayerForTest(layer, watch);
             savePassState(work.dir, { pass: number, passes: count, chunks: pass.map((c) => c.index), afterLayer: layer, hidden, records }, dims);
-            if (watch.received) throw new Interrupted(watch.received, `interrupted: saved pass ${number} of ${count} after layer ${layer} and ${saved()} in ${work.dir}; run again with --resume to continue`);
+            if (watch.received) throw new Interrupted(watch.received, `interrupted: saved pass ${number} of ${count} after layer ${layer} and ${saved()} in ${work.dir}; ${resumeHint}`);
           };
       const resumeFrom = pass === passes[0] ? savedPass : undefined;
       const records = await runPass(runner, config, layers, pass, encoded.ids, saveProbs, resumeFrom, { advance: (tokens) => progress.advance(tokens / config.numLayers), onTiming: options.onTiming, layerDone });
       pass.forEach((chunk, i) => work.save(chunk.index, chunk.tokenEnd - chunk.tokenStart, layers.length, K, E, records[i]));
       removePassState(work.dir);
-      if (watch.received && pass !== passes[passes.length - 1]) throw new Interrupted(watch.received, `interrupted: saved ${saved()} in ${work.dir}; run again with --resume to continue`);
+      if (watch.received && pass !== passes[passes.length - 1]) throw new Interrupted(watch.received, `interrupted: saved ${saved()} in ${work.dir}; ${resumeHint}`);
     }
   } catch (error) {
     // A run that fails before finishing any chunk or layer leaves nothing worth resuming.
@@ -278,13 +281,7 @@ async function runPass(
       }
       for (let e = 0; e < E; e++) record.scoreSum[slot * E + e] += routing.scoreSum[e];
     }
-    if (layer < config.numLayers - 1) {
-      await layerDone?.(
-        layer,
-        activations.map((a) => a.hidden),
-        records,
-      );
-    }
+    if (layer < config.numLayers - 1) await layerDone?.(layer, activations.map((a) => a.hidden), records);
   }
   return records;
 }
@@ -300,14 +297,13 @@ function numberPasses(chunks: Chunk[], tokensPerPass: number): (firstChunk: numb
  * The saved state of an interrupted pass, checked against this run, or undefined when there is none or all of
  * its chunks were saved whole after all (a kill between saving them and removing the state).
  */
-function resumablePass(work: WorkDir, chunks: Chunk[], ids: Int32Array[], { H, L, K, E }: PassDims, saveProbs: boolean, numLayers: number): PassState | undefined {
+function resumablePass(work: WorkDir, chunks: Chunk[], { H, L, K, E }: PassDims, saveProbs: boolean, numLayers: number): PassState | undefined {
   const state = readPassState(work.dir);
   if (!state) return undefined;
   const mismatch = () => fileError(passStatePath(work.dir), 'pass-state', 'the saved pass does not match this run\'s chunks; delete the work folder to start over');
   if (state.chunks.some((index) => !chunks[index]) || state.afterLayer >= numLayers - 1) throw mismatch();
   state.chunks.forEach((index, c) => {
-    const chunk = chunks[index];
-    const T = ids.slice(chunk.promptStart, chunk.promptEnd).reduce((sum, p) => sum + p.length, 0);
+    const T = chunks[index].tokenEnd - chunks[index].tokenStart;
     const record = state.records[c];
     const sizes = [state.hidden[c].length === T * H, record.topkIds.length === T * L * K, record.topkWeights.length === T * L * K, record.scoreSum.length === L * E];
     if (sizes.includes(false) || (record.scores !== undefined) !== saveProbs) throw mismatch();

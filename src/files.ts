@@ -15,7 +15,7 @@ export function temporaryPathFor(finalPath: string): string {
 }
 
 /** Removes `.NAME.PID.tmp` beside `finalPath` for every PID that is no longer a running process; returns what it removed. */
-export function removeStaleTemporaries(finalPath: string): string[] {
+function removeStaleTemporaries(finalPath: string): string[] {
   const dir = path.dirname(path.resolve(finalPath));
   const prefix = `.${path.basename(finalPath)}.`;
   const removed: string[] = [];

@@ -23,7 +23,7 @@ export function routeCommand(): Command {
     .option('--batch-tokens <n>', 'tokens per chunk of whole prompts', positiveInteger('--batch-tokens'), routeDefaults.batchTokens)
     .option('--max-prompt-tokens <n>', 'truncate longer prompts to N tokens instead of refusing prompts longer than the model allows', positiveInteger('--max-prompt-tokens'))
     .option('--save-probs', 'also store every expert\'s routing score per token (F16, T x L x E)', routeDefaults.saveProbs)
-    .option('--resume', 'continue an interrupted run, skipping its finished chunks', routeDefaults.resume)
+    .option('--resume', 'continue an interrupted run from its last finished chunk or layer', routeDefaults.resume)
     .option('--no-bos', 'do not add the BOS token even where tokenizer_config.json asks for it')
     .addOption(
       new Option('--expert-memory <GiB>', 'fp32 size above which a MoE layer\'s routed experts are loaded one at a time')

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Table from 'cli-table3';
-import { formatBytes } from '../src/commands/info.js';
+import { formatBytes } from '../src/info/info-table.js';
 import { formatScaleTable, reportScaleBench } from './report-scale.js';
 import { routeBench, routeScenarios } from './route-bench.js';
 

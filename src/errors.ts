@@ -1,3 +1,5 @@
+import type { ErrorCode } from './error-codes.js';
+
 /**
  * The one error type for bad input. `main` prints `moe-inspect: <message>` on one line and exits 1;
  * anything else that escapes is a bug and gets a stack trace.
@@ -7,8 +9,8 @@ export class InputError extends Error {
   override name = 'InputError';
   constructor(
     message: string,
-    /** A short stable identifier of the check that failed, for tests, e.g. `header-too-large`. */
-    readonly code: string,
+    /** The check that failed, e.g. `header-too-large`: one of the list in error-codes.ts. */
+    readonly code: ErrorCode,
     options?: { cause?: unknown },
   ) {
     super(message, options);
@@ -16,6 +18,6 @@ export class InputError extends Error {
 }
 
 /** Builds an InputError whose message starts with the file it is about. */
-export function fileError(file: string, code: string, problem: string, cause?: unknown): InputError {
+export function fileError(file: string, code: ErrorCode, problem: string, cause?: unknown): InputError {
   return new InputError(`${file}: ${problem}`, code, cause === undefined ? undefined : { cause });
 }

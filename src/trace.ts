@@ -1,3 +1,4 @@
+import type { ErrorCode } from './error-codes.js';
 import { fileError } from './errors.js';
 import { DType, toFloat32 } from './loaders/dtypes.js';
 import { SafetensorsFile } from './loaders/safetensors.js';
@@ -64,7 +65,7 @@ export function writeTrace(file: string, content: TraceContent): void {
   const L = layers.length;
   const K = metadata.num_experts_per_tok;
   const E = metadata.n_routed_experts;
-  const problem = (code: string, text: string) => fileError(file, code, `cannot write trace: ${text}`);
+  const problem = (code: ErrorCode, text: string) => fileError(file, code, `cannot write trace: ${text}`);
   if (!Number.isSafeInteger(K) || K < 1) throw problem('trace-content', `num_experts_per_tok must be a positive integer, found ${K}`);
   if (!Number.isSafeInteger(E) || E < 1) throw problem('trace-content', `n_routed_experts must be a positive integer, found ${E}`);
   const offsetsProblem = checkOffsets(promptOffsets, T);

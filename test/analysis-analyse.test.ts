@@ -117,10 +117,10 @@ describe('analyseTrace', () => {
   });
 
   test('domain counts follow the prompt labels; token tables show token text', () => {
-    const labelled = analysis.domain!.perLayer[0]!;
+    const labelled = analysis.figures.domain!.perLayer[0]!;
     // Prompts p % 3 == 0 have no label (-1), p % 3 == 1 label 0, p % 3 == 2 label 1: 3 prompts of 30 tokens each.
     assert.deepEqual(labelled.labelTokens, [90, 90]);
-    const top = analysis.details[0].topTokens!.flat();
+    const top = analysis.figures.tokenTables!.details[0].topTokens!.flat();
     assert.ok(top.length > 0);
     for (const entry of top) assert.equal(entry.token.text, ` w${entry.id}`);
   });
@@ -167,7 +167,7 @@ describe('analyseTrace', () => {
     assert.ok(result.notes.some((n) => /router_prob_sum/.test(n)));
     assert.ok(result.notes.some((n) => /special tokens/.test(n)));
     // BOS (id 1) now has a row of its own.
-    assert.ok(result.details[0].topTokens!.flat().every((entry) => entry.token.text === undefined));
+    assert.ok(result.figures.tokenTables!.details[0].topTokens!.flat().every((entry) => entry.token.text === undefined));
     assert.notEqual(result.perLayer[0].same_token_overlap, analysis.perLayer[0].same_token_overlap);
   });
 
@@ -175,14 +175,14 @@ describe('analyseTrace', () => {
     // Same routing, but the config claims V3's noaux_tc with at most 1 group per token.
     const v3 = makeTrace('v3.trace.safetensors', { config: { n_group: 4, topk_group: 1, topk_method: 'noaux_tc' } });
     const result = analyse(v3.file, { gpus: 4 });
-    assert.deepEqual(result.groups!.limit, { nGroup: 4, topkGroup: 1, enforced: true });
+    assert.deepEqual(result.figures.groups!.limit, { nGroup: 4, topkGroup: 1, enforced: true });
     for (let l = 0; l < L; l++) {
       const over = v3.sets.filter((token) => new Set(token[l].map((e) => Math.floor(e / 2))).size > 1).length;
-      assert.equal(result.groups!.perLayer[l].violations, over);
+      assert.equal(result.figures.groups!.perLayer[l].violations, over);
     }
     assert.ok(result.notes.some((n) => /breaks the model's group limit \(at most 1 of 4 groups per token\).*layer 1: \d+ tokens/.test(n)));
     // The greedy config above declares the same groups but enforces nothing: counted, not flagged.
-    assert.equal(analysis.groups!.limit.enforced, false);
+    assert.equal(analysis.figures.groups!.limit.enforced, false);
     assert.ok(!analysis.notes.some((n) => /group limit/.test(n)));
   });
 

@@ -5,10 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { gpuBalancedness } from '../src/analysis/balancedness.js';
-import { formatPlan, planPlacement, planTable, runBalance } from '../src/commands/balance.js';
+import { formatPlan, planPlacement, runBalance } from '../src/balance/balance.js';
+import { planTable } from '../src/balance/plan-table.js';
 import { InputError } from '../src/errors.js';
 import { loadMatrixFromRows } from '../src/loaders/load-matrix.js';
-import { repoRoot } from './helpers/cli.js';
+import { repoRoot, requireBuiltCli } from './helpers/cli.js';
 
 
 const root = repoRoot();
@@ -80,12 +81,12 @@ describe('balance', () => {
 });
 
 describe('moe-inspect balance (end to end)', () => {
-  // npm test builds dist/ first; a bare `tsx --test` run may have no build, or one from before balance existed.
-  const built = fs.existsSync(path.join(root, 'dist/src/cli.js')) && fs.existsSync(path.join(root, 'dist/src/commands/balance.js'));
-  const skip = built ? false : 'dist/src/cli.js with the balance command is missing: run `npm run build` (npm test builds first)';
-  const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(root, 'bin/moe-inspect.js'), ...args], { encoding: 'utf8' });
+  const cli = (...args: string[]) => {
+    requireBuiltCli();
+    return spawnSync(process.execPath, [path.join(root, 'bin/moe-inspect.js'), ...args], { encoding: 'utf8' });
+  };
 
-  test('writes the plan, prints the table, and says which layers it left out', { skip }, () => {
+  test('writes the plan, prints the table, and says which layers it left out', () => {
     const out = path.join(tempDir(), 'plan.json');
     const run = cli('balance', servingLoad, '--replicas', '288', '--groups', '8', '--nodes', '4', '--gpus', '32', '--out', out, '--eval', servingLoad);
     assert.equal(run.status, 0, run.stderr);
@@ -94,7 +95,7 @@ describe('moe-inspect balance (end to end)', () => {
     assert.equal(JSON.parse(fs.readFileSync(out, 'utf8')).layers.length, 58);
   });
 
-  test('exits 1 with one line on stderr for inconsistent numbers, leaving no file', { skip }, () => {
+  test('exits 1 with one line on stderr for inconsistent numbers, leaving no file', () => {
     const dir = tempDir();
     const run = cli('balance', servingLoad, '--replicas', '300', '--gpus', '32', '--out', path.join(dir, 'plan.json'));
     assert.equal(run.status, 1);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ChangeNorm, cosineSimilarity, diffWeights, type WeightsDiff } from '../src/analysis/weights-diff.js';
-import { checkSameArchitecture } from '../src/diff.js';
+import { checkSameArchitecture } from '../src/diff/diff.js';
 import { Checkpoint } from '../src/loaders/checkpoint.js';
 import { float32ToBf16, float32ToFp8E4M3, type DType } from '../src/loaders/dtypes.js';
 import { writeSafetensors, type TensorSpec } from '../src/loaders/safetensors-writer.js';

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cachedTracePaths, diffCheckpoints, staleTraceReason, type DiffOptions } from '../src/diff.js';
+import { cachedTracePaths, diffCheckpoints, staleTraceReason, type DiffOptions } from '../src/diff/diff.js';
 import { readPrompts } from '../src/loaders/prompts.js';
-import { escapeHtml } from '../src/report/html.js';
+import { escapeHtml } from '../src/page/html.js';
 import { synthesize } from '../src/synth/synth.js';
-import { cliBuilt, repoRoot, runCli } from './helpers/cli.js';
+import { repoRoot, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
 const dir = tempDir('diff');
@@ -168,10 +168,9 @@ describe('cached traces', () => {
   });
 });
 
-const skip = cliBuilt() ? false : 'the CLI is not built (npm test builds it first)';
 const cudaInstalled = () => fs.existsSync(path.join(repoRoot(), 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so'));
 
-describe('moe-inspect diff', { skip }, () => {
+describe('moe-inspect diff', () => {
   test('prints the most changed experts and writes DIFF.html and DIFF.json', () => {
     const out = path.join(dir, 'cli', 'diff.html');
     const json = path.join(dir, 'cli', 'diff.json');

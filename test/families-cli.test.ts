@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { writeSafetensors } from '../src/loaders/safetensors-writer.js';
 import { openTrace } from '../src/trace.js';
-import { cliBuilt, runCli } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
 const prompts = [
@@ -18,7 +18,7 @@ const prompts = [
   'SELECT name, COUNT(*) FROM users;',
 ];
 
-describe('newer families from the command line', { skip: !cliBuilt() && 'the CLI is not built (run npm test)' }, () => {
+describe('newer families from the command line', () => {
   let dir: string;
   let promptsFile: string;
   before(() => {

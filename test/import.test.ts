@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { runImport } from '../src/commands/import.js';
+import { runImport } from '../src/import/import.js';
 import { InputError } from '../src/errors.js';
 import { runReport } from '../src/report/report.js';
 import { fitToModel, readMoeLayout, readPhysicalMap, readServingRecords } from '../src/loaders/serving-records.js';

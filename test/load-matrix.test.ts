@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { InputError } from '../src/errors.js';
-import { loadFromTopk, readLoadMatrix } from '../src/loaders/load-matrix.js';
+import { readLoadMatrix } from '../src/loaders/load-matrix.js';
 import { writeTrace } from '../src/trace.js';
 import { repoRoot } from './helpers/cli.js';
 
@@ -106,11 +106,5 @@ describe('readLoadMatrix', () => {
     const oneD = fs.readFileSync(fixture('load-3x4.npy')).toString('latin1').replace("'shape': (3, 4)", "'shape': (12,) ");
     assert.throws(() => readLoadMatrix(temp('v.npy', Buffer.from(oneD, 'latin1'))), /must be 2-D \[layers, experts\] or 3-D .* found shape \(12\)/);
     assert.throws(() => readLoadMatrix(path.join(os.tmpdir(), 'no-such-load.json')), /no-such-load\.json: cannot read the load file \(ENOENT\)/);
-  });
-});
-
-describe('loadFromTopk', () => {
-  test('rejects an expert id outside the layer', () => {
-    assert.throws(() => loadFromTopk(Int32Array.of(0, 4), [0], 2, 4, 't'), /t: topk_ids: token 0 layer 0 names expert 4, expected 0\.\.3/);
   });
 });

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { noun, plural } from '../src/plural.js';
 import { synthesize } from '../src/synth/synth.js';
-import { cliBuilt, runCli } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
 describe('plural', () => {
@@ -21,7 +21,7 @@ describe('plural', () => {
   });
 });
 
-describe('what the commands print for counts of one', { skip: cliBuilt() ? false : 'the CLI is not built (npm test builds it first)' }, () => {
+describe('what the commands print for counts of one', () => {
   let dir: string;
   let trace: string;
   before(async () => {

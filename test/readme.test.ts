@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { cliBuilt, repoRoot, runCli } from './helpers/cli.js';
+import { repoRoot, runCli } from './helpers/cli.js';
 
 /** Lines of the README's ```sh blocks that run moe-inspect, without comments. */
 function readmeCommandLines(): string[] {
@@ -20,7 +20,7 @@ function readmeCommandLines(): string[] {
     .filter((line) => /(^|\s)(npx )?moe-inspect\s/.test(line));
 }
 
-describe('README command lines', { skip: cliBuilt() ? false : 'the CLI is not built (npm test builds it first)' }, () => {
+describe('README command lines', () => {
   it('name existing commands with options those commands have', () => {
     const lines = readmeCommandLines();
     assert.ok(lines.length >= 15, `${lines.length} command lines found`);

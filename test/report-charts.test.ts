@@ -1,31 +1,11 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { describe, test } from 'node:test';
-import { chartGrid, heatmap, perLayerChart, rendererFor, roundForChart, type Spec } from '../src/report/charts.js';
-import { repoRoot } from './helpers/cli.js';
+import { chartGrid, heatmap, perLayerChart, rendererFor, roundForChart, type Spec } from '../src/page/charts.js';
+import { matchesSnapshot, snapshotJson } from './helpers/snapshot.js';
 
-/**
- * Chart specs against snapshots in test/snapshots (numbers are already rounded by the chart code). On a
- * mismatch the new spec is written next to the snapshot as <name>-changed.json; a missing snapshot is
- * written and the test passes, so adding a chart is one run.
- */
-function matchesSnapshot(name: string, spec: Spec): void {
-  const dir = path.join(repoRoot(), 'test', 'snapshots');
-  const file = path.join(dir, `${name}.json`);
-  const text = `${JSON.stringify(spec, null, 1)}\n`;
-  if (!fs.existsSync(file)) {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(file, text);
-    return;
-  }
-  const changed = path.join(dir, `${name}-changed.json`);
-  if (fs.readFileSync(file, 'utf8') === text) {
-    fs.rmSync(changed, { force: true });
-    return;
-  }
-  fs.writeFileSync(changed, text);
-  assert.fail(`chart spec ${name} differs from its snapshot; see ${changed}`);
+/** Chart specs against snapshots in test/snapshots (numbers are already rounded by the chart code). */
+function matchesSpecSnapshot(name: string, spec: Spec): void {
+  matchesSnapshot(`${name}.json`, snapshotJson(spec));
 }
 
 /** Every mark of a spec, through layers, concats and facets. */
@@ -44,7 +24,7 @@ const points = [
 describe('report charts', () => {
   test('perLayerChart: one line per input, a reference rule, tooltips with the details', () => {
     const spec = perLayerChart(points, { title: 'overlap', yTitle: 'overlap', rule: { value: 0.25, label: 'chance' }, yDomain: [0, 1] });
-    matchesSnapshot('report-per-layer', spec);
+    matchesSpecSnapshot('report-per-layer', spec);
     const values = (spec.data as { values: Array<Record<string, unknown>> }).values;
     // NaN has no mark; detail numbers get their own field, titled for the tooltip.
     assert.deepEqual(values[2], { trace: 'b', layer: 1, value: null, d0: null });
@@ -57,7 +37,7 @@ describe('report charts', () => {
   test('heatmap: one panel per input with short fields; a single input is not faceted', () => {
     const cells = [0, 1].flatMap((row) => [0, 1, 2].map((column) => ({ trace: row === 0 ? 'x' : 'y', row, column, value: (row + 1) / (column + 3), details: { load: column } })));
     const two = heatmap(cells, { title: 'load', rowTitle: 'layer', columnTitle: 'expert', valueTitle: 'relative', mid: 1, domain: [0, 3] });
-    matchesSnapshot('report-heatmap', two);
+    matchesSpecSnapshot('report-heatmap', two);
     assert.deepEqual((two.facet as { column: { field: string } }).column.field, 't');
     const one = heatmap(cells.filter((c) => c.trace === 'x'), { title: 'load', rowTitle: 'layer', columnTitle: 'expert', valueTitle: 'relative' });
     assert.equal(one.facet, undefined);

@@ -35,7 +35,7 @@ describe('report on a planted model', () => {
 
     const { analyses } = runReport([trace], { out: path.join(dir, 'report.html'), gpus: 4 });
     const [analysis] = analyses;
-    const plantedLayers = analysis.details.filter((d) => d.layer >= planted!.fromLayer);
+    const plantedLayers = analysis.figures.tokenTables!.details.filter((d) => d.layer >= planted!.fromLayer);
     assert.ok(plantedLayers.length > 0, 'some detail layer is planted');
     for (const detail of plantedLayers) {
       for (const [pattern, experts] of [[digit, planted!.experts.digit], [punct, planted!.experts.punct]] as const) {

@@ -3,11 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { InputError } from '../src/errors.js';
-import { escapeHtml, renderHtmlReport, scriptJson } from '../src/report/html.js';
+import { escapeHtml, renderHtmlReport, scriptJson } from '../src/page/html.js';
 import { inputNames, runReport } from '../src/report/report.js';
 import { summaryTable } from '../src/report/summary.js';
 import { writeTrace } from '../src/trace.js';
-import { repoRoot, runCli } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
 import { seededRandom, tempDir } from './helpers/safetensors-bytes.js';
 
 const dir = tempDir('report');
@@ -186,9 +186,7 @@ describe('report HTML', () => {
 });
 
 describe('report command', () => {
-  const built = fs.existsSync(path.join(repoRoot(), 'dist', 'src', 'commands', 'report.js'));
-
-  test('prints the per-layer table, writes both files, notes on stderr', { skip: built ? false : 'dist not built (npm test builds it)' }, () => {
+  test('prints the per-layer table, writes both files, notes on stderr', () => {
     const out = path.join(dir, 'cli.html');
     const json = path.join(dir, 'cli.json');
     const result = runCli(['report', trace, '--out', out, '--json', json, '--gpus', '4', '--layers', '1-2']);
@@ -198,7 +196,7 @@ describe('report command', () => {
     assert.ok(fs.existsSync(out) && fs.existsSync(json));
   });
 
-  test('bad input exits 1 with one line; bad usage exits 2', { skip: built ? false : 'dist not built (npm test builds it)' }, () => {
+  test('bad input exits 1 with one line; bad usage exits 2', () => {
     const missing = runCli(['report', path.join(dir, 'missing.trace.safetensors'), '--out', path.join(dir, 'x.html')]);
     assert.equal(missing.code, 1);
     assert.equal(missing.stderr.trim().split('\n').length, 1);

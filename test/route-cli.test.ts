@@ -7,14 +7,14 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { route } from '../src/route/route.js';
 import { openTrace } from '../src/trace.js';
-import { cliBuilt, repoRoot, runCli, spawnCli } from './helpers/cli.js';
+import { repoRoot, runCli, spawnCli } from './helpers/cli.js';
 import { signalAfterChunks, tinyModelAndPrompts } from './helpers/route-fixture.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
-const skip = cliBuilt() ? false : 'the CLI is not built (npm test builds it first)';
 
-describe('route on the command line', { skip }, () => {
+describe('route on the command line', () => {
   let dir: string;
   let model: string;
   let prompts: string;
@@ -48,11 +48,12 @@ describe('route on the command line', { skip }, () => {
     expectInputError([latin1, '--model', model], path.join(dir, 'l.trace.safetensors'), latin1, /UTF-8/);
   });
 
-  it('refuses a prompt longer than max_position_embeddings, and truncates it with --max-prompt-tokens', () => {
+  it('refuses a prompt longer than max_position_embeddings, and truncates it with --max-prompt-tokens', async () => {
     const long = path.join(dir, 'long.txt');
     fs.writeFileSync(long, `short prompt\n${'word '.repeat(600)}\n`);
     const out = path.join(dir, 'long.trace.safetensors');
     expectInputError([long, '--model', model], out, long, /the prompt on line 2 has \d+ tokens, more than .*512/);
+    await assert.rejects(route({ prompts: long, model, out, device: 'cpu' }), { code: 'prompt-too-long' });
     const ok = runCli(['route', long, '--model', model, '--out', out, '--max-prompt-tokens', '100']);
     assert.equal(ok.code, 0, ok.stderr);
     const trace = openTrace(out);

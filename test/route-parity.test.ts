@@ -68,8 +68,8 @@ for (const { preset, dtype, streamed = false, layerByLayer = false } of cases) {
         const trace = openTrace(result.trace);
         const analysis = analyseTrace(trace, { name: preset });
         trace.close();
-        assert.equal(analysis.groups?.limit.enforced, true);
-        for (const layer of analysis.groups!.perLayer) {
+        assert.equal(analysis.figures.groups?.limit.enforced, true);
+        for (const layer of analysis.figures.groups!.perLayer) {
           assert.equal(layer.violations, 0);
           assert.equal(layer.histogram.reduce((a, b) => a + b, 0), trace.nTokens);
         }

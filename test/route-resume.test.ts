@@ -10,13 +10,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { route, type Timing } from '../src/route/route.js';
-import { cliBuilt, runCli, spawnCli } from './helpers/cli.js';
+import { runCli, spawnCli } from './helpers/cli.js';
 import { signalAfterChunks, tinyModelAndPrompts } from './helpers/route-fixture.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
-const skip = cliBuilt() ? false : 'the CLI is not built (npm test builds it first)';
 
-describe('route --resume of a layer-streamed pass', { skip }, () => {
+describe('route --resume of a layer-streamed pass', () => {
   let dir: string;
   let model: string;
   let prompts: string;

@@ -8,17 +8,16 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cliBuilt, runCli, spawnCli } from './helpers/cli.js';
+import { runCli, spawnCli } from './helpers/cli.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
-const skip = cliBuilt() ? false : 'the CLI is not built (npm test builds it first)';
 
 /** Size in bytes of everything under `dir`. */
 function bytesUnder(dir: string): number {
   return fs.readdirSync(dir, { withFileTypes: true, recursive: true }).reduce((sum, entry) => (entry.isFile() ? sum + fs.statSync(path.join(entry.parentPath, entry.name)).size : sum), 0);
 }
 
-describe('synth interrupted', { skip }, () => {
+describe('synth interrupted', () => {
   let dir: string;
   before(() => {
     dir = tempDir('synth-interrupt');

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Checkpoint } from '../src/loaders/checkpoint.js';
 import { parseModelConfig, readModelConfig } from '../src/models/config.js';
-import { collectModelInfo } from '../src/models/model-info.js';
+import { collectModelInfo } from '../src/info/model-info.js';
 import { gate } from '../src/reference/moe-routing.js';
 import { route } from '../src/route/route.js';
 import { findPreset } from '../src/synth/presets.js';

@@ -7,12 +7,12 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { demoDefaults } from '../src/demo.js';
+import { demoDefaults } from '../src/demo/demo.js';
 import { synthesize } from '../src/synth/synth.js';
-import { cliBuilt, repoRoot, runCli } from './helpers/cli.js';
+import { repoRoot, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
-describe('paths users type', { skip: cliBuilt() ? false : 'the CLI is not built (npm test builds it first)' }, () => {
+describe('paths users type', () => {
   let dir: string;
   let model: string;
   before(async () => {

@@ -8,13 +8,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { InputError } from '../src/errors.js';
-import { escapeHtml } from '../src/report/html.js';
+import { escapeHtml } from '../src/page/html.js';
 import { synthesize } from '../src/synth/synth.js';
 import { openTrace, type Trace } from '../src/trace.js';
 import { readWicData } from '../src/wic/wic-data.js';
-import { analyseWic, runWic, type WicJson, type WicResult } from '../src/wic/wic.js';
+import { analyseWic, runWic } from '../src/wic/wic.js';
+import type { WicJson, WicResult } from '../src/wic/wic-result.js';
 import { chromiumMissing, withPage } from './helpers/chromium.js';
-import { cliBuilt, repoRoot, runCli } from './helpers/cli.js';
+import { repoRoot, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
 const fixture = path.join(repoRoot(), 'test', 'fixtures', 'wic');
@@ -286,7 +287,7 @@ describe('wic end to end', () => {
     });
   });
 
-  describe('on the command line', { skip: cliBuilt() ? false : 'the CLI is not built (npm test builds it first)' }, () => {
+  describe('on the command line', () => {
     test('prints the per-layer table and where the files are', () => {
       const files = writePairs(dir, 'cli', withBadLine.filter((_, i) => i !== 2));
       const out = path.join(dir, 'cli-out');

@@ -1,3 +1,4 @@
+import type { LayerSummary } from './layer-summary.js';
 import type { RoutingAccumulator, RoutingBlock } from './routing-stream.js';
 
 /**
@@ -48,6 +49,12 @@ export function loadStats(load: ArrayLike<number>): LoadStats {
     dead: sorted.filter((x) => x === 0).length,
     hotShare: hotLoad / total,
   };
+}
+
+/** A layer's load figures under SUMMARY.json's names. */
+export function loadSummary(load: number[]): Pick<LayerSummary, 'maxvio' | 'cv' | 'entropy' | 'gini' | 'dead' | 'hot_share'> {
+  const stats = loadStats(load);
+  return { maxvio: stats.maxvio, cv: stats.cv, entropy: stats.entropy, gini: stats.gini, dead: stats.dead, hot_share: stats.hotShare };
 }
 
 /** Counts load_i per recorded layer while streaming: `load[l * E + i]`. */

@@ -11,6 +11,8 @@
  */
 import { InputError } from '../errors.js';
 import type { Trace } from '../trace.js';
+import { ExpertLoadCounter } from './load-stats.js';
+import { streamRouting } from './routing-stream.js';
 
 export interface LayerRoutingChange {
   layer: number;
@@ -87,9 +89,8 @@ export function jsDivergenceBits(p: ArrayLike<number>, q: ArrayLike<number>): nu
 export class RoutingComparison {
   private readonly overlapSum: Float64Array;
   private readonly top1Count: Float64Array;
-  /** [L, E] */
-  private readonly loadA: Float64Array;
-  private readonly loadB: Float64Array;
+  private readonly loadA: ExpertLoadCounter;
+  private readonly loadB: ExpertLoadCounter;
   /** Per token: |S_a ∩ S_b| summed over layers (integers, so "unchanged" is exact), and layers with the same top-1. */
   private tokenShared: Uint32Array;
   private tokenTop1: Uint16Array;
@@ -106,21 +107,23 @@ export class RoutingComparison {
     const L = layers.length;
     this.overlapSum = new Float64Array(L);
     this.top1Count = new Float64Array(L);
-    this.loadA = new Float64Array(L * nExperts);
-    this.loadB = new Float64Array(L * nExperts);
+    this.loadA = new ExpertLoadCounter(L, k, nExperts);
+    this.loadB = new ExpertLoadCounter(L, k, nExperts);
     this.tokenShared = new Uint32Array(1024);
     this.tokenTop1 = new Uint16Array(1024);
     this.mark = new Uint32Array(nExperts);
   }
 
   add(idsA: Int32Array, idsB: Int32Array): void {
-    const { k: K, nExperts: E } = this;
+    const { k: K } = this;
     const L = this.layers.length;
     if (idsA.length !== idsB.length || idsA.length % (L * K) !== 0) {
       throw new RangeError(`topk_ids blocks of ${idsA.length} and ${idsB.length} values do not both hold whole tokens of ${L} layers x ${K}`);
     }
     const n = idsA.length / (L * K);
     this.reserve(this.tokens + n);
+    this.loadA.add({ start: this.tokens, tokens: n, ids: idsA });
+    this.loadB.add({ start: this.tokens, tokens: n, ids: idsB });
     for (let t = 0; t < n; t++) {
       let tokenShared = 0;
       let tokenTop1 = 0;
@@ -131,11 +134,7 @@ export class RoutingComparison {
           this.mark.fill(0);
           this.stamp = 1;
         }
-        for (let j = 0; j < K; j++) {
-          this.mark[idsA[base + j]] = this.stamp;
-          this.loadA[l * E + idsA[base + j]]++;
-          this.loadB[l * E + idsB[base + j]]++;
-        }
+        for (let j = 0; j < K; j++) this.mark[idsA[base + j]] = this.stamp;
         let shared = 0;
         for (let j = 0; j < K; j++) {
           if (this.mark[idsB[base + j]] === this.stamp) {
@@ -161,8 +160,8 @@ export class RoutingComparison {
     const L = this.layers.length;
     if (T === 0) throw new RangeError('no tokens to compare');
     const layers = this.layers.map((layer, l) => {
-      const loadA = Array.from(this.loadA.subarray(l * E, (l + 1) * E));
-      const loadB = Array.from(this.loadB.subarray(l * E, (l + 1) * E));
+      const loadA = this.loadA.layer(l);
+      const loadB = this.loadB.layer(l);
       return { layer, overlap: this.overlapSum[l] / T, top1Agreement: this.top1Count[l] / T, loadJsDivergence: jsDivergenceBits(loadA, loadB), loadA, loadB };
     });
     const changed = (t: number) => this.tokenShared[t] < L * k || this.tokenTop1[t] < L;
@@ -191,10 +190,8 @@ export function compareTraces(a: Trace, b: Trace, options: { mostChanged?: numbe
   const { mostChanged = routingDiffDefaults.mostChanged, blockTokens = routingDiffDefaults.blockTokens, contextChars = routingDiffDefaults.contextChars } = options;
   checkComparable(a, b);
   const comparison = new RoutingComparison(a.layers, a.k, a.nExperts);
-  for (let start = 0; start < a.nTokens; start += blockTokens) {
-    const end = Math.min(a.nTokens, start + blockTokens);
-    comparison.add(a.readTopkIds(start, end), b.readTopkIds(start, end));
-  }
+  // One pass over A; each block of A meets the same tokens of B.
+  streamRouting(a, [{ add: ({ start, tokens, ids }) => comparison.add(ids, b.readTopkIds(start, start + tokens)) }], { blockTokens });
   const result = comparison.result(mostChanged);
   const located = result.mostChanged.map((change): TokenRoutingChange => {
     const prompt = promptOf(a.promptOffsets, change.token);

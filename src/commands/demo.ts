@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import Table from 'cli-table3';
-import { demoDefaults, runDemo } from '../demo.js';
+import { demoDefaults, runDemo } from '../demo/demo.js';
 import { plural } from '../plural.js';
 
 export function demoCommand(): Command {

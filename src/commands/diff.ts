@@ -1,12 +1,9 @@
 import { Command, Option } from 'commander';
-import Table from 'cli-table3';
-import { diffCheckpoints, type DiffResult } from '../diff.js';
+import { diffCheckpoints } from '../diff/diff.js';
+import { routingTable, weightsTable } from '../diff/diff-table.js';
 import { routeDefaults } from '../route/route.js';
 import { devices, parseDevice } from '../runtime/execution-provider.js';
 import { plural } from '../plural.js';
-
-/** Rows of the stdout summary of the most changed experts. */
-const summaryRows = 10;
 
 export function diffCommand(): Command {
   return new Command('diff')
@@ -48,7 +45,7 @@ export function diffCommand(): Command {
         device: parseDevice(flags.device),
         warn: (line) => process.stderr.write(`${line}\n`),
       });
-      process.stdout.write(`${summaryTable(result)}\n`);
+      process.stdout.write(`${weightsTable(result)}\n`);
       if (result.routing) {
         const how = (t: { file: string; reused: boolean }) => `${t.file}${t.reused ? ' (reused)' : ''}`;
         process.stdout.write(`${routingTable(result)}\n`);
@@ -56,20 +53,4 @@ export function diffCommand(): Command {
       }
       process.stdout.write(`wrote ${flags.out}${flags.json ? ` and ${flags.json}` : ''}\n`);
     });
-}
-
-function summaryTable({ weights }: DiffResult): string {
-  const table = new Table({ head: ['rank', 'layer', 'expert', 'rel change', 'router cosine'], style: { head: [], border: [] } });
-  weights.ranked.slice(0, summaryRows).forEach((x, i) => table.push([i + 1, x.layer, x.expert, fixed(x.relChange), fixed(x.routerCosine)]));
-  return `most changed experts (of ${weights.ranked.length}):\n${table.toString()}`;
-}
-
-function routingTable({ routing }: DiffResult): string {
-  const table = new Table({ head: ['layer', 'overlap', 'top-1 agreement', 'load JS (bits)'], style: { head: [], border: [] } });
-  for (const l of routing!.layers) table.push([l.layer, fixed(l.overlap), fixed(l.top1Agreement), fixed(l.loadJsDivergence)]);
-  return `routing agreement per layer:\n${table.toString()}`;
-}
-
-function fixed(x: number): string {
-  return Number.isFinite(x) ? x.toFixed(4) : String(x);
 }

@@ -1,55 +1,7 @@
 import { Command, Option } from 'commander';
-import { InputError } from '../errors.js';
-import {
-  fitToModel,
-  readMoeLayout,
-  readPhysicalMap,
-  readServingRecords,
-  type Engine,
-  type ImportedRouting,
-  type ServingRecords,
-} from '../loaders/serving-records.js';
-import { writeTrace, type TraceContent } from '../trace.js';
+import { runImport, type ImportOptions } from '../import/import.js';
+import { modelOption, modelOptionHelp } from './model-option.js';
 import { plural } from '../plural.js';
-
-export interface ImportOptions {
-  /** Model folder with the config.json the records were served with. */
-  model: string;
-  out: string;
-  /** PLAN.json whose phy2log maps SGLang's physical slots back to logical experts. */
-  plan?: string;
-  /** Which engine wrote the records; required for `.npy`, checked against JSON records. */
-  engine?: Engine;
-}
-
-/** Reads every records file, fits the routing to the model, and writes it as a trace (without weights or text). */
-export function runImport(recordFiles: string[], options: ImportOptions): ImportedRouting {
-  const layout = readMoeLayout(options.model);
-  const plan = options.plan === undefined ? undefined : readPhysicalMap(options.plan);
-  const records = recordFiles.map((file) => readServingRecords(file, layout, options.engine));
-  const merged: ServingRecords = { sequences: records.flatMap((r) => r.sequences), notes: records.flatMap((r) => r.notes) };
-  const routing = fitToModel(merged, layout, plan);
-
-  const content: TraceContent = {
-    metadata: {
-      model_type: layout.modelType,
-      n_routed_experts: layout.experts,
-      num_experts_per_tok: layout.k,
-      model_config: JSON.stringify(layout.config),
-      model_dir: options.model,
-      labels: [],
-      source: `import:${routing.engine}`,
-      imported_from: recordFiles,
-      ...(options.plan === undefined ? {} : { physical_to_logical_plan: options.plan }),
-    },
-    layers: routing.layers,
-    tokenIds: routing.tokenIds,
-    promptOffsets: routing.promptOffsets,
-    topkIds: [routing.topkIds],
-  };
-  writeTrace(options.out, content);
-  return routing;
-}
 
 export function importCommand(): Command {
   return new Command('import')
@@ -63,7 +15,7 @@ export function importCommand(): Command {
         'the placement the server ran with (PLAN.json, or the physical_to_logical_map given to --init-expert-location).',
     )
     .argument('<RECORDS...>', 'response files (.jsonl / .json) or .npy arrays')
-    .option('--model <MODEL_DIR>', 'model folder whose config.json the server used (default: $MOE_INSPECT_MODEL)')
+    .option('--model <MODEL_DIR>', modelOptionHelp('model folder whose config.json the server used'))
     .requiredOption('--out <TRACE.safetensors>', 'trace to write')
     .option('--plan <PLAN.json>', "placement plan (balance's PLAN.json) whose phy2log maps SGLang's physical slots to experts")
     .addOption(new Option('--engine <engine>', 'engine that wrote the records (needed for .npy)').choices(['sglang', 'vllm']))
@@ -82,9 +34,7 @@ export function importCommand(): Command {
         '  moe-inspect report served.trace.safetensors --out served.html',
     )
     .action((recordFiles: string[], flags: Omit<ImportOptions, 'model'> & { model?: string }) => {
-      const model = flags.model ?? process.env.MOE_INSPECT_MODEL;
-      if (!model) throw new InputError('import needs the model: pass --model MODEL_DIR or set MOE_INSPECT_MODEL', 'usage-no-model');
-      const routing = runImport(recordFiles, { ...flags, model });
+      const routing = runImport(recordFiles, { ...flags, model: modelOption(flags.model) });
       for (const note of routing.notes) process.stderr.write(`${note}\n`);
       const sequences = routing.promptOffsets.length - 1;
       process.stdout.write(

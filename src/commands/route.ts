@@ -1,9 +1,9 @@
 import { Command, Option } from 'commander';
-import { InputError } from '../errors.js';
-import { plural } from '../plural.js';
 import { route, routeDefaults } from '../route/route.js';
 import { devices, parseDevice } from '../runtime/execution-provider.js';
+import { modelOption, modelOptionHelp } from './model-option.js';
 import { gibibytes, positiveInteger } from './parse.js';
+import { plural } from '../plural.js';
 
 export function routeCommand(): Command {
   return new Command('route')
@@ -17,7 +17,7 @@ export function routeCommand(): Command {
         'A MoE layer whose routed experts exceed --expert-memory in fp32 (DeepSeek-V3: 45 GB) loads them one at a time.',
     )
     .argument('<prompts>', 'UTF-8 text file, one prompt per line (blank lines skipped), or .jsonl of {"text", "label"?}')
-    .option('--model <dir>', 'model folder: config.json, safetensors (sharded or not), tokenizer.json (default: $MOE_INSPECT_MODEL)')
+    .option('--model <dir>', modelOptionHelp('model folder: config.json, safetensors (sharded or not), tokenizer.json'))
     .option('--out <trace>', 'output trace (default: PROMPTS with .trace.safetensors)')
     .addOption(new Option('--device <device>', 'execution provider; a provider that fails to load falls back to cpu with a warning').choices(devices).default(routeDefaults.device))
     .option('--batch-tokens <n>', 'tokens per chunk of whole prompts', positiveInteger('--batch-tokens'), routeDefaults.batchTokens)
@@ -37,8 +37,7 @@ export function routeCommand(): Command {
     )
     .addHelpText('after', '\nExample:\n  moe-inspect synth --preset tiny --planted --out tiny-model\n  moe-inspect route prompts.txt --model tiny-model --out prompts.trace.safetensors')
     .action(async (prompts: string, flags) => {
-      const model = flags.model ?? process.env.MOE_INSPECT_MODEL;
-      if (!model) throw new InputError('no model given: pass --model DIR or set MOE_INSPECT_MODEL', 'usage-model');
+      const model = modelOption(flags.model);
       const out = flags.out ?? defaultTracePath(prompts);
       const result = await route({
         prompts,

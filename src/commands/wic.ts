@@ -1,8 +1,9 @@
 import { Command, Option } from 'commander';
-import { InputError } from '../errors.js';
 import { routeDefaults } from '../route/route.js';
 import { devices, parseDevice } from '../runtime/execution-provider.js';
-import { runWic, wicDefaults, wordTokens } from '../wic/wic.js';
+import { runWic, wicDefaults } from '../wic/wic.js';
+import { wordTokens } from '../wic/wic-result.js';
+import { modelOption, modelOptionHelp } from './model-option.js';
 import { wicTable } from '../wic/wic-table.js';
 import { plural } from '../plural.js';
 
@@ -18,7 +19,7 @@ export function wicCommand(): Command {
     )
     .argument('<data>', 'WiC data file, one pair per line: word<TAB>PoS<TAB>i-j<TAB>sentence1<TAB>sentence2 (i, j: 0-based whitespace-token indices of the word)')
     .requiredOption('--gold <file>', 'gold labels, line for line with DATA: T (same sense) or F (different sense)')
-    .option('--model <dir>', 'model folder: config.json, safetensors, tokenizer.json (default: $MOE_INSPECT_MODEL)')
+    .option('--model <dir>', modelOptionHelp('model folder: config.json, safetensors, tokenizer.json'))
     .requiredOption('--out <dir>', 'output folder for trace.safetensors, wic.json and report.html (created if missing)')
     .addOption(new Option('--word-token <which>', 'sub-token that stands for a word split into several tokens').choices(wordTokens).default(wicDefaults.wordToken))
     .addOption(new Option('--device <device>', 'execution provider for routing the sentences (as in route)').choices(devices).default(routeDefaults.device))
@@ -30,8 +31,7 @@ export function wicCommand(): Command {
         '  moe-inspect wic WiC/dev/dev.data.txt --gold WiC/dev/dev.gold.txt --model tiny-model --out wic-dev',
     )
     .action(async (data: string, flags) => {
-      const model = flags.model ?? process.env.MOE_INSPECT_MODEL;
-      if (!model) throw new InputError('no model given: pass --model DIR or set MOE_INSPECT_MODEL', 'usage-model');
+      const model = modelOption(flags.model);
       const result = await runWic({ data, gold: flags.gold, model, out: flags.out, wordToken: flags.wordToken, skipBadPairs: flags.skipBadPairs, device: parseDevice(flags.device) });
       for (const { index, problem } of result.skipped) process.stderr.write(`${data}: line ${index + 1}: skipped: ${problem}\n`);
       const used = result.wic.pairs.filter((p) => !p.skipped);

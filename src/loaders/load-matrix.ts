@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { ExpertLoadCounter } from '../analysis/load-stats.js';
+import { streamRouting } from '../analysis/routing-stream.js';
 import { fileError } from '../errors.js';
 import { openTrace } from '../trace.js';
 import { readNpy } from './npy.js';
@@ -76,46 +78,20 @@ function checkCounts(counts: number[][], file: string, where: string): void {
   });
 }
 
-/**
- * Counts expert loads from routed expert ids laid out as [tokens, layers.length, k] (a trace's `topk_ids`),
- * adding to `counts` (fresh zeros by default). Row `layers[j]` counts recorded layer j; other rows stay zero.
- */
-export function loadFromTopk(
-  topkIds: Int32Array,
-  layers: number[],
-  k: number,
-  experts: number,
-  file: string,
-  counts: number[][] = Array.from({ length: Math.max(...layers) + 1 }, () => new Array<number>(experts).fill(0)),
-): number[][] {
-  const stride = layers.length * k;
-  for (let offset = 0; offset < topkIds.length; offset++) {
-    const id = topkIds[offset];
-    const layer = layers[Math.floor((offset % stride) / k)];
-    if (!(id >= 0 && id < experts)) {
-      throw fileError(file, 'load-expert-id', `topk_ids: token ${Math.floor(offset / stride)} layer ${layer} names expert ${id}, expected 0..${experts - 1}`);
-    }
-    counts[layer][id] += 1;
-  }
-  return counts;
-}
-
-/** The load a trace records: its topk_ids counted per layer, read in chunks so a large trace stays on disk. */
+/** The load a trace records: its topk_ids counted per layer as analyse counts them, a block of tokens at a time. */
 export function loadMatrixFromTrace(file: string): LoadMatrix {
   const trace = openTrace(file);
   try {
-    const { layers, k, nExperts, nTokens } = trace;
+    const { layers, k, nExperts } = trace;
+    const counter = new ExpertLoadCounter(layers.length, k, nExperts);
+    streamRouting(trace, [counter]);
     const counts = Array.from({ length: Math.max(...layers) + 1 }, () => new Array<number>(nExperts).fill(0));
-    for (let start = 0; start < nTokens; start += TRACE_CHUNK_TOKENS) {
-      loadFromTopk(trace.readTopkIds(start, Math.min(nTokens, start + TRACE_CHUNK_TOKENS)), layers, k, nExperts, file, counts);
-    }
+    layers.forEach((layer, l) => (counts[layer] = counter.layer(l)));
     return loadMatrixFromRows(counts, file);
   } finally {
     trace.close();
   }
 }
-
-const TRACE_CHUNK_TOKENS = 65536;
 
 function fromJson(text: string, file: string): number[][] {
   let value: unknown;

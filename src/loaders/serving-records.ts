@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileError, InputError } from '../errors.js';
+import { configJsonCodes, configMissing } from '../models/config.js';
+import { readJsonObject } from './json-file.js';
 import { readNpy, type NpyArray } from './npy.js';
 import { noun, plural } from '../plural.js';
 
@@ -318,14 +320,7 @@ export interface MoeLayout {
  */
 export function readMoeLayout(modelDir: string): MoeLayout {
   const file = path.join(modelDir, 'config.json');
-  let config: unknown;
-  try {
-    config = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (error) {
-    const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no config.json in the model folder' : `cannot read config.json (${(error as Error).message})`;
-    throw fileError(file, 'config-missing', why, error);
-  }
-  if (!isObject(config)) throw fileError(file, 'config-json', 'expected a JSON object');
+  const config = readJsonObject(file, configJsonCodes, configMissing);
   const int = (key: string, fallback?: number): number => {
     const value = config[key] ?? fallback;
     if (!Number.isSafeInteger(value) || (value as number) < 0) {

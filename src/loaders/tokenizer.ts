@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { fileError, InputError } from '../errors.js';
 import { byteLevelToBytes } from './byte-level.js';
+import { readJsonObject, type JsonFileCodes } from './json-file.js';
 
 /**
  * A checkpoint's Hugging Face tokenizer (tokenizer.json + tokenizer_config.json) wrapped to give what routing
@@ -105,8 +106,8 @@ export class PromptTokenizer {
   /** Reads MODEL_DIR/tokenizer.json and, if present, MODEL_DIR/tokenizer_config.json. */
   static load(modelDir: string): PromptTokenizer {
     const files = { tokenizer: path.join(modelDir, 'tokenizer.json'), config: path.join(modelDir, 'tokenizer_config.json') };
-    const tokenizerJson = readJsonObject(files.tokenizer, 'tokenizer');
-    const config = fs.existsSync(files.config) ? readJsonObject(files.config, 'tokenizer-config') : {};
+    const tokenizerJson = readJsonObject(files.tokenizer, jsonCodes('tokenizer'), tokenizerMissing);
+    const config = fs.existsSync(files.config) ? readJsonObject(files.config, jsonCodes('tokenizer-config'), tokenizerMissing) : {};
     return PromptTokenizer.fromJson(tokenizerJson, config, files);
   }
 
@@ -306,22 +307,10 @@ function usesByteLevel(component: unknown): boolean {
   return Array.isArray(children) && children.some(usesByteLevel);
 }
 
-function readJsonObject(file: string, code: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    const problem = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found (the model folder must hold the checkpoint\'s tokenizer files)' : `cannot read (${(error as Error).message})`;
-    throw fileError(file, `${code}-missing`, problem, error);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw fileError(file, `${code}-not-json`, `not valid JSON (${(error as Error).message})`, error);
-  }
-  if (!isObject(value)) throw fileError(file, `${code}-not-object`, 'expected a JSON object');
-  return value;
+const tokenizerMissing = "not found (the model folder must hold the checkpoint's tokenizer files)";
+
+function jsonCodes(prefix: 'tokenizer' | 'tokenizer-config'): JsonFileCodes {
+  return { missing: `${prefix}-missing`, json: `${prefix}-not-json`, object: `${prefix}-not-object` };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

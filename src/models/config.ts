@@ -1,6 +1,6 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileError } from '../errors.js';
+import { readJsonObject, type JsonFileCodes } from '../loaders/json-file.js';
 
 /**
  * The hyperparameters the forward pass and the routing need, read from a Hugging Face config.json.
@@ -108,19 +108,13 @@ export function familyOf(modelType: ModelType): Family {
   return modelType.startsWith('deepseek') ? 'deepseek' : (modelType as Family);
 }
 
+/** How reading a model's config.json fails, the same for every reader. */
+export const configJsonCodes: JsonFileCodes = { missing: 'config-missing', json: 'config-json', object: 'config-json' };
+export const configMissing = 'no config.json in the model folder';
+
 export function readModelConfig(modelDir: string): ModelConfig {
   const file = path.join(modelDir, 'config.json');
-  if (!fs.existsSync(file)) throw fileError(file, 'config-missing', 'no config.json in the model folder');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw fileError(file, 'config-json', `not valid JSON (${(error as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw fileError(file, 'config-json', 'expected a JSON object');
-  }
-  return parseModelConfig(raw as Record<string, unknown>, file);
+  return parseModelConfig(readJsonObject(file, configJsonCodes, configMissing), file);
 }
 
 /** Typed access to config.json fields, each error naming the file and the field. */

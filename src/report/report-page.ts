@@ -1,7 +1,9 @@
-import type { InputAnalysis, LayerSummary, TokenLabel } from '../analysis/analyse.js';
+import type { InputAnalysis } from '../analysis/analyse.js';
+import { layerSummaryColumns, type LayerSummary } from '../analysis/layer-summary.js';
 import { randomRoutingSpread } from '../analysis/distinct-per-token.js';
-import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell, type PerLayerPoint } from './charts.js';
-import { formatNumber, type ReportPage, type ReportSection } from './html.js';
+import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell, type PerLayerPoint } from '../page/charts.js';
+import { formatNumber, type ReportPage, type ReportSection } from '../page/html.js';
+import { showToken } from '../page/token-display.js';
 import { noun, plural } from '../plural.js';
 
 /**
@@ -47,7 +49,7 @@ function inputFacts(a: InputAnalysis): string {
 
 function placementText(a: InputAnalysis): string {
   const { gpus, nodes, replicas, groups, policy } = a.cluster;
-  const where = `${plural(gpus, 'GPU')} on ${plural(nodes, 'node')}`;
+  const where = `${gpus} GPUs on ${nodes} node${nodes > 1 ? 's' : ''}`;
   if (policy === 'contiguous') return `${where}, experts split contiguously (${a.experts / gpus} per GPU)`;
   return `${where}, ${replicas} expert slots placed by DeepSeek's EPLB (${policy} policy, ${groups} group${groups > 1 ? 's' : ''}) from each input's own load`;
 }
@@ -135,7 +137,7 @@ function spreadSections(traces: InputAnalysis[]): ReportSection[] {
   const K = traces[0].k!;
   const contiguous = policy === 'contiguous';
   const mean = (level: 'gpus' | 'nodes') =>
-    traces.flatMap((a) => a.devices!.map((d, l) => ({ trace: a.name, layer: a.layers[l], value: d[level].mean })));
+    traces.flatMap((a) => a.figures.devices!.map((d, l) => ({ trace: a.name, layer: a.layers[l], value: d[level].mean })));
   const charts = [
     perLayerChart(mean('gpus'), {
       title: 'GPUs per token (mean)',
@@ -147,7 +149,7 @@ function spreadSections(traces: InputAnalysis[]): ReportSection[] {
     charts.push(perLayerChart(mean('nodes'), { title: 'nodes per token (mean)', yTitle: 'distinct nodes', rule: contiguous ? { value: randomRoutingSpread(E, E / nodes, K), label: 'uniformly random routing' } : undefined }));
   }
   const cells: HeatmapCell[] = traces.flatMap((a) =>
-    a.devices!.flatMap((d, l) => {
+    a.figures.devices!.flatMap((d, l) => {
       const tokens = d.gpus.histogram.reduce((s, x) => s + x, 0);
       return d.gpus.histogram.flatMap((count, n) => (n === 0 ? [] : [{ trace: a.name, row: a.layers[l], column: n, value: count / tokens, details: { tokens: count } }]));
     }),
@@ -171,16 +173,16 @@ function spreadSections(traces: InputAnalysis[]): ReportSection[] {
 }
 
 function groupsSection(traces: InputAnalysis[]): ReportSection[] {
-  const withGroups = traces.filter((a) => a.groups);
+  const withGroups = traces.filter((a) => a.figures.groups);
   if (withGroups.length === 0) return [];
-  const { limit } = withGroups[0].groups!;
+  const { limit } = withGroups[0].figures.groups!;
   const E = withGroups[0].experts;
   const points = withGroups.flatMap((a) =>
-    a.groups!.perLayer.map((g, l) => ({ trace: a.name, layer: a.layers[l], value: g.mean, details: g.violations === undefined ? {} : { 'tokens over the limit': g.violations } })),
+    a.figures.groups!.perLayer.map((g, l) => ({ trace: a.name, layer: a.layers[l], value: g.mean, details: g.violations === undefined ? {} : { 'tokens over the limit': g.violations } })),
   );
   const notes = withGroups.flatMap((a) =>
-    a.groups!.limit.enforced && a.groups!.perLayer.some((g) => g.violations)
-      ? [`${a.name}: some tokens touch more than ${plural(a.groups!.limit.topkGroup!, 'group')} although the model enforces that limit; the trace is suspect.`]
+    a.figures.groups!.limit.enforced && a.figures.groups!.perLayer.some((g) => g.violations)
+      ? [`${a.name}: some tokens touch more than ${plural(a.figures.groups!.limit.topkGroup!, 'group')} although the model enforces that limit; the trace is suspect.`]
       : [],
   );
   return [
@@ -206,7 +208,7 @@ function groupsSection(traces: InputAnalysis[]): ReportSection[] {
 
 function overlapSection(traces: InputAnalysis[]): ReportSection[] {
   const points = traces.flatMap((a) =>
-    a.overlap!.flatMap((o, l) => (o ? [{ trace: a.name, layer: a.layers[l], value: o.overlap, details: { kappa: o.kappa, 'pairs compared': o.pairs, 'token ids': o.ids } }] : [])),
+    a.figures.tokenTables!.overlap.flatMap((o, l) => (o ? [{ trace: a.name, layer: a.layers[l], value: o.overlap, details: { kappa: o.kappa, 'pairs compared': o.pairs, 'token ids': o.ids } }] : [])),
   );
   if (points.length === 0) return [];
   const { k, experts } = traces[0];
@@ -224,7 +226,7 @@ function overlapSection(traces: InputAnalysis[]): ReportSection[] {
 
 function tokenSpecializationSections(traces: InputAnalysis[]): ReportSection[] {
   const points = traces.flatMap((a) =>
-    a.tokenSpecialization!.flatMap((s, l) => (s ? [{ trace: a.name, layer: a.layers[l], value: s.topExpertShare, details: { 'token ids': s.ids } }] : [])),
+    a.figures.tokenTables!.specialization.flatMap((s, l) => (s ? [{ trace: a.name, layer: a.layers[l], value: s.topExpertShare, details: { 'token ids': s.ids } }] : [])),
   );
   if (points.length === 0) return [];
   const { k, experts } = traces[0];
@@ -239,14 +241,14 @@ function tokenSpecializationSections(traces: InputAnalysis[]): ReportSection[] {
       table: {
         columns: ['input', 'layer', 'token', 'id', 'occurrences', 'top expert', 'routed there', 'share'],
         rows: traces.flatMap((a) =>
-          a.details.flatMap((d) => (d.mostSpecialized ?? []).map((s) => [a.name, d.layer, showToken(s.token), s.id, s.occurrences, s.expert, s.count, s.share])),
+          a.figures.tokenTables!.details.flatMap((d) => (d.mostSpecialized ?? []).map((s) => [a.name, d.layer, showToken(s.token), s.id, s.occurrences, s.expert, s.count, s.share])),
         ),
       },
     },
   ];
   for (const layer of detailLayers(traces)) {
     const rows = traces.flatMap((a) => {
-      const detail = a.details.find((d) => d.layer === layer);
+      const detail = a.figures.tokenTables!.details.find((d) => d.layer === layer);
       return (detail?.topTokens ?? []).map((tokens, expert) => [
         a.name,
         expert,
@@ -268,7 +270,7 @@ function tokenSpecializationSections(traces: InputAnalysis[]): ReportSection[] {
 function coactivationSections(traces: InputAnalysis[]): ReportSection[] {
   return detailLayers(traces).flatMap((layer) => {
     const cells: HeatmapCell[] = traces.flatMap((a) => {
-      const c = a.details.find((d) => d.layer === layer)?.coactivation;
+      const c = a.figures.coactivation?.find((d) => d.layer === layer)?.coactivation;
       if (!c) return [];
       return c.lift.flatMap((row, i) =>
         row.flatMap((lift, j) => (i === j ? [] : [{ trace: a.name, row: i, column: j, value: lift, details: { 'share of i with j': c.share[i][j], 'tokens with both': c.both[i][j] } }])),
@@ -289,10 +291,10 @@ function coactivationSections(traces: InputAnalysis[]): ReportSection[] {
 }
 
 function domainSections(traces: InputAnalysis[]): ReportSection[] {
-  const labelled = traces.filter((a) => a.domain);
+  const labelled = traces.filter((a) => a.figures.domain);
   if (labelled.length === 0) return [];
   const points = labelled.flatMap((a) =>
-    a.domain!.perLayer.flatMap((d, l) => (d ? [{ trace: a.name, layer: a.layers[l], value: d.mutualInformation, details: { 'label entropy (bits)': d.labelEntropy } }] : [])),
+    a.figures.domain!.perLayer.flatMap((d, l) => (d ? [{ trace: a.name, layer: a.layers[l], value: d.mutualInformation, details: { 'label entropy (bits)': d.labelEntropy } }] : [])),
   );
   const sections: ReportSection[] = [
     {
@@ -307,7 +309,7 @@ function domainSections(traces: InputAnalysis[]): ReportSection[] {
   for (const layer of detailLayers(labelled)) {
     const cells: HeatmapCell[] = labelled.flatMap((a) => {
       const index = a.layers.indexOf(layer);
-      const d = index >= 0 ? a.domain!.perLayer[index] : undefined;
+      const d = index >= 0 ? a.figures.domain!.perLayer[index] : undefined;
       if (!d) return [];
       return d.lift.flatMap((row, label) =>
         row.map((lift, expert) => ({ trace: a.name, row: label, column: expert, value: lift, details: { 'tokens of the label routed here': d.counts[label][expert] } })),
@@ -319,7 +321,7 @@ function domainSections(traces: InputAnalysis[]): ReportSection[] {
       explanation:
         "Each cell: the share of the expert's load that comes from the label, divided by that label's share of all labelled tokens. " +
         '1 (white) means the expert takes the label in proportion; orange means the expert prefers the label, blue that it avoids it. Colours stop at 3.',
-      spec: heatmap(cells, { title: `label lift per expert, layer ${layer}`, rowTitle: 'label', columnTitle: 'expert', valueTitle: 'lift', mid: 1, domain: [0, 3], rowNames: labelled[0].domain!.labels }),
+      spec: heatmap(cells, { title: `label lift per expert, layer ${layer}`, rowTitle: 'label', columnTitle: 'expert', valueTitle: 'lift', mid: 1, domain: [0, 3], rowNames: labelled[0].figures.domain!.labels }),
       renderer: rendererFor(cells.length),
     });
   }
@@ -329,41 +331,18 @@ function domainSections(traces: InputAnalysis[]): ReportSection[] {
 // --- every number --------------------------------------------------------------------------------------------
 
 function tableSection(rows: LayerSummary[], several: boolean): ReportSection {
-  const keys: Array<[keyof LayerSummary, string]> = [
-    ['layer', 'layer'],
-    ['tokens', 'tokens'],
-    ['maxvio', 'MaxVio'],
-    ['cv', 'CV'],
-    ['entropy', 'entropy'],
-    ['gini', 'Gini'],
-    ['dead', 'dead'],
-    ['hot_share', 'hot share'],
-    ['balancedness', 'balancedness'],
-    ['expert_balance_loss', 'expert loss'],
-    ['device_balance_loss', 'device loss'],
-    ['same_token_overlap', 'same-token overlap'],
-    ['groups_per_token', 'groups / token'],
-    ['gpus_per_token', 'GPUs / token'],
-  ];
-  const present = keys.filter(([key]) => rows.some((r) => r[key] !== undefined));
+  const present = layerSummaryColumns.filter(({ key }) => key !== 'trace' && rows.some((r) => r[key] !== undefined));
   return {
     title: 'All figures per layer',
     explanation: 'The numbers behind the charts (also in SUMMARY.json with --json), to 4 significant digits.',
     table: {
-      columns: [...(several ? ['input'] : []), ...present.map(([, title]) => title)],
-      rows: rows.map((r) => [...(several ? [r.trace] : []), ...present.map(([key]) => r[key] as number | undefined)]),
+      columns: [...(several ? ['input'] : []), ...present.map(({ page }) => page)],
+      rows: rows.map((r) => [...(several ? [r.trace] : []), ...present.map(({ key }) => r[key] as number | undefined)]),
     },
   };
 }
 
 /** Model layers shown in detail by any input, ascending. */
 function detailLayers(analyses: InputAnalysis[]): number[] {
-  return [...new Set(analyses.flatMap((a) => a.details.map((d) => d.layer)))].sort((a, b) => a - b);
-}
-
-/** A token as text with its spaces and control characters visible, or its id where the trace has no text. */
-export function showToken({ id, text }: TokenLabel): string {
-  if (text === undefined) return `#${id}`;
-  const visible = text.replace(/ /g, '␣').replace(/\n/g, '↵').replace(/\t/g, '⇥');
-  return visible.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return [...new Set(analyses.flatMap((a) => a.detailLayers))].sort((a, b) => a - b);
 }

@@ -4,7 +4,7 @@ import type { ClusterOptions } from '../analysis/placement.js';
 import { writeFileAtomically } from '../files.js';
 import { readLoadMatrix } from '../loaders/load-matrix.js';
 import { openTrace } from '../trace.js';
-import { renderHtmlReport } from './html.js';
+import { renderHtmlReport } from '../page/html.js';
 import { buildReportPage } from './report-page.js';
 import { reportSummary, summaryJson, type ReportSummary } from './summary.js';
 

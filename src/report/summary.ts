@@ -1,6 +1,8 @@
 import Table from 'cli-table3';
-import type { InputAnalysis, LayerSummary } from '../analysis/analyse.js';
+import type { InputAnalysis } from '../analysis/analyse.js';
+import { layerSummaryColumns, type LayerSummary } from '../analysis/layer-summary.js';
 import { InputError } from '../errors.js';
+import { compactRows } from '../terminal-table.js';
 
 /** SUMMARY.json (contract.md, "Report summary"): the same per-layer numbers the HTML report shows. */
 export interface ReportSummary {
@@ -39,26 +41,11 @@ export function summaryJson(summary: ReportSummary): string {
 
 /** The headline figures per layer as a terminal table; columns no input has are left out. */
 export function summaryTable(summary: ReportSummary): string {
-  const columns: Array<[key: keyof LayerSummary, head: string, digits: number]> = [
-    ['layer', 'layer', 0],
-    ['maxvio', 'MaxVio', 3],
-    ['cv', 'CV', 3],
-    ['entropy', 'entropy', 3],
-    ['gini', 'Gini', 3],
-    ['dead', 'dead', 0],
-    ['hot_share', 'hot share', 3],
-    ['balancedness', 'balanced', 3],
-    ['expert_balance_loss', 'exp loss', 3],
-    ['device_balance_loss', 'dev loss', 3],
-    ['same_token_overlap', 'same-tok ovl', 3],
-    ['groups_per_token', 'groups/tok', 2],
-    ['gpus_per_token', 'GPUs/tok', 2],
-  ];
-  const present = columns.filter(([key]) => summary.per_layer.some((row) => row[key] !== undefined));
+  const present = layerSummaryColumns.filter(({ key, terminal }) => key !== 'trace' && terminal !== undefined && summary.per_layer.some((row) => row[key] !== undefined));
   const several = summary.traces.length > 1;
-  const table = new Table({ head: [...(several ? ['input'] : []), ...present.map(([, head]) => head)], style: { head: [], border: [] }, chars: compactRows });
+  const table = new Table({ head: [...(several ? ['input'] : []), ...present.map(({ terminal }) => terminal!)], style: { head: [], border: [] }, chars: compactRows });
   for (const row of summary.per_layer) {
-    const cells = present.map(([key, , digits]) => {
+    const cells = present.map(({ key, digits }) => {
       const value = row[key];
       return typeof value === 'number' ? value.toFixed(digits) : '';
     });
@@ -66,6 +53,3 @@ export function summaryTable(summary: ReportSummary): string {
   }
   return table.toString();
 }
-
-/** No rule between body rows: a table of 60 layers stays 60 lines. */
-const compactRows = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };

@@ -14,9 +14,6 @@ export const attr = {
   int: (value: number): AttributeValue => ({ kind: 'int', value }),
   float: (value: number): AttributeValue => ({ kind: 'float', value }),
   string: (value: string): AttributeValue => ({ kind: 'string', value }),
-  ints: (value: number[]): AttributeValue => ({ kind: 'ints', value }),
-  floats: (value: number[]): AttributeValue => ({ kind: 'floats', value }),
-  tensor: (value: TensorValue): AttributeValue => ({ kind: 'tensor', value }),
 };
 
 /** ai.onnx opset 23 brings RMSNormalization, RotaryEmbedding and Attention; ORT 1.30 supports up to 26 and IR 13. */

@@ -5,16 +5,12 @@
  * Field numbers are those of onnx/onnx.proto (IR version 10).
  */
 
+/** The element types the graphs use (onnx.proto TensorProto.DataType). */
 export const TensorType = {
   float: 1,
-  uint8: 2,
-  int8: 3,
   int32: 6,
   int64: 7,
   bool: 9,
-  float16: 10,
-  double: 11,
-  bfloat16: 16,
 } as const;
 export type ElemType = (typeof TensorType)[keyof typeof TensorType];
 
@@ -31,10 +27,7 @@ export interface TensorValue {
 export type AttributeValue =
   | { kind: 'float'; value: number }
   | { kind: 'int'; value: number }
-  | { kind: 'string'; value: string }
-  | { kind: 'ints'; value: number[] }
-  | { kind: 'floats'; value: number[] }
-  | { kind: 'tensor'; value: TensorValue };
+  | { kind: 'string'; value: string };
 
 export interface NodeSpec {
   op: string;
@@ -146,18 +139,6 @@ function writeAttribute(w: ProtoWriter, name: string, attribute: AttributeValue)
     case 'string':
       w.string(4, attribute.value);
       w.int(20, 3);
-      break;
-    case 'tensor':
-      w.message(5, (t) => writeTensor(t, attribute.value));
-      w.int(20, 4);
-      break;
-    case 'floats':
-      for (const v of attribute.value) w.float(7, v);
-      w.int(20, 6);
-      break;
-    case 'ints':
-      for (const v of attribute.value) w.int(8, v);
-      w.int(20, 7);
       break;
   }
 }

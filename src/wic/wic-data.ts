@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import type { ErrorCode } from '../error-codes.js';
 import { fileError } from '../errors.js';
 import { decodeUtf8 } from '../loaders/prompts.js';
 
@@ -36,7 +37,7 @@ export function readWicData(dataFile: string, goldFile: string): WicPair[] {
 }
 
 /** Lines without their `\r`; blank lines at the end (a final newline) are dropped, blank lines between pairs refused. */
-function readLines(file: string, missingCode: string): string[] {
+function readLines(file: string, missingCode: ErrorCode): string[] {
   let bytes: Uint8Array;
   try {
     bytes = fs.readFileSync(file);
@@ -60,7 +61,7 @@ function parseLabel(line: string, file: string, i: number): boolean {
 }
 
 function parsePair(line: string, file: string, i: number, same: boolean): WicPair {
-  const problem = (code: string, text: string) => fileError(file, code, `line ${i + 1}: ${text}`);
+  const problem = (code: ErrorCode, text: string) => fileError(file, code, `line ${i + 1}: ${text}`);
   const fields = line.split('\t');
   if (fields.length !== 5) throw problem('wic-data-fields', `expected 5 tab-separated fields (${fieldNames}), found ${fields.length}`);
   const [word, pos, indices, sentence1, sentence2] = fields;

@@ -1,5 +1,6 @@
 import Table from 'cli-table3';
-import type { WicJson } from './wic.js';
+import { compactRows } from '../terminal-table.js';
+import type { WicJson } from './wic-result.js';
 
 /** The per-layer WiC figures as a terminal table; empty cells where a condition has no pairs. */
 export function wicTable(wic: WicJson): string {
@@ -15,6 +16,3 @@ export function wicTable(wic: WicJson): string {
   }
   return table.toString();
 }
-
-/** No rule between body rows: a table of 60 layers stays 60 lines. */
-const compactRows = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };

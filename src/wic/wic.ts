@@ -10,17 +10,14 @@ import { wicOverlap, type WicPairRouting } from '../analysis/wic-overlap.js';
 import { fileError, InputError } from '../errors.js';
 import { writeFileAtomically } from '../files.js';
 import { readModelConfig } from '../models/config.js';
-import { renderHtmlReport } from '../report/html.js';
+import { renderHtmlReport } from '../page/html.js';
 import { route } from '../route/route.js';
 import type { Device } from '../runtime/execution-provider.js';
 import { openTrace, type Trace } from '../trace.js';
 import { locateWordBytes, overlappingTokens, spansFromLengths, type Located } from './locate.js';
 import { readWicData, type WicPair } from './wic-data.js';
-import { buildWicPage } from './wic-report.js';
-
-export const wordTokens = ['last', 'first'] as const;
-/** Which sub-token of a word split into several stands for it: its last (the default) or its first. */
-export type WordToken = (typeof wordTokens)[number];
+import { buildWicPage } from './wic-page.js';
+import { wordTokens, type SkippedPair, type WicAnalysis, type WicJson, type WicPairJson, type WicResult, type WordToken } from './wic-result.js';
 
 export interface WicOptions {
   /** The WiC data file: word<TAB>PoS<TAB>i-j<TAB>sentence1<TAB>sentence2 per line. */
@@ -38,52 +35,6 @@ export interface WicOptions {
 }
 
 export const wicDefaults = { wordToken: 'last' as WordToken, skipBadPairs: false, device: 'auto' as Device };
-
-/** wic.json, keys in the contract's order. Figures of a condition without pairs are null. */
-export interface WicJson {
-  layers: number[];
-  k: number;
-  n_experts: number;
-  word_token: WordToken;
-  pairs: WicPairJson[];
-  per_layer: WicLayerJson[];
-}
-
-export interface WicPairJson {
-  index: number;
-  word: string;
-  /** Gold: same sense. */
-  label: boolean;
-  skipped: boolean;
-  /** Global token indices [first, last] (inclusive) of the word in each sentence; null where it was not found (skipped pairs). */
-  tokens: [[number, number] | null, [number, number] | null];
-}
-
-export interface WicLayerJson {
-  layer: number;
-  overlap_same: number | null;
-  overlap_diff: number | null;
-  kappa_same: number | null;
-  kappa_diff: number | null;
-  auc: number | null;
-}
-
-export interface SkippedPair {
-  /** 0-based line number in the data file. */
-  index: number;
-  problem: string;
-}
-
-export interface WicAnalysis {
-  wic: WicJson;
-  skipped: SkippedPair[];
-  /** Per pair and sentence, the text of the word's tokens (null where not found), for the report. */
-  wordTokenTexts: Array<[string[] | null, string[] | null]>;
-}
-
-export interface WicResult extends WicAnalysis {
-  files: { trace: string; json: string; report: string };
-}
 
 export async function runWic(options: WicOptions): Promise<WicResult> {
   const { data, gold, model, out, wordToken = wicDefaults.wordToken, skipBadPairs = wicDefaults.skipBadPairs, device = wicDefaults.device, batchTokens } = options;

@@ -12,12 +12,17 @@ export function repoRoot(): string {
 
 const bin = () => path.join(repoRoot(), 'bin', 'moe-inspect.js');
 
-/** Whether the compiled CLI exists (it does under `npm test`, which builds first). */
-export function cliBuilt(): boolean {
-  return fs.existsSync(path.join(repoRoot(), 'dist', 'src', 'cli.js'));
+/**
+ * The compiled CLI must exist (`npm test` builds it first): a suite that runs it fails without it rather
+ * than skipping, so a run without a build cannot pass with the command-line tests left out.
+ */
+export function requireBuiltCli(): void {
+  const cli = path.join(repoRoot(), 'dist', 'src', 'cli.js');
+  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first (npm test does)`);
 }
 
 export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): { code: number; stdout: string; stderr: string } {
+  requireBuiltCli();
   const result = spawnSync(process.execPath, [bin(), ...args], {
     encoding: 'utf8',
     env: { ...process.env, ...options.env },
@@ -28,5 +33,6 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?:
 }
 
 export function spawnCli(args: string[]): ChildProcess {
+  requireBuiltCli();
   return spawn(process.execPath, [bin(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
 }

@@ -4,11 +4,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { assetPath } from './assets.js';
-import type { LayerSummary } from './analysis/analyse.js';
-import { runReport } from './report/report.js';
-import { route } from './route/route.js';
-import { synthesize, type PlantedSpecialization } from './synth/synth.js';
+import { assetPath } from '../assets.js';
+import type { LayerSummary } from '../analysis/layer-summary.js';
+import { runReport } from '../report/report.js';
+import { route } from '../route/route.js';
+import { synthesize, type PlantedSpecialization } from '../synth/synth.js';
 
 export const demoDefaults = { out: 'moe-inspect-demo' };
 

@@ -10,21 +10,23 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { compareTraces, type RoutingDiff } from './analysis/routing-diff.js';
-import { diffWeights, type WeightsDiff } from './analysis/weights-diff.js';
-import { buildDiffPage } from './diff-report.js';
-import { fileError, InputError } from './errors.js';
-import { writeFileAtomically } from './files.js';
-import { Checkpoint } from './loaders/checkpoint.js';
-import { readPrompts, type Prompt } from './loaders/prompts.js';
-import { moeLayers, readModelConfig, type ModelConfig } from './models/config.js';
-import { tensorNames } from './models/tensor-names.js';
-import { createProgress } from './progress.js';
-import { renderHtmlReport } from './report/html.js';
-import { route, routeDefaults } from './route/route.js';
-import type { Device } from './runtime/execution-provider.js';
-import { openTrace } from './trace.js';
-import { version } from './version.js';
+import { compareTraces, type RoutingDiff } from '../analysis/routing-diff.js';
+import { diffWeights, type WeightsDiff } from '../analysis/weights-diff.js';
+import { buildDiffPage } from './diff-page.js';
+import type { DiffJson, DiffResult, RoutingResult, TraceSource } from './diff-result.js';
+import { fileError, InputError } from '../errors.js';
+import { writeFileAtomically } from '../files.js';
+import { Checkpoint } from '../loaders/checkpoint.js';
+import { readJsonObject } from '../loaders/json-file.js';
+import { readPrompts, type Prompt } from '../loaders/prompts.js';
+import { moeLayers, readModelConfig, type ModelConfig } from '../models/config.js';
+import { tensorNames } from '../models/tensor-names.js';
+import { createProgress } from '../progress.js';
+import { renderHtmlReport } from '../page/html.js';
+import { route, routeDefaults } from '../route/route.js';
+import type { Device } from '../runtime/execution-provider.js';
+import { openTrace } from '../trace.js';
+import { version } from '../version.js';
 
 export interface DiffOptions {
   modelA: string;
@@ -37,37 +39,6 @@ export interface DiffOptions {
   json?: string;
   device?: Device;
   warn?: (line: string) => void;
-}
-
-/** How one side's trace was obtained. */
-export interface TraceSource {
-  file: string;
-  /** Reused from an earlier run rather than routed now. */
-  reused: boolean;
-}
-
-/** The routing diff, with where its inputs came from. */
-export type RoutingResult = RoutingDiff & { prompts: string; traces: { a: TraceSource; b: TraceSource } };
-
-export interface DiffResult {
-  modelA: string;
-  modelB: string;
-  layers: number[];
-  nExperts: number;
-  weights: WeightsDiff;
-  routing?: RoutingResult;
-  /** DIFF.json's content. */
-  json: DiffJson;
-}
-
-/** DIFF.json, key for key as contract.md gives it. */
-export interface DiffJson {
-  same_architecture: true;
-  weights: {
-    experts_ranked: Array<{ layer: number; expert: number; rel_change: number; router_cosine: number }>;
-    per_layer: Array<{ layer: number; mean_rel_change: number; router_rel_change: number }>;
-  };
-  routing?: { per_layer: Array<{ layer: number; overlap: number; top1_agreement: number; load_js_divergence: number }> };
 }
 
 export async function diffCheckpoints(options: DiffOptions): Promise<DiffResult> {
@@ -224,20 +195,13 @@ export function checkSameTokenizer(dirA: string, dirB: string): void {
 }
 
 function tokenizerIdentity(dir: string): { tokenizerHash: string; config: Record<string, unknown> } {
-  const tokenizer = readJson(path.join(dir, 'tokenizer.json'), 'tokenizer-missing');
+  const missing = "not found (the routing diff needs each model's tokenizer)";
+  const tokenizer = readJsonObject(path.join(dir, 'tokenizer.json'), { missing: 'tokenizer-missing', json: 'tokenizer-not-json', object: 'tokenizer-not-object' }, missing);
   const configFile = path.join(dir, 'tokenizer_config.json');
-  const config = fs.existsSync(configFile) ? readJson(configFile, 'tokenizer-config-missing') : {};
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw fileError(configFile, 'tokenizer-config-not-object', 'expected a JSON object');
-  return { tokenizerHash: crypto.createHash('sha256').update(canonicalJson(tokenizer) ?? '').digest('hex'), config: config as Record<string, unknown> };
-}
-
-function readJson(file: string, missingCode: string): unknown {
-  if (!fs.existsSync(file)) throw fileError(file, missingCode, 'not found (the routing diff needs each model\'s tokenizer)');
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw fileError(file, 'json', `not valid JSON (${(error as Error).message})`, error);
-  }
+  const config = fs.existsSync(configFile)
+    ? readJsonObject(configFile, { missing: 'tokenizer-config-missing', json: 'tokenizer-config-not-json', object: 'tokenizer-config-not-object' }, missing)
+    : {};
+  return { tokenizerHash: crypto.createHash('sha256').update(canonicalJson(tokenizer) ?? '').digest('hex'), config };
 }
 
 /** JSON text with object keys sorted, so two parses of equal content give equal text; undefined stays undefined. */

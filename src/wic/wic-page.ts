@@ -4,10 +4,10 @@
  * found for the word (so a reader can check that the word was found).
  */
 import { chanceOverlap } from '../analysis/overlap.js';
-import { perLayerChart, roundForChart, type Spec } from '../report/charts.js';
-import type { ReportPage, ReportTable } from '../report/html.js';
+import { perLayerChart, roundForChart, type Spec } from '../page/charts.js';
+import type { ReportPage, ReportTable } from '../page/html.js';
 import type { WicPair } from './wic-data.js';
-import type { WicAnalysis, WicLayerJson } from './wic.js';
+import type { WicAnalysis, WicLayerJson } from './wic-result.js';
 import { noun, plural } from '../plural.js';
 
 export interface WicPageInputs {
@@ -33,7 +33,7 @@ export function buildWicPage({ wic, skipped, wordTokenTexts }: WicAnalysis, inpu
   const chance = chanceOverlap(wic.k, wic.n_experts);
 
   const notes: string[] = [];
-  if (skipped.length > 0) notes.push(`${skipped.length} of ${plural(wic.pairs.length, 'pair')} ${noun(skipped.length, 'was', 'were')} skipped because the word could not be found in a sentence; they are left out of every figure (listed under "Pairs").`);
+  if (skipped.length > 0) notes.push(`${skipped.length} of ${plural(wic.pairs.length, 'pair')} ${noun(skipped.length, 'was', 'were')} skipped because the word could not be found in a sentence; ${noun(skipped.length, 'it is', 'they are')} left out of every figure (listed under "Pairs").`);
   if (nSame === 0 || nDiff === 0) notes.push(`There are no ${nSame === 0 ? 'same-sense' : 'different-sense'} pairs, so that condition's overlap and kappa, and the AUC, are not defined.`);
 
   const conditionRows = (pick: (row: WicLayerJson, same: boolean) => number | null) =>

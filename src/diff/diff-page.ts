@@ -4,13 +4,13 @@
  * tokens that changed most), then every per-layer number in one table. Built from the same result as
  * DIFF.json.
  */
-import { routingDiffDefaults, type RoutingDiff } from './analysis/routing-diff.js';
-import type { WeightsDiff } from './analysis/weights-diff.js';
-import type { DiffResult, RoutingResult, TraceSource } from './diff.js';
-import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell } from './report/charts.js';
-import type { ReportPage, ReportSection } from './report/html.js';
-import { showToken } from './report/report-page.js';
-import { noun, plural } from './plural.js';
+import { routingDiffDefaults, type RoutingDiff } from '../analysis/routing-diff.js';
+import type { WeightsDiff } from '../analysis/weights-diff.js';
+import type { DiffResult, RoutingResult, TraceSource } from './diff-result.js';
+import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell } from '../page/charts.js';
+import type { ReportPage, ReportSection } from '../page/html.js';
+import { showToken } from '../page/token-display.js';
+import { noun, plural } from '../plural.js';
 
 export const diffReportDefaults = {
   /** Rows of the ranked experts table. */

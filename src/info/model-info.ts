@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Checkpoint } from '../loaders/checkpoint.js';
-import { isMoeLayer, moeLayers, readModelConfig, type MhaAttention, type MlaAttention, type ModelConfig, type RopeSettings } from './config.js';
-import { expertTensors } from './tensor-names.js';
+import { isMoeLayer, moeLayers, readModelConfig, type MhaAttention, type MlaAttention, type ModelConfig, type RopeSettings } from '../models/config.js';
+import { expertTensors } from '../models/tensor-names.js';
 import { plural } from '../plural.js';
 
 export interface ModelInfo {

@@ -1,0 +1,51 @@
+/** What `wic` finds: wic.json's content and what the page and the terminal table show besides. */
+
+export const wordTokens = ['last', 'first'] as const;
+/** Which sub-token of a word split into several stands for it: its last (the default) or its first. */
+export type WordToken = (typeof wordTokens)[number];
+
+/** wic.json, keys in the contract's order. Figures of a condition without pairs are null. */
+export interface WicJson {
+  layers: number[];
+  k: number;
+  n_experts: number;
+  word_token: WordToken;
+  pairs: WicPairJson[];
+  per_layer: WicLayerJson[];
+}
+
+export interface WicPairJson {
+  index: number;
+  word: string;
+  /** Gold: same sense. */
+  label: boolean;
+  skipped: boolean;
+  /** Global token indices [first, last] (inclusive) of the word in each sentence; null where it was not found (skipped pairs). */
+  tokens: [[number, number] | null, [number, number] | null];
+}
+
+export interface WicLayerJson {
+  layer: number;
+  overlap_same: number | null;
+  overlap_diff: number | null;
+  kappa_same: number | null;
+  kappa_diff: number | null;
+  auc: number | null;
+}
+
+export interface SkippedPair {
+  /** 0-based line number in the data file. */
+  index: number;
+  problem: string;
+}
+
+export interface WicAnalysis {
+  wic: WicJson;
+  skipped: SkippedPair[];
+  /** Per pair and sentence, the text of the word's tokens (null where not found), for the report. */
+  wordTokenTexts: Array<[string[] | null, string[] | null]>;
+}
+
+export interface WicResult extends WicAnalysis {
+  files: { trace: string; json: string; report: string };
+}

@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { InputError } from '../src/errors.js';
+import { writeSafetensors } from '../src/loaders/safetensors-writer.js';
 import { route, type Timing } from '../src/route/route.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { signalAfterChunks, tinyModelAndPrompts } from './helpers/route-fixture.js';
@@ -114,6 +116,20 @@ describe('route --resume of a layer-streamed pass', () => {
     assert.equal(resumed.stderr, `moe-inspect: resumed after ${saved} of 66 chunks finished\n`);
     // Same chunks and numbers as the uninterrupted run; only the passes' grouping of chunks differs, which the trace does not record.
     assert.ok(fs.readFileSync(out).equals(whole));
+  });
+
+  it('refuses a saved pass state that is not one (one line naming the file), keeping the work folder', async () => {
+    const out = path.join(dir, 'broken.trace.safetensors');
+    assert.equal(runCli(routeArgs(out), { env: { MOE_INSPECT_TEST_INTERRUPT: 'after-layer:1:SIGINT' } }).code, 130);
+    const state = path.join(`${out}.partial`, 'pass.safetensors');
+    // A safetensors file without the pass's metadata, as another program or a damaged disk might leave.
+    writeSafetensors(state, [{ name: 'x', dtype: 'F32', shape: [1], data: Float32Array.of(1) }]);
+    await assert.rejects(route({ prompts, model, out, device: 'cpu', batchTokens: 64, weightBudgetBytes: 0, resume: true, note: () => {} }), (error: unknown) => {
+      assert.ok(error instanceof InputError && error.code === 'pass-state', String(error));
+      assert.ok(error.message.startsWith(`${state}: `) && !error.message.includes('\n'));
+      return true;
+    });
+    assert.ok(fs.existsSync(state), 'the folder is left for the user to inspect or delete');
   });
 
   it('says so when the interrupted run had saved nothing', async () => {

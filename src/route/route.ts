@@ -134,20 +134,21 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const runner = await ModelRunner.open(checkpoint, config, { device, saveProbs, keepAllWeights, expertBudgetBytes, warn: options.warn });
   options.onTiming?.({ phase: 'open', seconds: (performance.now() - opening) / 1000 });
   // The work folder is made only once the model has loaded, so bad input leaves nothing to clear away.
-  let work: WorkDir;
+  const tokensPerPass = keepAllWeights ? 0 : Math.max(1, Math.floor(activationBudgetBytes / (4 * config.hiddenSize)));
+  const passNumbers = numberPasses(chunks, tokensPerPass);
+  const dims = { H: config.hiddenSize, L: layers.length, K, E };
   const resuming = resume && fs.existsSync(WorkDir.pathFor(out));
+  let work: WorkDir;
+  let savedPass: PassState | undefined;
   try {
     work = WorkDir.open(out, fingerprint, resume);
+    savedPass = resuming ? resumablePass(work, chunks, dims, saveProbs, config.numLayers) : undefined;
   } catch (error) {
     await runner.close();
     checkpoint.close();
     throw error;
   }
   const note = options.note ?? ((line: string) => process.stderr.write(`moe-inspect: ${line}\n`));
-  const tokensPerPass = keepAllWeights ? 0 : Math.max(1, Math.floor(activationBudgetBytes / (4 * config.hiddenSize)));
-  const passNumbers = numberPasses(chunks, tokensPerPass);
-  const dims = { H: config.hiddenSize, L: layers.length, K, E };
-  const savedPass = resuming ? resumablePass(work, chunks, dims, saveProbs, config.numLayers) : undefined;
   const pending = chunks.filter((c) => !work.isDone(c.index) && !savedPass?.chunks.includes(c.index));
   const passes = [...(savedPass ? [savedPass.chunks.map((i) => chunks[i])] : []), ...groupIntoPasses(pending, tokensPerPass)];
   const finishedChunks = () => chunks.filter((c) => work.isDone(c.index)).length;

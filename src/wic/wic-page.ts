@@ -39,7 +39,7 @@ export function buildWicPage({ wic, skipped, wordTokenBytes }: WicAnalysis, inpu
   const suspectUsed = new Set(usedSuspects.map((s) => s.index));
   if (suspectUsed.size > 0) {
     const [first] = usedSuspects;
-    notes.push(`${plural(suspectUsed.size, 'pair')} whose index ${noun(suspectUsed.size, 'points', 'point')} at another word than the target ${noun(suspectUsed.size, 'is', 'are')} counted in the figures (e.g. line ${first.index + 1}: "${first.found}" for "${first.target}"; wic.json lists them under suspect_pairs); --skip-bad-pairs leaves them out.`);
+    notes.push(`${plural(suspectUsed.size, 'pair')} whose index points at another word than the target ${noun(suspectUsed.size, 'is', 'are')} counted in the figures (e.g. line ${first.index + 1}: "${first.found}" for "${first.target}"; wic.json lists them under suspect_pairs); --skip-bad-pairs leaves them out.`);
   }
   if (nSame === 0 || nDiff === 0) notes.push(`There are no ${nSame === 0 ? 'same-sense' : 'different-sense'} pairs, so that condition's overlap and kappa, and the AUC, are not defined.`);
 

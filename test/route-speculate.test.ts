@@ -1,7 +1,8 @@
 /**
  * `route --speculate` around the routing it records (the values themselves are held to the float64 reference in
  * route-parity.test.ts): it leaves the real routing untouched, marks layer 0 with -1, survives an interrupted
- * run, and a resume may not switch it on or off.
+ * run (between chunks, and inside a layer-streamed pass, whose saved state must carry the FFN input the next
+ * layer's speculative gate reads), and a resume may not switch it on or off.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -10,6 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { route, type RouteOptions } from '../src/route/route.js';
 import { synthesize } from '../src/synth/synth.js';
 import { openTrace } from '../src/trace.js';
+import { runCli } from './helpers/cli.js';
+import { tinyModelAndPrompts } from './helpers/route-fixture.js';
 import { parityPrompts } from './helpers/route-parity.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
@@ -76,5 +79,22 @@ describe('route --speculate', () => {
       whole.close();
       resumed.close();
     }
+  });
+
+  it('a layer-streamed speculating pass interrupted after layer 2 resumes to the same bytes', async () => {
+    const streamedDir = path.join(dir, 'streamed');
+    fs.mkdirSync(streamedDir);
+    const { model: tiny, prompts: demo } = await tinyModelAndPrompts(streamedDir);
+    const args = (out: string) => ['route', demo, '--model', tiny, '--out', out, '--speculate', '--weight-memory', '0', '--batch-tokens', '64', '--device', 'cpu'];
+    const whole = path.join(streamedDir, 'whole.trace.safetensors');
+    assert.equal(runCli(args(whole)).code, 0);
+    const out = path.join(streamedDir, 'resumed.trace.safetensors');
+    // Layer 3's speculative gate reads layer 2's FFN input, which only the saved pass state can give it.
+    const interrupted = runCli(args(out), { env: { MOE_INSPECT_TEST_INTERRUPT: 'after-layer:2:SIGINT' } });
+    assert.equal(interrupted.code, 130, interrupted.stderr);
+    const resumed = runCli([...args(out), '--resume']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stderr, /resumed pass 1 of 1 after layer 2/);
+    assert.ok(fs.readFileSync(out).equals(fs.readFileSync(whole)), 'the resumed trace is byte-identical to the uninterrupted one');
   });
 });

@@ -1,9 +1,11 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { prefetchPredictors, type PrefetchPredictor } from '../analysis/prefetch.js';
+import { expertBytesFromModel } from '../balance/expert-bytes.js';
 import { InputError } from '../errors.js';
 import { createProgress, type Progress } from '../progress.js';
 import { runReport } from '../report/report.js';
 import { summaryTable } from '../report/summary.js';
+import { modelOptionHelp, optionalModel } from './model-option.js';
 import { positiveInteger, positiveIntegerList } from './parse.js';
 
 export function reportCommand(): Command {
@@ -25,6 +27,9 @@ export function reportCommand(): Command {
     .option('--nodes <N>', 'nodes the GPUs are spread over (default 1)', positiveInteger('--nodes'))
     .option('--replicas <R>', 'physical expert slots in all: place experts with EPLB (at least E, a multiple of --gpus)', positiveInteger('--replicas'))
     .option('--groups <G>', "EPLB expert groups (default: the model's n_group, else 1)", positiveInteger('--groups'))
+    .option('--plan <PLAN.json>', 'also show a balance plan measured on the first input: balancedness before (contiguous) and after, GPU loads, expert memory (not with --replicas)')
+    .option('--expert-bytes <N>', "one expert's weight bytes, for the plan's memory", positiveInteger('--expert-bytes'))
+    .option('--model <DIR>', modelOptionHelp("model folder whose headers give one expert's bytes, for --plan's memory (instead of --expert-bytes)"))
     .option('--layers <list>', 'model layers to show in detail (co-activation, top tokens), e.g. 1,5,10-12 (default: 4 spread over depth)', layerList)
     .option('--cache', 'simulate a per-layer expert cache: LRU, LFU and Belady hit rate against cache size')
     .option('--cache-sizes <list>', 'cache sizes (experts per layer) to report, e.g. 8,16,32 (default: every size from min(E, B x K) to E)', positiveIntegerList('--cache-sizes'))
@@ -45,6 +50,9 @@ export function reportCommand(): Command {
       for (const [option, needs] of [['cacheSizes', 'cache'], ['cacheBatch', 'cache'], ['prefetchExperts', 'prefetch']] as const) {
         if (flags[option] !== undefined && !flags[needs]) throw new InputError(`--${kebab(option)} is an option of --${needs}; add --${needs}`, 'usage-offloading');
       }
+      if (flags.plan !== undefined && flags.replicas !== undefined) {
+        throw new InputError(`${flags.plan}: --plan shows a given plan, --replicas makes one per input; use one or the other`, 'plan-with-replicas');
+      }
       const progress = new Map<string, Progress>();
       const { analyses, summary } = runReport(inputs, {
         out: flags.out,
@@ -58,6 +66,8 @@ export function reportCommand(): Command {
           cache: flags.cache ? { sizes: flags.cacheSizes, batch: flags.cacheBatch ?? 1 } : undefined,
           prefetch: flags.prefetch ? { predictors: flags.prefetch === true ? undefined : flags.prefetch, experts: flags.prefetchExperts } : undefined,
         } : undefined,
+        plan: flags.plan,
+        expertBytes: flags.plan === undefined ? undefined : planExpertBytes(flags.expertBytes, optionalModel(flags.model)),
         onProgress: (input, done, total) => {
           if (!progress.has(input)) progress.set(input, createProgress(`report ${input}`, total, 'tok'));
           const bar = progress.get(input)!;
@@ -97,4 +107,9 @@ function predictorList(value: string): PrefetchPredictor[] {
 
 function kebab(camel: string): string {
   return camel.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** One expert's bytes for the plan's memory: given, or read from the model's headers, or unknown. */
+function planExpertBytes(given: number | undefined, model: string | undefined): number | undefined {
+  return given ?? (model === undefined ? undefined : expertBytesFromModel(model));
 }

@@ -5,6 +5,7 @@ import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell, type 
 import { formatNumber, type ReportPage, type ReportSection } from '../page/html.js';
 import { showToken, type DisplayText } from '../page/token-display.js';
 import { noun, plural } from '../plural.js';
+import { offloadingSections } from './offloading-report.js';
 
 /**
  * The sections of `report`'s HTML page, in reading order: load, imbalance, balancedness, balance losses,
@@ -27,6 +28,7 @@ export function buildReportPage(analyses: InputAnalysis[], summaryRows: LayerSum
     ...tokenSpecializationSections(traces),
     ...coactivationSections(traces),
     ...domainSections(traces),
+    ...offloadingSections(traces),
     tableSection(summaryRows, analyses.length > 1),
   ];
   const facts: Array<[string, string]> = analyses.map((a) => [a.name, inputFacts(a)]);

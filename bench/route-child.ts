@@ -3,12 +3,12 @@
  * spent running layers (routing proper), loading and converting weights, and opening sessions, apart, the
  * process's own time from its start to the end of routing, and the f32 MatMul ceiling measured by this process
  * once routing is done.
- * Usage: node dist/bench/route-child.js MODEL_DIR PROMPTS BATCH_TOKENS OUT
+ * Usage: node dist/bench/route-child.js MODEL_DIR PROMPTS BATCH_TOKENS OUT [--speculate]
  */
 import { route } from '../src/route/route.js';
 import { matmulCeiling } from './matmul-ceiling.js';
 
-const [model, prompts, batchTokens, out] = process.argv.slice(2);
+const [model, prompts, batchTokens, out, speculate] = process.argv.slice(2);
 const totals = { run: 0, load: 0, open: 0 };
 const runs: Array<{ layer: number; tokens: number; attentionPairs: number; seconds: number }> = [];
 
@@ -19,6 +19,7 @@ const result = await route({
   out,
   device: 'cpu',
   batchTokens: Number(batchTokens),
+  speculate: speculate === '--speculate',
   onTiming: (timing) => {
     totals[timing.phase] += timing.seconds;
     if (timing.phase === 'run') runs.push(timing);

@@ -13,6 +13,8 @@ import { version } from './version.js';
  *   topk_ids I32 [T, L, K]       topk_weights F32 [T, L, K]?    router_prob_sum F64 [L, E]?
  *   router_probs F16 [T, L, E]?  token_text U8 + token_text_offsets I64 [T+1]?
  *   prompt_text U8 + prompt_text_offsets I64 [P+1]?             prompt_labels I32 [P]?
+ *   prompt_lines I32 [P]?
+ *   spec_topk_ids I32 [T, L, K]? (route --speculate; -1 where a layer has no previous layer)
  *
  * The per-token tensors are written from chunks and read back by token range, because a trace of a large
  * prompt set runs to gigabytes.
@@ -46,17 +48,21 @@ export interface TraceContent {
   routerProbSum?: Float64Array;
   /** f16 bits, [T, L, E] in chunks (only with --save-probs). */
   routerProbs?: Iterable<Uint16Array>;
+  /** Chunks in token order, together [T, L, K] (only with --speculate). */
+  specTopkIds?: Iterable<Int32Array>;
   /** offsets has T+1 entries. */
   tokenText?: { bytes: Uint8Array; offsets: ArrayLike<number> };
   /** offsets has P+1 entries. */
   promptText?: { bytes: Uint8Array; offsets: ArrayLike<number> };
   /** Index into metadata.labels per prompt, -1 where none. */
   promptLabels?: Int32Array;
+  /** 1-based line of the prompts file each prompt came from. */
+  promptLines?: Int32Array;
 }
 
 /** Streams a trace to `file` atomically; chunk sizes are checked against the shapes the header declares. */
 export function writeTrace(file: string, content: TraceContent): void {
-  const { metadata, layers, tokenIds, promptOffsets, tokenText, promptText, promptLabels, routerProbSum } = content;
+  const { metadata, layers, tokenIds, promptOffsets, tokenText, promptText, promptLabels, promptLines, routerProbSum } = content;
   const T = tokenIds.length;
   const P = promptOffsets.length - 1;
   const L = layers.length;
@@ -82,6 +88,7 @@ export function writeTrace(file: string, content: TraceContent): void {
     const bad = promptLabels.findIndex((label) => label < -1 || label >= metadata.labels.length);
     if (bad >= 0) throw problem('trace-labels', `prompt ${bad}: label index expected -1..${metadata.labels.length - 1}, found ${promptLabels[bad]}`);
   }
+  if (promptLines && promptLines.length !== P) throw problem('trace-lines', `prompt lines: expected ${P} entries, found ${promptLines.length}`);
 
   const spec = (name: string, dtype: DType, shape: number[]): TensorSpec => ({ name, dtype, shape });
   const specs: TensorSpec[] = [
@@ -93,9 +100,11 @@ export function writeTrace(file: string, content: TraceContent): void {
   if (content.topkWeights) specs.push(spec('topk_weights', 'F32', [T, L, K]));
   if (routerProbSum) specs.push(spec('router_prob_sum', 'F64', [L, E]));
   if (content.routerProbs) specs.push(spec('router_probs', 'F16', [T, L, E]));
+  if (content.specTopkIds) specs.push(spec('spec_topk_ids', 'I32', [T, L, K]));
   if (tokenText) specs.push(spec('token_text', 'U8', [tokenText.bytes.length]), spec('token_text_offsets', 'I64', [T + 1]));
   if (promptText) specs.push(spec('prompt_text', 'U8', [promptText.bytes.length]), spec('prompt_text_offsets', 'I64', [P + 1]));
   if (promptLabels) specs.push(spec('prompt_labels', 'I32', [P]));
+  if (promptLines) specs.push(spec('prompt_lines', 'I32', [P]));
 
   const writer = SafetensorsWriter.create(file, specs, encodeMetadata(metadata));
   try {
@@ -106,6 +115,7 @@ export function writeTrace(file: string, content: TraceContent): void {
     for (const chunk of content.topkWeights ?? []) writer.write('topk_weights', chunk);
     if (routerProbSum) writer.write('router_prob_sum', routerProbSum);
     for (const chunk of content.routerProbs ?? []) writer.write('router_probs', chunk);
+    for (const chunk of content.specTopkIds ?? []) writer.write('spec_topk_ids', chunk);
     if (tokenText) {
       writer.write('token_text', tokenText.bytes);
       writer.write('token_text_offsets', toInt64(tokenText.offsets));
@@ -115,6 +125,7 @@ export function writeTrace(file: string, content: TraceContent): void {
       writer.write('prompt_text_offsets', toInt64(promptText.offsets));
     }
     if (promptLabels) writer.write('prompt_labels', promptLabels);
+    if (promptLines) writer.write('prompt_lines', promptLines);
     writer.finish();
   } catch (error) {
     writer.abort();
@@ -171,9 +182,13 @@ export interface Trace {
   promptOffsets: number[];
   labels: string[];
   promptLabels?: Int32Array;
+  /** 1-based line of the prompts file each prompt came from (traces made by route since prompt_lines). */
+  promptLines?: Int32Array;
   hasWeights: boolean;
   hasProbSum: boolean;
   hasProbs: boolean;
+  /** spec_topk_ids is present (route --speculate). */
+  hasSpeculative: boolean;
   /** token_text is present (tokenBytes, tokenText). */
   hasText: boolean;
   /** prompt_text is present (promptText). */
@@ -185,10 +200,14 @@ export interface Trace {
   readTopkWeights(tokenStart: number, tokenEnd: number): Float32Array;
   /** [(end - start), L, E], decoded from F16. */
   readRouterProbs(tokenStart: number, tokenEnd: number): Float32Array;
+  /** [(end - start), L, K]: the speculative gate's experts, -1 where a layer has no previous layer. */
+  readSpecTopkIds(tokenStart: number, tokenEnd: number): Int32Array;
   tokenBytes(t: number): Uint8Array;
   /** The token's bytes as text (a token that splits a UTF-8 character shows U+FFFD). */
   tokenText(t: number): string;
   promptText(p: number): string;
+  /** "line N" of the prompts file where the trace records it, else "prompt p+1". */
+  promptName(p: number): string;
   /** The model's config.json, as recorded. */
   modelConfig(): Record<string, unknown>;
   close(): void;
@@ -224,9 +243,11 @@ class TraceFile implements Trace {
   readonly promptOffsets: number[];
   readonly labels: string[];
   readonly promptLabels?: Int32Array;
+  readonly promptLines?: Int32Array;
   readonly hasWeights: boolean;
   readonly hasProbSum: boolean;
   readonly hasProbs: boolean;
+  readonly hasSpeculative: boolean;
   readonly hasText: boolean;
   readonly hasPromptText: boolean;
   readonly routerProbSum?: Float64Array;
@@ -263,6 +284,7 @@ class TraceFile implements Trace {
     this.hasProbSum = this.optional('router_prob_sum', 'F64', [L, this.nExperts]);
     if (this.hasProbSum) this.routerProbSum = this.readFloat64('router_prob_sum');
     this.hasProbs = this.optional('router_probs', 'F16', [T, L, this.nExperts]);
+    this.hasSpeculative = this.optional('spec_topk_ids', 'I32', [T, L, this.k]);
     this.hasText = this.optionalPair('token_text', T);
     this.hasPromptText = this.optionalPair('prompt_text', P);
     if (this.optional('prompt_labels', 'I32', [P])) {
@@ -271,16 +293,21 @@ class TraceFile implements Trace {
       if (bad >= 0) throw fileError(file, 'trace-labels', `tensor "prompt_labels": prompt ${bad} has label index ${labels[bad]}, expected -1..${this.labels.length - 1} (the metadata lists ${this.labels.length} labels)`);
       this.promptLabels = labels;
     }
+    if (this.optional('prompt_lines', 'I32', [P])) this.promptLines = this.readInt32('prompt_lines');
+  }
+
+  /** How reports name prompt p: by its line in the prompts file where the trace records it. */
+  promptName(p: number): string {
+    return this.promptLines ? `line ${this.promptLines[p]}` : `prompt ${p + 1}`;
   }
 
   readTopkIds(tokenStart: number, tokenEnd: number): Int32Array {
-    const ids = this.readInt32('topk_ids', this.byteRange(tokenStart, tokenEnd, this.layers.length * this.k * 4));
-    const bad = ids.findIndex((id) => id < 0 || id >= this.nExperts);
-    if (bad >= 0) {
-      const perToken = this.layers.length * this.k;
-      throw fileError(this.file, 'trace-expert-id', `tensor "topk_ids": token ${tokenStart + Math.floor(bad / perToken)} has expert ${ids[bad]}, expected 0..${this.nExperts - 1}`);
-    }
-    return ids;
+    return this.readExpertIds('topk_ids', tokenStart, tokenEnd, 0);
+  }
+
+  readSpecTopkIds(tokenStart: number, tokenEnd: number): Int32Array {
+    if (!this.hasSpeculative) throw fileError(this.file, 'trace-no-speculative', 'trace has no "spec_topk_ids" tensor (record with route --speculate)');
+    return this.readExpertIds('spec_topk_ids', tokenStart, tokenEnd, -1);
   }
 
   readTopkWeights(tokenStart: number, tokenEnd: number): Float32Array {
@@ -395,6 +422,17 @@ class TraceFile implements Trace {
   }
 
   // --- reads ---------------------------------------------------------------------------------------------
+
+  /** A [T, L, K] expert-id tensor for a token range; ids below `lowest` or not below E are refused. */
+  private readExpertIds(name: string, tokenStart: number, tokenEnd: number, lowest: number): Int32Array {
+    const ids = this.readInt32(name, this.byteRange(tokenStart, tokenEnd, this.layers.length * this.k * 4));
+    const bad = ids.findIndex((id) => id < lowest || id >= this.nExperts);
+    if (bad >= 0) {
+      const perToken = this.layers.length * this.k;
+      throw fileError(this.file, 'trace-expert-id', `tensor "${name}": token ${tokenStart + Math.floor(bad / perToken)} has expert ${ids[bad]}, expected ${lowest}..${this.nExperts - 1}`);
+    }
+    return ids;
+  }
 
   /** Byte range of tokens [start, end) in a per-token tensor with `bytesPerToken`. */
   private byteRange(tokenStart: number, tokenEnd: number, bytesPerToken: number): [number, number] {

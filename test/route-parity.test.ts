@@ -3,6 +3,7 @@
  * reference at every token and MoE layer, except at near-ties (reference margin below 1e-6), and give the
  * same gate weights to 1e-4 relative: for every family, in f32, bf16 and FP8 storage (sharded checkpoints), with
  * all layers kept loaded or one loaded at a time, and with all experts loaded at once or streamed one at a time.
+ * Every case but one also records the speculative gate (route --speculate), held to the reference the same way.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -23,10 +24,12 @@ interface ParityCase {
   layerByLayer?: boolean;
   /** All prompts in one chunk, so its attention runs in several groups of similar length. */
   oneChunk?: boolean;
+  /** Route without --speculate (the graphs then have no x_previous input). */
+  plain?: boolean;
 }
 
 const cases: ParityCase[] = [
-  { preset: 'tiny', dtype: 'f32' },
+  { preset: 'tiny', dtype: 'f32', plain: true },
   { preset: 'tiny', dtype: 'bf16' },
   { preset: 'tiny', dtype: 'bf16', streamed: true },
   { preset: 'tiny-v2', dtype: 'f32' },
@@ -49,8 +52,8 @@ before(() => {
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-for (const { preset, dtype, streamed = false, layerByLayer = false, oneChunk = false } of cases) {
-  const paths = [streamed ? 'experts streamed' : '', layerByLayer ? 'one layer loaded at a time' : '', oneChunk ? 'one chunk' : ''].filter(Boolean);
+for (const { preset, dtype, streamed = false, layerByLayer = false, oneChunk = false, plain = false } of cases) {
+  const paths = [streamed ? 'experts streamed' : '', layerByLayer ? 'one layer loaded at a time' : '', oneChunk ? 'one chunk' : '', plain ? '' : 'speculating'].filter(Boolean);
   describe(`route matches the float64 reference (${[preset, dtype, ...paths].join(', ')})`, () => {
     it('picks the same experts at every token and layer, with the same weights', async () => {
       const model = path.join(dir, `${preset}-${dtype}`);
@@ -60,9 +63,15 @@ for (const { preset, dtype, streamed = false, layerByLayer = false, oneChunk = f
         ...(streamed ? { expertBudgetBytes: 0 } : {}),
         ...(layerByLayer ? { weightBudgetBytes: 0 } : {}),
         ...(oneChunk ? { batchTokens: 100_000 } : {}),
+        speculate: !plain,
       });
       assert.ok(result.compared > 100, `compared ${result.compared} token-layer routings`);
       assert.ok(result.nearTies <= result.compared / 100, `${result.nearTies} near-ties is suspiciously many`);
+      if (plain) assert.equal(result.speculativeCompared, 0);
+      else {
+        assert.ok(result.speculativeCompared > 100, `compared ${result.speculativeCompared} speculative choices`);
+        assert.ok(result.speculativeNearTies <= result.speculativeCompared / 100, `${result.speculativeNearTies} speculative near-ties is suspiciously many`);
+      }
 
       // analyses.md, groups per token: a group-limited router draws each token's experts from at most topk_group
       // groups. Counted here directly, and by the report's analysis, which must find no violation.

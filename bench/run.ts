@@ -20,9 +20,9 @@ const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 const only = process.argv[2];
 for (const scenario of routeScenarios.filter((s) => !only || s.preset === only)) {
-  const { rows, diskBytes, model } = await routeBench(workDir, scenario, log);
+  const { rows, diskBytes, model, torch } = await routeBench(workDir, scenario, log);
   const table = new Table({
-    head: ['tokens/chunk', 'speculate', 'tokens', 'tok/s', 'GFLOP/s', 'MatMul ceiling', 'ratio', 'route wall s', 'load+convert s', 'Gvalues/s converted', 'sessions s', 'peak RSS', 'RSS target'],
+    head: ['tokens/chunk', 'speculate', 'tokens', 'tok/s', 'GFLOP/s', 'MatMul ceiling', 'ratio', 'route wall s', 'process s', 'load+convert s', 'Gvalues/s converted', 'sessions s', 'peak RSS', 'RSS target'],
     style: { head: [], border: [] },
   });
   for (const r of rows) {
@@ -35,6 +35,7 @@ for (const scenario of routeScenarios.filter((s) => !only || s.preset === only))
       r.ceilingGflops.toFixed(1),
       r.ratio.toFixed(2),
       r.wallSeconds.toFixed(1),
+      r.processSeconds.toFixed(1),
       r.loadSeconds.toFixed(1),
       r.loadGValuesPerSecond.toFixed(2),
       r.openSeconds.toFixed(2),
@@ -44,6 +45,17 @@ for (const scenario of routeScenarios.filter((s) => !only || s.preset === only))
   }
   process.stdout.write(`\nroute: ${scenario.name}, bundled demo prompts, cpu, ${os.availableParallelism()} threads\n`);
   process.stdout.write(`${table.toString()}\ndisk used (model + one trace): ${formatBytes(diskBytes)}\n`);
+  const last = rows.filter((r) => !r.speculate).at(-1)!;
+  if ('skipped' in torch) {
+    process.stdout.write(`PyTorch baseline: skipped (${torch.skipped})\n`);
+  } else {
+    process.stdout.write(
+      `PyTorch eager fp32 baseline (bench/torch-baseline.py, one padded batch ${torch.batch.join('x')}, expert loop, all layers): ` +
+        `${torch.processSeconds.toFixed(1)} s whole process (forward ${torch.forwardSeconds.toFixed(1)} s), peak RSS ${formatBytes(torch.peakRssBytes)}; ` +
+        `route at ${last.batchTokens} tokens/chunk: ${last.processSeconds.toFixed(1)} s whole process, ` +
+        `${(torch.processSeconds / last.processSeconds).toFixed(2)}x faster; same experts at ${(100 * torch.routingAgreement).toFixed(2)}% of token-layers\n`,
+    );
+  }
   if (!process.env.MOE_INSPECT_BENCH_DIR) fs.rmSync(model, { recursive: true, force: true });
 }
 if (!process.env.MOE_INSPECT_BENCH_DIR) fs.rmSync(workDir, { recursive: true, force: true });

@@ -22,6 +22,8 @@ interface ParityCase {
   streamed?: boolean;
   /** Load one layer's weights at a time into shared buffers (the path of every real checkpoint). */
   layerByLayer?: boolean;
+  /** All prompts in one chunk, so its attention runs in several groups of similar length. */
+  oneChunk?: boolean;
   /** Route without --speculate (the graphs then have no x_previous input). */
   plain?: boolean;
 }
@@ -38,6 +40,8 @@ const cases: ParityCase[] = [
   { preset: 'tiny-v3', dtype: 'fp8', layerByLayer: true },
   { preset: 'tiny-mixtral', dtype: 'bf16' },
   { preset: 'tiny-mixtral', dtype: 'bf16', layerByLayer: true },
+  { preset: 'tiny-mixtral', dtype: 'bf16', oneChunk: true },
+  { preset: 'tiny-v3', dtype: 'fp8', oneChunk: true },
   { preset: 'tiny-qwen2-moe', dtype: 'bf16' },
   { preset: 'tiny-olmoe', dtype: 'bf16' },
 ];
@@ -48,8 +52,8 @@ before(() => {
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-for (const { preset, dtype, streamed = false, layerByLayer = false, plain = false } of cases) {
-  const paths = [streamed ? 'experts streamed' : '', layerByLayer ? 'one layer loaded at a time' : '', plain ? '' : 'speculating'].filter(Boolean);
+for (const { preset, dtype, streamed = false, layerByLayer = false, oneChunk = false, plain = false } of cases) {
+  const paths = [streamed ? 'experts streamed' : '', layerByLayer ? 'one layer loaded at a time' : '', oneChunk ? 'one chunk' : '', plain ? '' : 'speculating'].filter(Boolean);
   describe(`route matches the float64 reference (${[preset, dtype, ...paths].join(', ')})`, () => {
     it('picks the same experts at every token and layer, with the same weights', async () => {
       const model = path.join(dir, `${preset}-${dtype}`);
@@ -58,6 +62,7 @@ for (const { preset, dtype, streamed = false, layerByLayer = false, plain = fals
       const result = await checkRouteParity(model, work, {
         ...(streamed ? { expertBudgetBytes: 0 } : {}),
         ...(layerByLayer ? { weightBudgetBytes: 0 } : {}),
+        ...(oneChunk ? { batchTokens: 100_000 } : {}),
         speculate: !plain,
       });
       assert.ok(result.compared > 100, `compared ${result.compared} token-layer routings`);

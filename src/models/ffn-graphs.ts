@@ -60,11 +60,11 @@ export function buildExpertGraph(config: ModelConfig): Uint8Array {
 }
 
 /**
- * The parts of a MoE layer outside the routed experts: x = RMSNorm_post(a), the router, and the shared expert.
- * Returns the graph's routing outputs and `base` = a + Shared(x), to which the routed experts are added.
+ * x = RMSNorm_post(a) and the router, with the routing outputs every MoE graph gives (and, speculating, the gate
+ * on x_previous).
  */
-function addRouterAndShared(g: GraphBuilder, config: ModelConfig, a: string, options: FfnGraphOptions) {
-  const { hiddenSize: H, nRoutedExperts: E, sharedIntermediateSize: S, topK: K } = config;
+function addRouter(g: GraphBuilder, config: ModelConfig, a: string, options: FfnGraphOptions) {
+  const { hiddenSize: H, nRoutedExperts: E, topK: K } = config;
   const wNorm = g.input('w_post_norm', float, [H]);
   const wRouter = g.input('w_router', float, [E, H]);
   const bias = config.topkMethod === 'noaux_tc' ? g.input('w_router_bias', float, [E]) : undefined;
@@ -74,16 +74,6 @@ function addRouterAndShared(g: GraphBuilder, config: ModelConfig, a: string, opt
   // logits = x W_gᵀ in fp32; the gate of the config picks idx and w (architecture.md 5)   (T, K)
   const logits = g.gemmT(x, wRouter);
   const gate = addGate(g, logits, E, config, bias);
-  // base = a + Shared(x): unweighted, or times sigmoid(x · w_seg) for Qwen2-MoE
-  let base = a;
-  if (S > 0) {
-    const wsGate = g.input('w_shared_gate', float, [S, H]);
-    const wsUp = g.input('w_shared_up', float, [S, H]);
-    const wsDown = g.input('w_shared_down', float, [H, S]);
-    let shared = gatedMlp(g, x, wsGate, wsUp, wsDown);
-    if (config.sharedExpertGate) shared = g.mul(shared, g.node('Sigmoid', [g.gemmT(x, g.input('w_shared_expert_gate', float, [1, H]))]));
-    base = g.add(a, shared);
-  }
   g.output(g.node('Cast', [gate.indices], { to: attr.int(int32) }), 'topk_ids', int32, ['T', K]);
   g.output(gate.weights, 'topk_weights', float, ['T', K]);
   g.output(g.reduceSum(gate.scores, [0], false), 'score_sum', float, [E]);
@@ -94,7 +84,37 @@ function addRouterAndShared(g: GraphBuilder, config: ModelConfig, a: string, opt
     const speculative = addGate(g, g.gemmT(xPrevious, wRouter), E, config, bias);
     g.output(g.node('Cast', [speculative.indices], { to: attr.int(int32) }), 'spec_topk_ids', int32, ['T', K]);
   }
+  return { x, logits, gate };
+}
+
+/**
+ * The parts of a MoE layer outside the routed experts: the router, and the shared expert.
+ * Returns the graph's routing outputs and `base` = a + Shared(x), to which the routed experts are added.
+ */
+function addRouterAndShared(g: GraphBuilder, config: ModelConfig, a: string, options: FfnGraphOptions) {
+  const { hiddenSize: H, sharedIntermediateSize: S } = config;
+  const { x, logits, gate } = addRouter(g, config, a, options);
+  // base = a + Shared(x): unweighted, or times sigmoid(x · w_seg) for Qwen2-MoE
+  let base = a;
+  if (S > 0) {
+    const wsGate = g.input('w_shared_gate', float, [S, H]);
+    const wsUp = g.input('w_shared_up', float, [S, H]);
+    const wsDown = g.input('w_shared_down', float, [H, S]);
+    let shared = gatedMlp(g, x, wsGate, wsUp, wsDown);
+    if (config.sharedExpertGate) shared = g.mul(shared, g.node('Sigmoid', [g.gemmT(x, g.input('w_shared_expert_gate', float, [1, H]))]));
+    base = g.add(a, shared);
+  }
   return { x, logits, gate, base };
+}
+
+/**
+ * The router alone, for the last MoE layer: nothing after its routing decision (its experts, later layers)
+ * changes any recorded routing, so none of it is run.
+ */
+export function buildRouterOnlyGraph(config: ModelConfig, options: FfnGraphOptions): Uint8Array {
+  const g = new GraphBuilder('moe_router_only');
+  addRouter(g, config, g.input('hidden', float, ['T', config.hiddenSize]), options);
+  return g.build();
 }
 
 /** Router and shared expert of a streamed MoE layer: outputs x for the experts and base = a + Shared(x). */

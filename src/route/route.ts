@@ -24,7 +24,7 @@ import { plural } from '../plural.js';
 import { createProgress } from '../progress.js';
 import { ModelRunner } from '../runtime/model-runner.js';
 import type { Device } from '../runtime/execution-provider.js';
-import { ffnKindOf, layerWeightBytes } from '../runtime/layer-weights.js';
+import { ffnKindOf, layersToRun, layerWeightBytes } from '../runtime/layer-weights.js';
 import { Interrupted, watchSignals } from '../signals.js';
 import { writeTrace } from '../trace.js';
 import { version } from '../version.js';
@@ -132,7 +132,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const checkpoint = Checkpoint.open(model);
   const fingerprint = runFingerprint(promptsFile, model, checkpoint, { batchTokens, maxPromptTokens: maxPromptTokens ?? null, saveProbs, speculate, bos, expertBudgetBytes });
   const kindOf = ffnKindOf(config, expertBudgetBytes);
-  const totalWeightBytes = Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l, kindOf(l))).reduce((a, b) => a + b, 0);
+  const totalWeightBytes = Array.from({ length: layersToRun(config) }, (_, l) => layerWeightBytes(config, l, kindOf(l))).reduce((a, b) => a + b, 0);
   const keepAllWeights = totalWeightBytes <= weightBudgetBytes;
   const opening = performance.now();
   const runner = await ModelRunner.open(checkpoint, config, { device, saveProbs, speculate, keepAllWeights, expertBudgetBytes, warn: options.warn });
@@ -148,7 +148,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   let savedPass: PassState | undefined;
   try {
     work = WorkDir.open(out, fingerprint, resume);
-    savedPass = resuming ? resumablePass(work, chunks, dims, { saveProbs, speculate }, config.numLayers) : undefined;
+    savedPass = resuming ? resumablePass(work, chunks, dims, { saveProbs, speculate }, layersToRun(config)) : undefined;
   } catch (error) {
     await runner.close();
     checkpoint.close();
@@ -162,8 +162,8 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   if (resuming) note(resumeLine(savedPass, resumedChunks, chunks.length));
 
   const totalTokens = lengths.reduce((a, b) => a + b, 0);
-  const layersLeft = (pass: Chunk[]) => config.numLayers - (pass === passes[0] && savedPass ? savedPass.afterLayer + 1 : 0);
-  const progress = createProgress('route', passes.reduce((sum, pass) => sum + (passTokens(pass) * layersLeft(pass)) / config.numLayers, 0), 'tok');
+  const layersLeft = (pass: Chunk[]) => layersToRun(config) - (pass === passes[0] && savedPass ? savedPass.afterLayer + 1 : 0);
+  const progress = createProgress('route', passes.reduce((sum, pass) => sum + (passTokens(pass) * layersLeft(pass)) / layersToRun(config), 0), 'tok');
   const saved = () => `${finishedChunks()} of ${plural(chunks.length, 'chunk')}`;
   const resumeHint = options.resumeHint ?? 'run again with --resume to continue';
   const inProgress = keepAllWeights ? 'chunk' : 'layer';
@@ -180,7 +180,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
             if (watch.received) throw new Interrupted(watch.received, `interrupted: saved pass ${number} of ${count} after layer ${layer} and ${saved()} in ${work.dir}; ${resumeHint}`);
           };
       const resumeFrom = pass === passes[0] ? savedPass : undefined;
-      const records = await runPass(runner, config, layers, pass, encoded.ids, { saveProbs, speculate }, resumeFrom, { advance: (tokens) => progress.advance(tokens / config.numLayers), onTiming: options.onTiming, layerDone });
+      const records = await runPass(runner, config, layers, pass, encoded.ids, { saveProbs, speculate }, resumeFrom, { advance: (tokens) => progress.advance(tokens / layersToRun(config)), onTiming: options.onTiming, layerDone });
       pass.forEach((chunk, i) => work.save(chunk.index, chunk.tokenEnd - chunk.tokenStart, layers.length, K, E, records[i]));
       removePassState(work.dir);
       if (watch.received && pass !== passes[passes.length - 1]) throw new Interrupted(watch.received, `interrupted: saved ${saved()} in ${work.dir}; ${resumeHint}`);
@@ -265,9 +265,10 @@ async function runPass(
     }));
   resumeFrom?.hidden.forEach((hidden, c) => (activations[c].hidden = hidden));
   resumeFrom?.ffnInput?.forEach((ffnInput, c) => (activations[c].ffnInput = ffnInput));
-  for (let layer = resumeFrom ? resumeFrom.afterLayer + 1 : 0; layer < config.numLayers; layer++) {
+  // Layers after the last MoE layer change no recorded routing: they are not run (nor the final norm and head).
+  for (let layer = resumeFrom ? resumeFrom.afterLayer + 1 : 0; layer < layersToRun(config); layer++) {
     const loading = performance.now();
-    runner.loadLayer(layer);
+    await runner.loadLayer(layer);
     onTiming?.({ phase: 'load', layer, seconds: (performance.now() - loading) / 1000 });
     const slot = layers.indexOf(layer);
     const started = performance.now();
@@ -293,7 +294,7 @@ async function runPass(
       }
       for (let e = 0; e < E; e++) record.scoreSum[slot * E + e] += routing.scoreSum[e];
     }
-    if (layer < config.numLayers - 1) await layerDone?.(layer, activations.map((a) => a.hidden), records, recording.speculate ? activations.map((a) => a.ffnInput!) : undefined);
+    if (layer < layersToRun(config) - 1) await layerDone?.(layer, activations.map((a) => a.hidden), records, recording.speculate ? activations.map((a) => a.ffnInput!) : undefined);
   }
   return records;
 }
@@ -309,11 +310,11 @@ function numberPasses(chunks: Chunk[], tokensPerPass: number): (firstChunk: numb
  * The saved state of an interrupted pass, checked against this run, or undefined when there is none or all of
  * its chunks were saved whole after all (a kill between saving them and removing the state).
  */
-function resumablePass(work: WorkDir, chunks: Chunk[], { H, L, K, E }: PassDims, recording: { saveProbs: boolean; speculate: boolean }, numLayers: number): PassState | undefined {
+function resumablePass(work: WorkDir, chunks: Chunk[], { H, L, K, E }: PassDims, recording: { saveProbs: boolean; speculate: boolean }, layersRun: number): PassState | undefined {
   const state = readPassState(work.dir);
   if (!state) return undefined;
   const mismatch = () => fileError(passStatePath(work.dir), 'pass-state', 'the saved pass does not match this run\'s chunks; delete the work folder to start over');
-  if (state.chunks.some((index) => !chunks[index]) || state.afterLayer >= numLayers - 1) throw mismatch();
+  if (state.chunks.some((index) => !chunks[index]) || state.afterLayer >= layersRun - 1) throw mismatch();
   state.chunks.forEach((index, c) => {
     const T = chunks[index].tokenEnd - chunks[index].tokenStart;
     const record = state.records[c];

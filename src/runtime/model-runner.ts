@@ -10,23 +10,19 @@ import { toFloat32, dtypeBytes } from '../loaders/dtypes.js';
 import { fileError } from '../errors.js';
 import type { ModelConfig } from '../models/config.js';
 import { buildAttentionGraph } from '../models/attention-graphs.js';
-import { buildDenseMlpGraph, buildExpertGraph, buildMoeGraph, buildRouterGraph } from '../models/ffn-graphs.js';
+import { buildDenseMlpGraph, buildExpertGraph, buildMoeGraph, buildRouterGraph, buildRouterOnlyGraph } from '../models/ffn-graphs.js';
 import { ropeTables } from '../models/rope.js';
 import { tensorNames } from '../models/tensor-names.js';
+import { attentionGroups, type AttentionGroup } from './attention-groups.js';
 import { openSessionFactory, type Device } from './execution-provider.js';
-import { checkLayerTensors, ffnKindOf, LayerWeightLoader, type FfnKind } from './layer-weights.js';
-
-/** Additive mask value for attention between prompts; exp() of it is exactly 0 in fp32. */
-const MASKED = -1e30;
+import { checkLayerTensors, ffnKindOf, layersToRun, LayerWeightLoader, type FfnKind } from './layer-weights.js';
 
 /** The packed tokens of a chunk of whole prompts, and their hidden state as it moves through the layers. */
 export interface ChunkActivations {
   /** Token count T. */
   tokens: number;
-  /** Position of each token inside its prompt, (1, T). */
-  positions: ort.Tensor;
-  /** Block-diagonal causal mask, (T, T): token i sees token j iff both are in one prompt and j <= i. */
-  mask: ort.Tensor;
+  /** The prompts in groups of similar length, whose attention runs as padded batches. */
+  groups: AttentionGroup[];
   /** Residual stream h, (T, H). */
   hidden: Float32Array;
   /** With speculate: the FFN input x = RMSNorm_post(a) of the layer last run, (T, H); none before layer 0. */
@@ -65,6 +61,7 @@ interface Sessions {
   moe?: ort.InferenceSession;
   router?: ort.InferenceSession;
   expert?: ort.InferenceSession;
+  routerOnly?: ort.InferenceSession;
 }
 
 export class ModelRunner {
@@ -92,7 +89,7 @@ export class ModelRunner {
   static async open(checkpoint: Checkpoint, config: ModelConfig, options: RunnerOptions): Promise<ModelRunner> {
     checkLayerTensors(checkpoint, config);
     const kindOf = ffnKindOf(config, options.expertBudgetBytes);
-    const kinds = new Set(Array.from({ length: config.numLayers }, (_, l) => kindOf(l)));
+    const kinds = new Set(Array.from({ length: layersToRun(config) }, (_, l) => kindOf(l)));
     const attentionGraph = buildAttentionGraph(config);
     const factory = await openSessionFactory(options.device, attentionGraph, { warn: options.warn });
     const sessions: Sessions = { attention: await factory.create(attentionGraph) };
@@ -103,55 +100,48 @@ export class ModelRunner {
       sessions.router = await factory.create(buildRouterGraph(config, graphOptions));
       sessions.expert = await factory.create(buildExpertGraph(config));
     }
+    if (kinds.has('router')) sessions.routerOnly = await factory.create(buildRouterOnlyGraph(config, graphOptions));
     return new ModelRunner(checkpoint, config, sessions, factory.provider, options.speculate, options.keepAllWeights, kindOf);
   }
 
-  /** Packs prompts into one sequence: h = E[token] for every token, with positions and the mask that keeps prompts apart. */
+  /** Packs prompts into one sequence: h = E[token] for every token, with the attention groups that keep prompts apart. */
   embed(prompts: Int32Array[]): ChunkActivations {
     const H = this.config.hiddenSize;
     const T = prompts.reduce((sum, p) => sum + p.length, 0);
     const hidden = new Float32Array(T * H);
-    const positions = new BigInt64Array(T);
-    const mask = new Float32Array(T * T).fill(MASKED);
     this.readEmbeddingRows(prompts, hidden);
-    let t = 0;
-    for (const prompt of prompts) {
-      for (let i = 0; i < prompt.length; i++) {
-        positions[t + i] = BigInt(i);
-        mask.fill(0, (t + i) * T + t, (t + i) * T + t + i + 1);
-      }
-      t += prompt.length;
-    }
-    return {
-      tokens: T,
-      positions: new ort.Tensor('int64', positions, [1, T]),
-      mask: new ort.Tensor('float32', mask, [T, T]),
-      hidden,
-    };
+    return { tokens: T, groups: attentionGroups(prompts.map((p) => p.length)), hidden };
   }
 
   /** Loads a layer's weights (a no-op when they are already loaded). */
-  loadLayer(layer: number): void {
-    this.weights.load(layer);
+  async loadLayer(layer: number): Promise<void> {
+    await this.weights.load(layer);
   }
 
   /**
    * Runs one layer on each chunk of a pass, updating their hidden states; returns each chunk's routing for a
-   * MoE layer. A streamed MoE layer loads each expert once for the whole pass.
+   * MoE layer. A streamed MoE layer loads each expert once for the whole pass; the last MoE layer runs its
+   * router only and leaves the hidden states as they were (nothing reads them after it).
    */
   async runLayer(layer: number, chunks: ChunkActivations[]): Promise<Array<LayerRouting | undefined>> {
-    const inputs = this.weights.load(layer);
-    // a = h + Attn(RMSNorm_in(h)) of one chunk
-    const attend = async (chunk: ChunkActivations) =>
-      (
-        await this.sessions.attention.run({
-          hidden: new ort.Tensor('float32', chunk.hidden, [chunk.tokens, this.config.hiddenSize]),
-          positions: chunk.positions,
-          mask: chunk.mask,
-          ...this.ropeTables(chunk.tokens),
-          ...inputs.attention,
-        })
-      ).out;
+    const inputs = await this.weights.load(layer);
+    const H = this.config.hiddenSize;
+    // a = h + Attn(RMSNorm_in(h)) of the tokens of one attention group
+    const attendGroup = async (hidden: Float32Array, group: AttentionGroup) =>
+      (await this.sessions.attention.run({ hidden: new ort.Tensor('float32', hidden, [group.tokens, H]), ...group.feeds, ...this.ropeTables(group.tokens), ...inputs.attention })).out;
+    // ... of one chunk: its groups' rows gathered, attended and put back in place
+    const attend = async (chunk: ChunkActivations): Promise<ort.Tensor> => {
+      if (chunk.groups.length === 1) return attendGroup(chunk.hidden, chunk.groups[0]);
+      const out = new Float32Array(chunk.tokens * H);
+      for (const group of chunk.groups) {
+        const rows = group.rows!;
+        const hidden = new Float32Array(group.tokens * H);
+        rows.forEach((r, i) => hidden.set(chunk.hidden.subarray(r * H, (r + 1) * H), i * H));
+        const y = (await attendGroup(hidden, group)).data as Float32Array;
+        rows.forEach((r, i) => out.set(y.subarray(i * H, (i + 1) * H), r * H));
+      }
+      return new ort.Tensor('float32', out, [chunk.tokens, H]);
+    };
     if (inputs.kind === 'moe-streamed') {
       // Every chunk's attention output is kept, so each expert is loaded once for them all.
       const attended: ort.Tensor[] = [];
@@ -159,6 +149,14 @@ export class ModelRunner {
       return this.runStreamedMoe(layer, chunks, attended, inputs.ffn);
     }
     const routings: Array<LayerRouting | undefined> = [];
+    if (inputs.kind === 'router') {
+      for (const chunk of chunks) {
+        const hadPrevious = chunk.ffnInput !== undefined;
+        const result = await this.sessions.routerOnly!.run({ hidden: await attend(chunk), ...this.previousFfnInput(chunk, inputs.kind), ...inputs.ffn });
+        routings.push(routingOf(result, hadPrevious));
+      }
+      return routings;
+    }
     for (const chunk of chunks) {
       const session = inputs.kind === 'dense' ? this.sessions.dense! : this.sessions.moe!;
       const hadPrevious = chunk.ffnInput !== undefined;
@@ -189,7 +187,7 @@ export class ModelRunner {
     for (const [e, rows] of assignments.entries()) {
       if (rows.length === 0) continue;
       const loading = performance.now();
-      const expert = this.weights.loadExpert(layer, e);
+      const expert = await this.weights.loadExpert(layer, e);
       this.expertLoadSeconds += (performance.now() - loading) / 1000;
       const gathered = new Float32Array(rows.length * H);
       rows.forEach(({ chunk, row }, j) => gathered.set(routed[chunk].x.subarray(row * H, (row + 1) * H), j * H));
@@ -217,7 +215,7 @@ export class ModelRunner {
   }
 
   async close(): Promise<void> {
-    await Promise.all(Object.values(this.sessions).map((s) => s.release()));
+    await Promise.all([...Object.values(this.sessions).map((s) => s.release()), this.weights.close()]);
   }
 
   /**

@@ -168,6 +168,7 @@ export const errorCodes = {
   'trace-no-weights': 'trace has no "topk_weights" tensor (made by import from records without weights?)',
   'trace-no-probs': 'trace has no "router_probs" tensor (record with route --save-probs)',
   'trace-no-text': 'trace has no "token_text" tensor',
+  'trace-no-unbiased': 'trace has no "unbiased_topk_ids" tensor (recorded by route for models with e_score_correction_bias)',
   'trace-model-config': 'metadata "model_config" is not valid JSON (…)',
   'trace-metadata': 'metadata "…" is missing',
   'trace-missing-tensor': 'not a complete trace: tensor "…" is missing',

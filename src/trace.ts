@@ -13,6 +13,7 @@ import { version } from './version.js';
  *   topk_ids I32 [T, L, K]       topk_weights F32 [T, L, K]?    router_prob_sum F64 [L, E]?
  *   router_probs F16 [T, L, E]?  token_text U8 + token_text_offsets I64 [T+1]?
  *   prompt_text U8 + prompt_text_offsets I64 [P+1]?             prompt_labels I32 [P]?
+ *   unbiased_topk_ids I32 [T, L, K]? (models with e_score_correction_bias: the choice without it)
  *
  * The per-token tensors are written from chunks and read back by token range, because a trace of a large
  * prompt set runs to gigabytes.
@@ -52,6 +53,8 @@ export interface TraceContent {
   promptText?: { bytes: Uint8Array; offsets: ArrayLike<number> };
   /** Index into metadata.labels per prompt, -1 where none. */
   promptLabels?: Int32Array;
+  /** Chunks in token order, together [T, L, K]: the choice with e_score_correction_bias set to zero. */
+  unbiasedTopkIds?: Iterable<Int32Array>;
 }
 
 /** Streams a trace to `file` atomically; chunk sizes are checked against the shapes the header declares. */
@@ -96,6 +99,7 @@ export function writeTrace(file: string, content: TraceContent): void {
   if (tokenText) specs.push(spec('token_text', 'U8', [tokenText.bytes.length]), spec('token_text_offsets', 'I64', [T + 1]));
   if (promptText) specs.push(spec('prompt_text', 'U8', [promptText.bytes.length]), spec('prompt_text_offsets', 'I64', [P + 1]));
   if (promptLabels) specs.push(spec('prompt_labels', 'I32', [P]));
+  if (content.unbiasedTopkIds) specs.push(spec('unbiased_topk_ids', 'I32', [T, L, K]));
 
   const writer = SafetensorsWriter.create(file, specs, encodeMetadata(metadata));
   try {
@@ -115,6 +119,7 @@ export function writeTrace(file: string, content: TraceContent): void {
       writer.write('prompt_text_offsets', toInt64(promptText.offsets));
     }
     if (promptLabels) writer.write('prompt_labels', promptLabels);
+    for (const chunk of content.unbiasedTopkIds ?? []) writer.write('unbiased_topk_ids', chunk);
     writer.finish();
   } catch (error) {
     writer.abort();
@@ -178,10 +183,14 @@ export interface Trace {
   hasText: boolean;
   /** prompt_text is present (promptText). */
   hasPromptText: boolean;
+  /** unbiased_topk_ids is present (readUnbiasedTopkIds). */
+  hasUnbiased: boolean;
   /** [L, E]. */
   routerProbSum?: Float64Array;
   /** [(end - start), L, K], read from the file for just that token range. */
   readTopkIds(tokenStart: number, tokenEnd: number): Int32Array;
+  /** [(end - start), L, K] of `unbiased_topk_ids`, checked like readTopkIds. */
+  readUnbiasedTopkIds(tokenStart: number, tokenEnd: number): Int32Array;
   readTopkWeights(tokenStart: number, tokenEnd: number): Float32Array;
   /** [(end - start), L, E], decoded from F16. */
   readRouterProbs(tokenStart: number, tokenEnd: number): Float32Array;
@@ -229,6 +238,7 @@ class TraceFile implements Trace {
   readonly hasProbs: boolean;
   readonly hasText: boolean;
   readonly hasPromptText: boolean;
+  readonly hasUnbiased: boolean;
   readonly routerProbSum?: Float64Array;
   private tokenTextTable?: TextTable;
   private promptTextTable?: TextTable;
@@ -265,6 +275,7 @@ class TraceFile implements Trace {
     this.hasProbs = this.optional('router_probs', 'F16', [T, L, this.nExperts]);
     this.hasText = this.optionalPair('token_text', T);
     this.hasPromptText = this.optionalPair('prompt_text', P);
+    this.hasUnbiased = this.optional('unbiased_topk_ids', 'I32', [T, L, this.k]);
     if (this.optional('prompt_labels', 'I32', [P])) {
       const labels = this.readInt32('prompt_labels');
       const bad = labels.findIndex((label) => label < -1 || label >= this.labels.length);
@@ -274,11 +285,20 @@ class TraceFile implements Trace {
   }
 
   readTopkIds(tokenStart: number, tokenEnd: number): Int32Array {
-    const ids = this.readInt32('topk_ids', this.byteRange(tokenStart, tokenEnd, this.layers.length * this.k * 4));
+    return this.readExpertIds('topk_ids', tokenStart, tokenEnd);
+  }
+
+  readUnbiasedTopkIds(tokenStart: number, tokenEnd: number): Int32Array {
+    if (!this.hasUnbiased) throw fileError(this.file, 'trace-no-unbiased', 'trace has no "unbiased_topk_ids" tensor (recorded by route for models with e_score_correction_bias)');
+    return this.readExpertIds('unbiased_topk_ids', tokenStart, tokenEnd);
+  }
+
+  private readExpertIds(name: string, tokenStart: number, tokenEnd: number): Int32Array {
+    const ids = this.readInt32(name, this.byteRange(tokenStart, tokenEnd, this.layers.length * this.k * 4));
     const bad = ids.findIndex((id) => id < 0 || id >= this.nExperts);
     if (bad >= 0) {
       const perToken = this.layers.length * this.k;
-      throw fileError(this.file, 'trace-expert-id', `tensor "topk_ids": token ${tokenStart + Math.floor(bad / perToken)} has expert ${ids[bad]}, expected 0..${this.nExperts - 1}`);
+      throw fileError(this.file, 'trace-expert-id', `tensor "${name}": token ${tokenStart + Math.floor(bad / perToken)} has expert ${ids[bad]}, expected 0..${this.nExperts - 1}`);
     }
     return ids;
   }

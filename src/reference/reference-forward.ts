@@ -16,6 +16,8 @@ export type WeightSource = (name: string) => Float64Array;
 export interface ReferenceRouting extends GateDecision {
   /** Model layer index of the MoE layer. */
   layer: number;
+  /** With e_score_correction_bias: the gate's decision with the bias set to zero (analyses.md). */
+  unbiased?: GateDecision;
 }
 
 export interface ReferenceOptions {
@@ -67,7 +69,9 @@ function routeToken(config: ModelConfig, weight: WeightSource, layer: number, po
   const override = options.overrideChoice?.(layer, position, decision);
   const ids = override ?? decision.ids;
   const weights = override ? gateWeights(override, decision.scores, config) : decision.weights;
-  return { ...decision, layer, ids, weights };
+  // The counterfactual without the balancing bias: the same scores, groups and experts chosen from them alone.
+  const unbiased = bias ? gate(logits, config, new Float64Array(bias.length)) : undefined;
+  return { ...decision, layer, ids, weights, unbiased };
 }
 
 /**

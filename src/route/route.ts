@@ -107,6 +107,8 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const layers = moeLayers(config);
   if (layers.length === 0) throw fileError(path.join(model, 'config.json'), 'config-no-moe', `the model has no MoE layer (${config.numLayers} layers, first_k_dense_replace ${config.firstKDenseReplace}): there is no routing to record`);
   const { topK: K, nRoutedExperts: E } = config;
+  // Models with e_score_correction_bias also record the choice without it (analyses.md).
+  const hasBias = config.topkMethod === 'noaux_tc';
 
   const checkpoint = Checkpoint.open(model);
   const fingerprint = runFingerprint(promptsFile, model, checkpoint, { batchTokens, maxPromptTokens: maxPromptTokens ?? null, saveProbs, bos, expertBudgetBytes });
@@ -166,6 +168,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
     topkWeights: eachChunk(chunks, (index) => work.read(index, 'topk_weights')),
     routerProbSum: sumScoreSums(work, chunks, layers.length * E),
     routerProbs: saveProbs ? eachChunk(chunks, (index) => work.read(index, 'router_probs')) : undefined,
+    unbiasedTopkIds: hasBias ? eachChunk(chunks, (index) => work.read(index, 'unbiased_topk_ids')) : undefined,
     tokenText: tokenText(encoded),
     promptText: { bytes: concat(encoded.bytes, (n) => new Uint8Array(n)), offsets: cumulative(encoded.bytes.map((b) => b.length)) },
     promptLabels: promptLabels(prompts),
@@ -194,6 +197,7 @@ async function runPass(
     topkWeights: new Float32Array(tokens * L * K),
     scoreSum: new Float64Array(L * E),
     scores: saveProbs ? new Uint16Array(tokens * L * E) : undefined,
+    unbiasedTopkIds: config.topkMethod === 'noaux_tc' ? new Int32Array(tokens * L * K) : undefined,
   }));
   for (let layer = 0; layer < config.numLayers; layer++) {
     const loading = performance.now();
@@ -218,6 +222,7 @@ async function runPass(
       for (let t = 0; t < T; t++) {
         record.topkIds.set(routing.topkIds.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
         record.topkWeights.set(routing.topkWeights.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
+        if (record.unbiasedTopkIds) record.unbiasedTopkIds.set(routing.unbiasedTopkIds!.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
         if (record.scores) record.scores.set(float32ToF16(routing.scores!.subarray(t * E, (t + 1) * E)), (t * L + slot) * E);
       }
       for (let e = 0; e < E; e++) record.scoreSum[slot * E + e] += routing.scoreSum[e];

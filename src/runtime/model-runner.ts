@@ -41,6 +41,8 @@ export interface LayerRouting {
   scoreSum: Float32Array;
   /** (T, E) every routing score, only when asked for. */
   scores?: Float32Array;
+  /** (T, K) the choice with e_score_correction_bias set to zero; models with the bias only. */
+  unbiasedTopkIds?: Int32Array;
 }
 
 export interface RunnerOptions {
@@ -242,5 +244,6 @@ function routingOf(result: ort.InferenceSession.ReturnType): LayerRouting {
     topkWeights: result.topk_weights.data as Float32Array,
     scoreSum: result.score_sum.data as Float32Array,
     scores: result.scores?.data as Float32Array | undefined,
+    unbiasedTopkIds: result.unbiased_topk_ids?.data as Int32Array | undefined,
   };
 }

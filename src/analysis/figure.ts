@@ -69,6 +69,8 @@ export interface TraceInput {
   rows: TokenRows;
   /** Memory for the per-token-id tables of one pass. */
   tableBudgetBytes?: number;
+  /** Seed of the resampling (shuffled labels); the same seed gives the same report. */
+  seed: number;
   /** Adds a note to the report (and stderr): what was left out or assumed, and why. */
   note(text: string): void;
 }

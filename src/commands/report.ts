@@ -3,7 +3,7 @@ import { InputError } from '../errors.js';
 import { createProgress, type Progress } from '../progress.js';
 import { runReport } from '../report/report.js';
 import { summaryTable } from '../report/summary.js';
-import { positiveInteger } from './parse.js';
+import { nonNegativeInteger, positiveInteger } from './parse.js';
 
 export function reportCommand(): Command {
   return new Command('report')
@@ -24,6 +24,7 @@ export function reportCommand(): Command {
     .option('--replicas <R>', 'physical expert slots in all: place experts with EPLB (at least E, a multiple of --gpus)', positiveInteger('--replicas'))
     .option('--groups <G>', "EPLB expert groups (default: the model's n_group, else 1)", positiveInteger('--groups'))
     .option('--layers <list>', 'model layers to show in detail (co-activation, top tokens), e.g. 1,5,10-12 (default: 4 spread over depth)', layerList)
+    .option('--seed <n>', 'seed of the shuffled-label baseline of domain specialization (the same seed gives the same report)', nonNegativeInteger('--seed'), 0)
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -43,6 +44,7 @@ export function reportCommand(): Command {
         replicas: flags.replicas,
         groups: flags.groups,
         layers: flags.layers,
+        seed: flags.seed,
         onProgress: (input, done, total) => {
           if (!progress.has(input)) progress.set(input, createProgress(`report ${input}`, total, 'tok'));
           const bar = progress.get(input)!;

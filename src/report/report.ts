@@ -21,6 +21,8 @@ export interface ReportOptions extends ClusterOptions {
   layers?: number[];
   blockTokens?: number;
   tableBudgetBytes?: number;
+  /** Seed of the resampling (shuffled labels); default 0. */
+  seed?: number;
   /** Progress over one input's passes. */
   onProgress?: (input: string, done: number, total: number) => void;
 }

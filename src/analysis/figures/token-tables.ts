@@ -7,6 +7,8 @@ import { expertTopTokens, tokenSpecialization, type ExpertToken, type TokenExper
 export interface TokenLabel {
   id: number;
   text?: string;
+  /** Its bytes, where the trace has token text (a token may hold part of a character). */
+  bytes?: Uint8Array;
 }
 
 /** The per-token-id figures of one layer shown in detail. */
@@ -39,7 +41,8 @@ export const tokenTablesFigure: Figure<'tokenTables', TokenTables> = {
     const overlap = new Array<SameTokenOverlap | undefined>(L);
     const specialization = new Array<TokenSpecialization | undefined>(L);
     const details: TokenDetail[] = detail.map((l) => ({ layer: layers[l] }));
-    const tokenLabel = (row: number): TokenLabel => ({ id: rows.ids[row], text: trace.hasText ? trace.tokenText(rows.firstToken[row]) : undefined });
+    const tokenLabel = (row: number): TokenLabel =>
+      trace.hasText ? { id: rows.ids[row], text: trace.tokenText(rows.firstToken[row]), bytes: trace.tokenBytes(rows.firstToken[row]) } : { id: rows.ids[row] };
     let counter: TokenExpertCounter | undefined;
     return {
       passes: batches.length,

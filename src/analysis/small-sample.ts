@@ -38,9 +38,9 @@ export function tokensPerFigure(T: number, rows: TokenRows, labelledTokens: numb
   return { load: T, same_token_overlap: repeated, token_specialization: frequent, domain_specialization: labelledTokens };
 }
 
-/** The figures that use fewer than smallSample.tokens tokens, in the order of `tokensPerFigure`. */
+/** The figures made from some but fewer than smallSample.tokens tokens (one made from none is not shown at all), in the order of `tokensPerFigure`. */
 export function smallSampleFlags(tokens: Record<SampledFigure, number | undefined>): SmallSampleFlag[] {
   return (Object.entries(tokens) as Array<[SampledFigure, number | undefined]>).flatMap(([figure, count]) =>
-    count !== undefined && count < smallSample.tokens ? [{ figure, tokens: count, threshold: smallSample.tokens }] : [],
+    count !== undefined && count > 0 && count < smallSample.tokens ? [{ figure, tokens: count, threshold: smallSample.tokens }] : [],
   );
 }

@@ -16,6 +16,8 @@ export function unbiasedSections(traces: InputAnalysis[]): ReportSection[] {
       { trace: a.name, layer: u.layer, value: u[real] },
       { trace: `${a.name} without bias`, layer: u.layer, value: u[without] },
     ]));
+  // Three charts side by side within the page's width.
+  const third = { width: 270, height: 200 };
   return [
     {
       title: 'The balancing bias at inference',
@@ -25,9 +27,9 @@ export function unbiasedSections(traces: InputAnalysis[]): ReportSection[] {
         'A bias that works lowers MaxVio and raises balancedness; the gap is what it buys at inference on these prompts.',
       spec: chartGrid(
         [
-          perLayerChart(changed, { title: 'share of choices the bias changed', yTitle: 'changed share', yDomain: [0, 1] }),
-          perLayerChart(pair('maxvio', 'maxvioUnbiased'), { title: 'MaxVio with and without the bias (0 = balanced)', yTitle: 'MaxVio', rule: { value: 0, label: 'balanced' } }),
-          perLayerChart(pair('balancedness', 'balancednessUnbiased'), { title: 'balancedness with and without the bias (1 = balanced)', yTitle: 'mean / max GPU load', rule: { value: 1, label: 'perfect' } }),
+          perLayerChart(changed, { title: 'share of choices the bias changed', yTitle: 'changed share', yDomain: [0, 1], ...third }),
+          perLayerChart(pair('maxvio', 'maxvioUnbiased'), { title: 'MaxVio (0 = balanced)', yTitle: 'MaxVio', rule: { value: 0, label: 'balanced' }, ...third }),
+          perLayerChart(pair('balancedness', 'balancednessUnbiased'), { title: 'balancedness (1 = balanced)', yTitle: 'mean / max GPU load', rule: { value: 1, label: 'perfect' }, ...third }),
         ],
         3,
       ),

@@ -37,7 +37,7 @@ function writeInputs(): string[] {
         model_type: 'deepseek_v2',
         n_routed_experts: 16,
         num_experts_per_tok: 4,
-        model_config: JSON.stringify({ n_group: 4, topk_group: 3, topk_method: 'greedy' }),
+        model_config: JSON.stringify({ model_type: 'deepseek_v2', num_hidden_layers: 4, first_k_dense_replace: 1, n_routed_experts: 16, num_experts_per_tok: 4, n_group: 4, topk_group: 3, topk_method: 'greedy' }),
         model_dir: 'test',
         labels: ['code', evil],
         source: 'route',

@@ -164,7 +164,8 @@ describe('SUMMARY.json figure keys', () => {
     const [row] = spec.per_layer;
     assert.equal(spec.per_layer.length, 1, 'trace A has no token with 10 occurrences');
     assert.deepEqual([row.trace, row.layer, row.top_expert_share, row.ids], ['b.trace.safetensors', 1, 9 / 12, 1]);
-    const token = { id: 9, text: '\uFFFD', bytes_hex: 'E4 BD' };
+    // The text writes the bytes that are not UTF-8 text as \xE4 (contract.md, "Tokens that are not text on their own").
+    const token = { id: 9, text: '\\xE4\\xBD', bytes_hex: 'E4 BD' };
     assert.deepEqual(row.most_specialized, [{ token, occurrences: 12, expert: 0, count: 9, share: 0.75 }]);
     // Lift: (9 / load 9) / (12 / 12 tokens) = 1 at experts 0 and 1, (3 / 3) / 1 = 1 at experts 2 and 3; 4 and 5 get nothing.
     const nine = { token, count: 9, share: 0.75, lift: 1 };

@@ -4,7 +4,7 @@ import { randomRoutingSpread } from '../analysis/distinct-per-token.js';
 import { resamplingDefaults } from '../analysis/resampling.js';
 import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell, type PerLayerPoint } from '../page/charts.js';
 import { formatNumber, type ReportPage, type ReportSection } from '../page/html.js';
-import { showToken } from '../page/token-display.js';
+import { showToken, type DisplayText } from '../page/token-display.js';
 import { smallSampleNotes } from './small-sample-notes.js';
 import { unbiasedSections } from './unbiased-section.js';
 
@@ -198,7 +198,7 @@ function groupsSection(traces: InputAnalysis[]): ReportSection[] {
         `The ${E} experts form ${limit.nGroup} groups of ${E / limit.nGroup} contiguous experts; this counts the distinct groups each token's experts fall in. ` +
         (limit.topkGroup !== undefined
           ? `The model allows at most ${limit.topkGroup} groups per token (the dashed line)${limit.enforced ? ' and its router enforces it, so no token may ever exceed it (the tooltip counts tokens over the limit)' : ''}. Group-limited routing keeps a token on few nodes when each node holds whole groups.`
-          : 'The model sets no group limit; the groups are the ones given with --groups.'),
+          : "The model's router limits no token to a number of groups (it is greedy); the groups are the model's n_group, or else the ones given with --groups."),
       spec: perLayerChart(points, {
         title: 'groups per token (mean)',
         yTitle: 'distinct groups',
@@ -260,7 +260,7 @@ function tokenSpecializationSections(traces: InputAnalysis[]): ReportSection[] {
       return (detail?.topTokens ?? []).map((tokens, expert) => [
         a.name,
         expert,
-        tokens.map((t) => `${showToken(t.token)} ×${t.count} (${Math.round(100 * t.share)}%, lift ${formatNumber(t.lift)})`).join(',  '),
+        tokens.flatMap((t, i): DisplayText => [...(i > 0 ? [',  '] : []), ...showToken(t.token), ` ×${t.count} (${Math.round(100 * t.share)}%, lift ${formatNumber(t.lift)})`]),
       ]);
     });
     if (rows.length === 0) continue;
@@ -268,7 +268,7 @@ function tokenSpecializationSections(traces: InputAnalysis[]): ReportSection[] {
       title: `Tokens each expert receives most, layer ${layer}`,
       explanation:
         'Per expert, the tokens (seen at least 10 times) routed to it most often: how many times, what share of all the token\'s occurrences that is, and the lift, the token\'s share of this expert\'s load divided by its share of all tokens. ' +
-        'Lift 1 means the expert gets the token no more than its frequency predicts; lift well above 1 (and a share near 100%) marks a token the expert specializes in. Spaces show as ␣.',
+        'Lift 1 means the expert gets the token no more than its frequency predicts; lift well above 1 (and a share near 100%) marks a token the expert specializes in. Spaces show as ␣, and bytes that are only part of a character (byte-level tokens split them) as hex in a box.',
       table: { columns: ['input', 'expert', 'tokens (count, share of the token, lift)'], rows },
     });
   }

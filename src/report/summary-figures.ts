@@ -5,8 +5,11 @@
  */
 import type { InputAnalysis } from '../analysis/analyse.js';
 import type { SmallSampleFlag } from '../analysis/small-sample.js';
-import { tokenJson, type TokenJson } from '../token-json.js';
 import type { TokenLabel } from '../analysis/figures/token-tables.js';
+import { tokenJson } from '../page/token-display.js';
+
+/** A token in JSON: its id, and its text (with bytes_hex where its bytes are not UTF-8 alone) where the trace has text. */
+export type TokenJson = { id: number } & Partial<ReturnType<typeof tokenJson>>;
 
 export interface FigureSummaries {
   unbiased?: {
@@ -29,7 +32,7 @@ export function figureSummaries(analyses: InputAnalysis[], minOccurrences: numbe
   const summaries: FigureSummaries = {};
   const finite = (value: number) => (Number.isFinite(value) ? value : null);
   const matrix = (rows: number[][]) => rows.map((row) => row.map(finite));
-  const token = (label: TokenLabel) => tokenJson(label.id, label.bytes);
+  const token = (label: TokenLabel): TokenJson => ({ id: label.id, ...(label.bytes ? tokenJson(label.bytes) : {}) });
 
   const unbiased = analyses.flatMap((a) =>
     (a.figures.unbiased ?? []).map((u) => ({

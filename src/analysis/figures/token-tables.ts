@@ -3,11 +3,9 @@ import { sameTokenOverlap, type SameTokenOverlap } from '../same-token-overlap.j
 import { layersPerPass, TokenExpertCounter } from '../token-expert-counts.js';
 import { expertTopTokens, tokenSpecialization, type ExpertToken, type TokenExpertShare, type TokenSpecialization } from '../token-specialization.js';
 
-/** A token as the report shows it: its id and text (undefined where the trace has no token text). */
+/** A token as the report shows it: its id and the prompt bytes it covers (undefined where the trace has no token text). */
 export interface TokenLabel {
   id: number;
-  text?: string;
-  /** Its bytes, where the trace has token text (a token may hold part of a character). */
   bytes?: Uint8Array;
 }
 
@@ -41,8 +39,7 @@ export const tokenTablesFigure: Figure<'tokenTables', TokenTables> = {
     const overlap = new Array<SameTokenOverlap | undefined>(L);
     const specialization = new Array<TokenSpecialization | undefined>(L);
     const details: TokenDetail[] = detail.map((l) => ({ layer: layers[l] }));
-    const tokenLabel = (row: number): TokenLabel =>
-      trace.hasText ? { id: rows.ids[row], text: trace.tokenText(rows.firstToken[row]), bytes: trace.tokenBytes(rows.firstToken[row]) } : { id: rows.ids[row] };
+    const tokenLabel = (row: number): TokenLabel => ({ id: rows.ids[row], bytes: trace.hasText ? trace.tokenBytes(rows.firstToken[row]) : undefined });
     let counter: TokenExpertCounter | undefined;
     return {
       passes: batches.length,

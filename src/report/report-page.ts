@@ -130,6 +130,7 @@ function balanceLossSection(traces: InputAnalysis[]): ReportSection[] {
         perLayerChart(point('expert_balance_loss'), { title: 'expert-level balance loss (1 = balanced)', yTitle: 'L_ExpBal', rule: { value: 1, label: 'balanced softmax' } }),
         perLayerChart(point('device_balance_loss'), { title: 'device-level balance loss (1 = balanced)', yTitle: 'L_DevBal', rule: { value: 1, label: 'balanced softmax' } }),
       ]),
+      notes: smallSampleNotes(traces, 'load'),
     },
   ];
 }
@@ -169,6 +170,7 @@ function spreadSections(traces: InputAnalysis[]): ReportSection[] {
         (nodes > 1 ? 'Nodes per token counts the same for whole nodes, whose links are slower. ' : '') +
         'Routing that keeps related experts on one GPU lowers it; the heatmap shows the share of tokens that touch 1, 2, ... GPUs.',
       spec: chartGrid(charts),
+      notes: smallSampleNotes(traces, 'load'),
     },
     {
       title: 'GPUs per token: distribution',
@@ -205,7 +207,7 @@ function groupsSection(traces: InputAnalysis[]): ReportSection[] {
         rule: limit.topkGroup !== undefined ? { value: limit.topkGroup, label: 'topk_group limit' } : { value: randomRoutingSpread(E, E / limit.nGroup, withGroups[0].k!), label: 'uniformly random routing' },
         width: 960,
       }),
-      notes,
+      notes: [...notes, ...smallSampleNotes(withGroups, 'load')],
     },
   ];
 }
@@ -293,6 +295,7 @@ function coactivationSections(traces: InputAnalysis[]): ReportSection[] {
           '1 (white) means i and j are chosen independently. Orange pairs fire together more than chance: experts that behave as a team, which placement can keep on one GPU. Blue pairs avoid each other. Colours stop at 3.',
         spec: heatmap(cells, { title: `co-activation lift, layer ${layer}`, rowTitle: 'expert i', columnTitle: 'expert j', valueTitle: 'lift', mid: 1, domain: [0, 3] }),
         renderer: rendererFor(cells.length),
+        notes: smallSampleNotes(traces, 'load'),
       },
     ];
   });

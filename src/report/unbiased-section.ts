@@ -1,6 +1,7 @@
 import type { InputAnalysis } from '../analysis/analyse.js';
 import { chartGrid, perLayerChart, type PerLayerPoint } from '../page/charts.js';
 import type { ReportSection } from '../page/html.js';
+import { smallSampleNotes } from './small-sample-notes.js';
 
 /**
  * The balancing bias at inference (analyses.md, "Routing without the balancing bias"): per layer, the share
@@ -33,6 +34,7 @@ export function unbiasedSections(traces: InputAnalysis[]): ReportSection[] {
         ],
         3,
       ),
+      notes: smallSampleNotes(withBias, 'load'),
     },
   ];
 }

@@ -71,9 +71,11 @@ export function buildWicPage({ wic, skipped, wordTokenBytes }: WicAnalysis, inpu
     ),
     wic.per_layer.map((row) => ({ layer: row.layer, band: row.auc_ci })),
   );
-  if (nSame < smallSample.wicPairs || nDiff < smallSample.wicPairs) {
-    notes.push(`Fewer than ${smallSample.wicPairs} pairs in a condition (${nSame} same sense, ${nDiff} different sense): read every figure here as a rough estimate; the shaded bands show how far it may be off.`);
-  }
+  // Said next to each figure (analyses.md, "Honest small samples").
+  const fewPairs =
+    nSame < smallSample.wicPairs || nDiff < smallSample.wicPairs
+      ? [`Fewer than ${smallSample.wicPairs} pairs in a condition (${nSame} same sense, ${nDiff} different sense): read this figure as a rough estimate; the shaded bands show how far it may be off.`]
+      : undefined;
   // Standard deviation of the AUC of a score unrelated to the label (Hanley and McNeil 1982, no ties).
   const aucNoise = nSame > 0 && nDiff > 0 ? Math.sqrt((nSame + nDiff + 1) / (12 * nSame * nDiff)) : undefined;
 
@@ -98,6 +100,7 @@ export function buildWicPage({ wic, skipped, wordTokenBytes }: WicAnalysis, inpu
           'How to read it: both lines far above chance mean the router follows the word itself whatever its sense, as expected in early layers. The same-sense line above the different-sense line means routing also follows the sense; the wider the gap, the more experts specialise in meaning. Lines on top of each other mean that layer does not tell the senses apart. Olson et al. (2025, arXiv 2502.10928) found the two conditions separate after about the first ten layers of DeepSeek-R1, and far less in Mixtral.',
         ].join('\n\n'),
         spec: overlapSpec,
+        notes: fewPairs,
       },
       {
         title: 'Chance-corrected overlap (kappa)',
@@ -106,6 +109,7 @@ export function buildWicPage({ wic, skipped, wordTokenBytes }: WicAnalysis, inpu
           'Good: the same-sense kappa clearly above the different-sense kappa. Both near 0: the word\'s routing in the two sentences is no more alike than chance. Below 0: less alike than chance.',
         ].join('\n\n'),
         spec: kappaSpec,
+        notes: fewPairs,
       },
       {
         title: 'Separation of the senses by overlap (ROC AUC)',
@@ -114,6 +118,7 @@ export function buildWicPage({ wic, skipped, wordTokenBytes }: WicAnalysis, inpu
           `0.5 (dashed) means overlap carries no information about sense; 1 is perfect separation; below 0.5 means different-sense pairs overlap more.${aucNoise === undefined ? '' : ` With ${nSame} same-sense and ${nDiff} different-sense pairs, an AUC of a score unrelated to sense still scatters around 0.5 by about ±${formatShare(aucNoise)} (one standard deviation), so read smaller departures as noise.`} The shaded band is the AUC's 95% bootstrap interval.`,
         ].join('\n\n'),
         spec: aucSpec,
+        notes: fewPairs,
       },
       {
         title: 'Per-layer figures',

@@ -28,7 +28,7 @@ function pick(random: () => number, pool: number[]): number[] {
 }
 
 /** Labels 0/1 per prompt, with unlabelled prompts (-1) mixed in; `planted`: label 0 routes to experts 0-3, label 1 to 4-7. */
-function analyse(name: string, planted: boolean, seed: number) {
+function analyse(name: string, planted: boolean, seed: number, shuffleSeed?: number) {
   const random = seededRandom(seed);
   const labels = Int32Array.from({ length: prompts }, (_, p) => (p % 10 === 9 ? -1 : Math.floor(random() * 2)));
   const ids: number[] = [];
@@ -49,7 +49,7 @@ function analyse(name: string, planted: boolean, seed: number) {
   });
   const trace = openTrace(file);
   try {
-    const domain = analyseTrace(trace, { name }).figures.domain!;
+    const domain = analyseTrace(trace, { name, seed: shuffleSeed }).figures.domain!;
     return { labels, real: domain.perLayer[0]!, shuffled: domain.shuffledMutualInformation[0]! };
   } finally {
     trace.close();
@@ -70,6 +70,12 @@ describe('shuffled-label mutual information', () => {
     const entropy = -(p * Math.log2(p) + (1 - p) * Math.log2(1 - p));
     assert.ok(Math.abs(real.mutualInformation - entropy) < 1e-12, `real ${real.mutualInformation} vs H(label) ${entropy}`);
     assert.ok(shuffled < 0.05, `shuffled ${shuffled} bits`);
+  });
+
+  test('report --seed: the same seed gives the same baseline, another seed another', () => {
+    const first = analyse('seeded.trace.safetensors', false, 3, 7).shuffled;
+    assert.equal(analyse('seeded.trace.safetensors', false, 3, 7).shuffled, first);
+    assert.notEqual(analyse('seeded.trace.safetensors', false, 3, 8).shuffled, first);
   });
 
   test('shuffles permute labels among the labelled prompts only, reproducibly', () => {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { runReport } from '../src/report/report.js';
 import { writeTrace } from '../src/trace.js';
-import { chromiumMissing, withPage } from './helpers/chromium.js';
+import { chromiumMissing, renderedCharts, withPage } from './helpers/chromium.js';
 import { seededRandom, tempDir } from './helpers/safetensors-bytes.js';
 
 const dir = tempDir('report-browser');
@@ -63,22 +63,8 @@ describe('report in headless Chromium', () => {
   test('every chart renders, nothing is fetched, the console stays clean, the page fits 1280 px and prints', { skip: chromiumMissing() ?? false, timeout: 120_000 }, async () => {
     const out = path.join(dir, 'report.html');
     runReport(writeInputs(), { out, gpus: 4, nodes: 2 });
-    await withPage(out, async ({ page, requests, errors }) => {
-      const dialogs: string[] = [];
-      page.on('dialog', (dialog) => {
-        dialogs.push(dialog.message());
-        void dialog.dismiss();
-      });
-      // Expressions as strings: the tests compile without the DOM library.
-      await page.waitForFunction("document.querySelectorAll('[data-chart]:not([data-rendered])').length === 0", null, { timeout: 60_000 });
-
-      const charts = await page.$$eval('[data-chart]', (elements) =>
-        elements.map((element) => {
-          const drawing = element.querySelector('svg, canvas');
-          const box = drawing?.getBoundingClientRect();
-          return { chart: element.getAttribute('data-chart'), width: box?.width ?? 0, height: box?.height ?? 0 };
-        }),
-      );
+    await withPage(out, async ({ page, requests, errors, dialogs }) => {
+      const charts = await renderedCharts(page);
       assert.ok(charts.length >= 15, `expected the full set of charts, found ${charts.length}`);
       for (const chart of charts) assert.ok(chart.width > 50 && chart.height > 50, `chart ${chart.chart} drew nothing visible (${chart.width} x ${chart.height})`);
 

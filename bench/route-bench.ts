@@ -23,6 +23,8 @@ export interface RouteScenario {
   layers: number;
   dtype: NonNullable<SynthOptions['dtype']>;
   batchTokens: number[];
+  /** Chunk sizes routed again with --speculate, to show what its extra router product per MoE layer costs. */
+  speculate?: number[];
   /** Demo prompts used, from the first (all when undefined). */
   promptCount?: number;
   /** Peak RSS the run must stay under. */
@@ -36,6 +38,7 @@ export const routeScenarios: RouteScenario[] = [
     layers: 3,
     dtype: 'bf16',
     batchTokens: [512, 2048],
+    speculate: [2048],
     // Two layers' fp32 weights (the one running and the one loading) and 1 GB for activations.
     rssTargetBytes: (config) => 2 * layerWeightBytes(config, config.firstKDenseReplace, 'moe') + 1e9,
   },
@@ -52,6 +55,7 @@ export const routeScenarios: RouteScenario[] = [
 
 export interface RouteBenchRow {
   batchTokens: number;
+  speculate: boolean;
   tokens: number;
   tokensPerSecond: number;
   gflops: number;
@@ -80,24 +84,26 @@ export async function routeBench(workDir: string, scenario: RouteScenario, log: 
 
   const rows: RouteBenchRow[] = [];
   let diskBytes = folderBytes(model);
-  for (const batchTokens of scenario.batchTokens) {
-    log(`routing ${path.basename(prompts)} at ${batchTokens} tokens per chunk ...`);
+  const runs = [...scenario.batchTokens.map((batchTokens) => ({ batchTokens, speculate: false })), ...(scenario.speculate ?? []).map((batchTokens) => ({ batchTokens, speculate: true }))];
+  for (const { batchTokens, speculate } of runs) {
+    log(`routing ${path.basename(prompts)} at ${batchTokens} tokens per chunk${speculate ? ', speculating' : ''} ...`);
     const out = path.join(workDir, `bench-${batchTokens}.trace.safetensors`);
     fs.rmSync(out, { force: true });
     fs.rmSync(`${out}.partial`, { recursive: true, force: true });
     const started = performance.now();
     const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'route-child.js');
-    const output = execFileSync(process.execPath, [child, model, prompts, String(batchTokens), out], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const output = execFileSync(process.execPath, [child, model, prompts, String(batchTokens), out, ...(speculate ? ['--speculate'] : [])], { encoding: 'utf8', maxBuffer: 64 << 20 });
     const wallSeconds = (performance.now() - started) / 1000;
     const result = JSON.parse(output.trim().split('\n').pop()!);
-    if (batchTokens === scenario.batchTokens[scenario.batchTokens.length - 1]) diskBytes += fs.statSync(out).size;
+    if (!speculate && batchTokens === scenario.batchTokens[scenario.batchTokens.length - 1]) diskBytes += fs.statSync(out).size;
 
     // Every layer's run counts, the first of each kind with its session's one-time set-up (small next to a layer).
-    const runs = result.runs as Array<{ layer: number; tokens: number; attentionPairs: number; seconds: number }>;
-    const seconds = runs.reduce((sum, r) => sum + r.seconds, 0);
-    const flops = runs.reduce((sum, r) => sum + layerFlops(config, r.layer, r.tokens, r.attentionPairs), 0);
-    const routedTokens = runs.reduce((sum, r) => sum + r.tokens, 0) / config.numLayers;
-    const passes = runs.filter((r) => r.layer === 0).length;
+    const layerRuns = result.runs as Array<{ layer: number; tokens: number; attentionPairs: number; seconds: number }>;
+    const seconds = layerRuns.reduce((sum, r) => sum + r.seconds, 0);
+    // The useful work only: a speculating run's extra router product counts as cost, not as FLOP/s.
+    const flops = layerRuns.reduce((sum, r) => sum + layerFlops(config, r.layer, r.tokens, r.attentionPairs), 0);
+    const routedTokens = layerRuns.reduce((sum, r) => sum + r.tokens, 0) / config.numLayers;
+    const passes = layerRuns.filter((r) => r.layer === 0).length;
     // Streamed experts are loaded once per pass, like every other weight.
     const layerValues = (l: number) => layerWeightBytes(config, l, kindOf(l)) / 4 + (kindOf(l) === 'moe-streamed' ? routedExpertValues(config) : 0);
     const loadedValues = passes * Array.from({ length: config.numLayers }, (_, l) => layerValues(l)).reduce((a, b) => a + b, 0);
@@ -106,6 +112,7 @@ export async function routeBench(workDir: string, scenario: RouteScenario, log: 
     const ceilingGflops: number = result.ceilingGflops;
     rows.push({
       batchTokens,
+      speculate,
       tokens: result.tokens,
       tokensPerSecond: routedTokens / seconds,
       gflops,

@@ -2,12 +2,12 @@
  * One `route` run in a process of its own, so its peak RSS is its own. Prints one JSON line with the time
  * spent running layers (routing proper), loading and converting weights, and opening sessions, apart, and
  * the f32 MatMul ceiling measured by this process once routing is done.
- * Usage: node dist/bench/route-child.js MODEL_DIR PROMPTS BATCH_TOKENS OUT
+ * Usage: node dist/bench/route-child.js MODEL_DIR PROMPTS BATCH_TOKENS OUT [--speculate]
  */
 import { route } from '../src/route/route.js';
 import { matmulCeiling } from './matmul-ceiling.js';
 
-const [model, prompts, batchTokens, out] = process.argv.slice(2);
+const [model, prompts, batchTokens, out, speculate] = process.argv.slice(2);
 const totals = { run: 0, load: 0, open: 0 };
 const runs: Array<{ layer: number; tokens: number; attentionPairs: number; seconds: number }> = [];
 
@@ -18,6 +18,7 @@ const result = await route({
   out,
   device: 'cpu',
   batchTokens: Number(batchTokens),
+  speculate: speculate === '--speculate',
   onTiming: (timing) => {
     totals[timing.phase] += timing.seconds;
     if (timing.phase === 'run') runs.push(timing);

@@ -2,13 +2,14 @@
  * `npm run bench`: every speed and memory target of the project, each printed as a table.
  * Set MOE_INSPECT_BENCH_DIR to keep the (large) synthetic checkpoints between runs; default: a temp folder.
  * `npm run bench -- deepseek-v3` runs only that preset's routing benchmark; `npm run bench -- serving` only the
- * serving what-ifs of `balance`.
+ * serving what-ifs of `balance`; `npm run bench -- cache` only the expert cache simulation.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Table from 'cli-table3';
 import { formatBytes } from '../src/info/info-table.js';
+import { cacheBench, formatCacheTable } from './cache-sim.js';
 import { formatScaleTable, reportScaleBench } from './report-scale.js';
 import { routeBench, routeScenarios } from './route-bench.js';
 import { formatServingTable, servingBench } from './serving-bench.js';
@@ -21,12 +22,13 @@ const only = process.argv[2];
 for (const scenario of routeScenarios.filter((s) => !only || s.preset === only)) {
   const { rows, diskBytes, model } = await routeBench(workDir, scenario, log);
   const table = new Table({
-    head: ['tokens/chunk', 'tokens', 'tok/s', 'GFLOP/s', 'MatMul ceiling', 'ratio', 'route wall s', 'load+convert s', 'Gvalues/s converted', 'sessions s', 'peak RSS', 'RSS target'],
+    head: ['tokens/chunk', 'speculate', 'tokens', 'tok/s', 'GFLOP/s', 'MatMul ceiling', 'ratio', 'route wall s', 'load+convert s', 'Gvalues/s converted', 'sessions s', 'peak RSS', 'RSS target'],
     style: { head: [], border: [] },
   });
   for (const r of rows) {
     table.push([
       r.batchTokens,
+      r.speculate ? 'yes' : 'no',
       r.tokens,
       r.tokensPerSecond.toFixed(1),
       r.gflops.toFixed(1),
@@ -45,6 +47,12 @@ for (const scenario of routeScenarios.filter((s) => !only || s.preset === only))
   if (!process.env.MOE_INSPECT_BENCH_DIR) fs.rmSync(model, { recursive: true, force: true });
 }
 if (!process.env.MOE_INSPECT_BENCH_DIR) fs.rmSync(workDir, { recursive: true, force: true });
+
+if (!only || only === 'cache') {
+  log('expert cache simulation of 1,000,000 tokens x 27 layers x top-6 of 64 experts ...');
+  const cache = cacheBench();
+  process.stdout.write(`\ncache simulation: LRU, LFU and Belady at every cache size, one pass per layer and policy (target: under 30 s)\n${formatCacheTable(cache)}\n`);
+}
 
 if (!only) {
   log('report on a synthetic trace of 1,000,000 tokens x 27 layers x top-6 of 64 experts ...');

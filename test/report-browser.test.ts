@@ -62,7 +62,8 @@ function writeInputs(): string[] {
 describe('report in headless Chromium', () => {
   test('every chart renders, nothing is fetched, the console stays clean, the page fits 1280 px and prints', { skip: chromiumMissing() ?? false, timeout: 120_000 }, async () => {
     const out = path.join(dir, 'report.html');
-    runReport(writeInputs(), { out, gpus: 4, nodes: 2 });
+    // With the offloading figures too (cache curves, prefetch precision, the transition map), for both traces.
+    runReport(writeInputs(), { out, gpus: 4, nodes: 2, offloading: { cache: { batch: 2 }, prefetch: {} } });
     await withPage(out, async ({ page, requests, errors, dialogs }) => {
       const charts = await renderedCharts(page);
       assert.ok(charts.length >= 15, `expected the full set of charts, found ${charts.length}`);

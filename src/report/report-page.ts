@@ -6,6 +6,7 @@ import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell, type 
 import { formatNumber, type ReportPage, type ReportSection } from '../page/html.js';
 import { showToken, type DisplayText } from '../page/token-display.js';
 import { noun, plural } from '../plural.js';
+import { offloadingSections } from './offloading-report.js';
 import { smallSampleNotes } from './small-sample-notes.js';
 import { unbiasedSections } from './unbiased-section.js';
 
@@ -31,6 +32,7 @@ export function buildReportPage(analyses: InputAnalysis[], summaryRows: LayerSum
     ...tokenSpecializationSections(traces),
     ...coactivationSections(traces),
     ...domainSections(traces),
+    ...offloadingSections(traces),
     tableSection(summaryRows, analyses.length > 1),
   ];
   const facts: Array<[string, string]> = analyses.map((a) => [a.name, inputFacts(a)]);

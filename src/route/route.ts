@@ -41,6 +41,8 @@ export interface RouteOptions {
   batchTokens?: number;
   maxPromptTokens?: number;
   saveProbs?: boolean;
+  /** Record spec_topk_ids: each MoE layer's gate applied to the previous layer's FFN input (analyses.md). */
+  speculate?: boolean;
   resume?: boolean;
   bos?: boolean;
   /** Keep all layers' fp32 weights loaded when they fit in this many bytes. */
@@ -68,6 +70,7 @@ export const routeDefaults = {
   device: 'auto' as Device,
   batchTokens: 2048,
   saveProbs: false,
+  speculate: false,
   resume: false,
   bos: true,
   weightBudgetBytes: 2 * 1024 ** 3,
@@ -106,6 +109,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
     batchTokens = routeDefaults.batchTokens,
     maxPromptTokens,
     saveProbs = routeDefaults.saveProbs,
+    speculate = routeDefaults.speculate,
     resume = routeDefaults.resume,
     bos = routeDefaults.bos,
     weightBudgetBytes = routeDefaults.weightBudgetBytes,
@@ -128,15 +132,17 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const hasBias = config.topkMethod === 'noaux_tc';
 
   const checkpoint = Checkpoint.open(model);
-  const fingerprint = runFingerprint(promptsFile, model, checkpoint, { batchTokens, maxPromptTokens: maxPromptTokens ?? null, saveProbs, bos, expertBudgetBytes });
+  const fingerprint = runFingerprint(promptsFile, model, checkpoint, { batchTokens, maxPromptTokens: maxPromptTokens ?? null, saveProbs, speculate, bos, expertBudgetBytes });
   const kindOf = ffnKindOf(config, expertBudgetBytes);
   const totalWeightBytes = Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l, kindOf(l))).reduce((a, b) => a + b, 0);
   const keepAllWeights = totalWeightBytes <= weightBudgetBytes;
   const opening = performance.now();
-  const runner = await ModelRunner.open(checkpoint, config, { device, saveProbs, keepAllWeights, expertBudgetBytes, warn: options.warn });
+  const runner = await ModelRunner.open(checkpoint, config, { device, saveProbs, speculate, keepAllWeights, expertBudgetBytes, warn: options.warn });
   options.onTiming?.({ phase: 'open', seconds: (performance.now() - opening) / 1000 });
   // The work folder is made only once the model has loaded, so bad input leaves nothing to clear away.
-  const tokensPerPass = keepAllWeights ? 0 : Math.max(1, Math.floor(activationBudgetBytes / (4 * config.hiddenSize)));
+  // Speculating keeps each token's FFN input beside its hidden state: two (H) fp32 vectors a token.
+  const activationBytesPerToken = 4 * config.hiddenSize * (speculate ? 2 : 1);
+  const tokensPerPass = keepAllWeights ? 0 : Math.max(1, Math.floor(activationBudgetBytes / activationBytesPerToken));
   const passNumbers = numberPasses(chunks, tokensPerPass);
   const dims = { H: config.hiddenSize, L: layers.length, K, E };
   const resuming = resume && fs.existsSync(WorkDir.pathFor(out));
@@ -144,7 +150,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   let savedPass: PassState | undefined;
   try {
     work = WorkDir.open(out, fingerprint, resume);
-    savedPass = resuming ? resumablePass(work, chunks, dims, saveProbs, config.numLayers) : undefined;
+    savedPass = resuming ? resumablePass(work, chunks, dims, { saveProbs, speculate }, config.numLayers) : undefined;
   } catch (error) {
     await runner.close();
     checkpoint.close();
@@ -170,13 +176,13 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
       // After each layer of a streamed pass, its state is saved; a signal received meanwhile stops the run there.
       const layerDone = keepAllWeights
         ? undefined
-        : async (layer: number, hidden: Float32Array[], records: ChunkRecord[]) => {
+        : async (layer: number, hidden: Float32Array[], records: ChunkRecord[], ffnInput?: Float32Array[]) => {
             await signalAfterLayerForTest(layer, watch);
-            savePassState(work.dir, { pass: number, passes: count, chunks: pass.map((c) => c.index), afterLayer: layer, hidden, records }, dims);
+            savePassState(work.dir, { pass: number, passes: count, chunks: pass.map((c) => c.index), afterLayer: layer, hidden, ffnInput, records }, dims);
             if (watch.received) throw new Interrupted(watch.received, `interrupted: saved pass ${number} of ${count} after layer ${layer} and ${saved()} in ${work.dir}; ${resumeHint}`);
           };
       const resumeFrom = pass === passes[0] ? savedPass : undefined;
-      const records = await runPass(runner, config, layers, pass, encoded.ids, saveProbs, resumeFrom, { advance: (tokens) => progress.advance(tokens / config.numLayers), onTiming: options.onTiming, layerDone });
+      const records = await runPass(runner, config, layers, pass, encoded.ids, { saveProbs, speculate }, resumeFrom, { advance: (tokens) => progress.advance(tokens / config.numLayers), onTiming: options.onTiming, layerDone });
       pass.forEach((chunk, i) => work.save(chunk.index, chunk.tokenEnd - chunk.tokenStart, layers.length, K, E, records[i]));
       removePassState(work.dir);
       if (watch.received && pass !== passes[passes.length - 1]) throw new Interrupted(watch.received, `interrupted: saved ${saved()} in ${work.dir}; ${resumeHint}`);
@@ -214,6 +220,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
     topkWeights: eachChunk(chunks, (index) => work.read(index, 'topk_weights')),
     routerProbSum: sumScoreSums(work, chunks, layers.length * E),
     routerProbs: saveProbs ? eachChunk(chunks, (index) => work.read(index, 'router_probs')) : undefined,
+    specTopkIds: speculate ? eachChunk(chunks, (index) => work.read(index, 'spec_topk_ids')) : undefined,
     unbiasedTopkIds: hasBias ? eachChunk(chunks, (index) => work.read(index, 'unbiased_topk_ids')) : undefined,
     tokenText: tokenText(encoded),
     promptText: { bytes: concat(encoded.bytes, (n) => new Uint8Array(n)), offsets: cumulative(encoded.bytes.map((b) => b.length)) },
@@ -227,8 +234,8 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
 interface PassHooks {
   advance: (tokens: number) => void;
   onTiming: RouteOptions['onTiming'];
-  /** After every layer but the last: the chunks' hidden states and their routing so far. */
-  layerDone?: (layer: number, hidden: Float32Array[], records: ChunkRecord[]) => Promise<void>;
+  /** After every layer but the last: the chunks' hidden states, their routing so far, and with speculate their FFN inputs. */
+  layerDone?: (layer: number, hidden: Float32Array[], records: ChunkRecord[], ffnInput?: Float32Array[]) => Promise<void>;
 }
 
 /**
@@ -241,7 +248,7 @@ async function runPass(
   layers: number[],
   pass: Chunk[],
   ids: Int32Array[],
-  saveProbs: boolean,
+  recording: { saveProbs: boolean; speculate: boolean },
   resumeFrom: PassState | undefined,
   { advance, onTiming, layerDone }: PassHooks,
 ): Promise<ChunkRecord[]> {
@@ -255,10 +262,13 @@ async function runPass(
       topkIds: new Int32Array(tokens * L * K),
       topkWeights: new Float32Array(tokens * L * K),
       scoreSum: new Float64Array(L * E),
-      scores: saveProbs ? new Uint16Array(tokens * L * E) : undefined,
+      scores: recording.saveProbs ? new Uint16Array(tokens * L * E) : undefined,
+      // -1 stays where a MoE layer has no previous layer (layer 0).
+      specTopkIds: recording.speculate ? new Int32Array(tokens * L * K).fill(-1) : undefined,
       unbiasedTopkIds: config.topkMethod === 'noaux_tc' ? new Int32Array(tokens * L * K) : undefined,
     }));
   resumeFrom?.hidden.forEach((hidden, c) => (activations[c].hidden = hidden));
+  resumeFrom?.ffnInput?.forEach((ffnInput, c) => (activations[c].ffnInput = ffnInput));
   for (let layer = resumeFrom ? resumeFrom.afterLayer + 1 : 0; layer < config.numLayers; layer++) {
     const loading = performance.now();
     runner.loadLayer(layer);
@@ -284,10 +294,11 @@ async function runPass(
         record.topkWeights.set(routing.topkWeights.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
         if (record.unbiasedTopkIds) record.unbiasedTopkIds.set(routing.unbiasedTopkIds!.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
         if (record.scores) record.scores.set(float32ToF16(routing.scores!.subarray(t * E, (t + 1) * E)), (t * L + slot) * E);
+        if (record.specTopkIds && routing.specTopkIds) record.specTopkIds.set(routing.specTopkIds.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
       }
       for (let e = 0; e < E; e++) record.scoreSum[slot * E + e] += routing.scoreSum[e];
     }
-    if (layer < config.numLayers - 1) await layerDone?.(layer, activations.map((a) => a.hidden), records);
+    if (layer < config.numLayers - 1) await layerDone?.(layer, activations.map((a) => a.hidden), records, recording.speculate ? activations.map((a) => a.ffnInput!) : undefined);
   }
   return records;
 }
@@ -303,7 +314,7 @@ function numberPasses(chunks: Chunk[], tokensPerPass: number): (firstChunk: numb
  * The saved state of an interrupted pass, checked against this run, or undefined when there is none or all of
  * its chunks were saved whole after all (a kill between saving them and removing the state).
  */
-function resumablePass(work: WorkDir, chunks: Chunk[], { H, L, K, E }: PassDims, saveProbs: boolean, numLayers: number): PassState | undefined {
+function resumablePass(work: WorkDir, chunks: Chunk[], { H, L, K, E }: PassDims, recording: { saveProbs: boolean; speculate: boolean }, numLayers: number): PassState | undefined {
   const state = readPassState(work.dir);
   if (!state) return undefined;
   const mismatch = () => fileError(passStatePath(work.dir), 'pass-state', 'the saved pass does not match this run\'s chunks; delete the work folder to start over');
@@ -312,7 +323,8 @@ function resumablePass(work: WorkDir, chunks: Chunk[], { H, L, K, E }: PassDims,
     const T = chunks[index].tokenEnd - chunks[index].tokenStart;
     const record = state.records[c];
     const sizes = [state.hidden[c].length === T * H, record.topkIds.length === T * L * K, record.topkWeights.length === T * L * K, record.scoreSum.length === L * E];
-    if (sizes.includes(false) || (record.scores !== undefined) !== saveProbs) throw mismatch();
+    if (recording.speculate) sizes.push(state.ffnInput?.[c].length === T * H, record.specTopkIds?.length === T * L * K);
+    if (sizes.includes(false) || (record.scores !== undefined) !== recording.saveProbs || (record.specTopkIds !== undefined) !== recording.speculate) throw mismatch();
   });
   if (state.chunks.every((index) => work.isDone(index))) {
     removePassState(work.dir);

@@ -29,6 +29,8 @@ export interface ChunkActivations {
   mask: ort.Tensor;
   /** Residual stream h, (T, H). */
   hidden: Float32Array;
+  /** With speculate: the FFN input x = RMSNorm_post(a) of the layer last run, (T, H); none before layer 0. */
+  ffnInput?: Float32Array;
 }
 
 /** What one MoE layer's router did for the tokens of a chunk. */
@@ -41,6 +43,8 @@ export interface LayerRouting {
   scoreSum: Float32Array;
   /** (T, E) every routing score, only when asked for. */
   scores?: Float32Array;
+  /** (T, K) with speculate: this layer's gate on the previous layer's FFN input; none for layer 0. */
+  specTopkIds?: Int32Array;
   /** (T, K) the choice with e_score_correction_bias set to zero; models with the bias only. */
   unbiasedTopkIds?: Int32Array;
 }
@@ -48,6 +52,8 @@ export interface LayerRouting {
 export interface RunnerOptions {
   device: Device;
   saveProbs: boolean;
+  /** Also record each MoE layer's gate applied to the previous layer's FFN input (route --speculate). */
+  speculate: boolean;
   /** Keep every layer's fp32 weights loaded (small models) instead of one layer at a time. */
   keepAllWeights: boolean;
   /** MoE layers whose routed experts take more fp32 bytes than this load them one expert at a time. */
@@ -78,6 +84,7 @@ export class ModelRunner {
     private readonly config: ModelConfig,
     private readonly sessions: Sessions,
     readonly provider: string,
+    private readonly speculate: boolean,
     keepAllWeights: boolean,
     kindOf: (layer: number) => FfnKind,
   ) {
@@ -91,13 +98,14 @@ export class ModelRunner {
     const attentionGraph = buildAttentionGraph(config);
     const factory = await openSessionFactory(options.device, attentionGraph, { warn: options.warn });
     const sessions: Sessions = { attention: await factory.create(attentionGraph) };
-    if (kinds.has('dense')) sessions.dense = await factory.create(buildDenseMlpGraph(config));
-    if (kinds.has('moe')) sessions.moe = await factory.create(buildMoeGraph(config, { saveProbs: options.saveProbs }));
+    const graphOptions = { saveProbs: options.saveProbs, speculate: options.speculate };
+    if (kinds.has('dense')) sessions.dense = await factory.create(buildDenseMlpGraph(config, graphOptions));
+    if (kinds.has('moe')) sessions.moe = await factory.create(buildMoeGraph(config, graphOptions));
     if (kinds.has('moe-streamed')) {
-      sessions.router = await factory.create(buildRouterGraph(config, { saveProbs: options.saveProbs }));
+      sessions.router = await factory.create(buildRouterGraph(config, graphOptions));
       sessions.expert = await factory.create(buildExpertGraph(config));
     }
-    return new ModelRunner(checkpoint, config, sessions, factory.provider, options.keepAllWeights, kindOf);
+    return new ModelRunner(checkpoint, config, sessions, factory.provider, options.speculate, options.keepAllWeights, kindOf);
   }
 
   /** Packs prompts into one sequence: h = E[token] for every token, with positions and the mask that keeps prompts apart. */
@@ -155,9 +163,12 @@ export class ModelRunner {
     const routings: Array<LayerRouting | undefined> = [];
     for (const chunk of chunks) {
       const session = inputs.kind === 'dense' ? this.sessions.dense! : this.sessions.moe!;
-      const result = await session.run({ hidden: await attend(chunk), ...inputs.ffn });
+      const hadPrevious = chunk.ffnInput !== undefined;
+      const previous = this.previousFfnInput(chunk, inputs.kind);
+      const result = await session.run({ hidden: await attend(chunk), ...previous, ...inputs.ffn });
       chunk.hidden = result.out.data as Float32Array;
-      routings.push(inputs.kind === 'moe' ? routingOf(result) : undefined);
+      routings.push(inputs.kind === 'moe' ? routingOf(result, hadPrevious) : undefined);
+      if (this.speculate) chunk.ffnInput = result.x.data as Float32Array;
     }
     return routings;
   }
@@ -169,9 +180,9 @@ export class ModelRunner {
   private async runStreamedMoe(layer: number, chunks: ChunkActivations[], attended: ort.Tensor[], ffn: Record<string, ort.Tensor>): Promise<LayerRouting[]> {
     const { hiddenSize: H, nRoutedExperts: E, topK: K } = this.config;
     const routed: Array<{ x: Float32Array; out: Float32Array; routing: LayerRouting }> = [];
-    for (const a of attended) {
-      const result = await this.sessions.router!.run({ hidden: a, ...ffn });
-      routed.push({ x: result.x.data as Float32Array, out: result.base.data as Float32Array, routing: routingOf(result) });
+    for (const [c, a] of attended.entries()) {
+      const result = await this.sessions.router!.run({ hidden: a, ...this.previousFfnInput(chunks[c], 'moe-streamed'), ...ffn });
+      routed.push({ x: result.x.data as Float32Array, out: result.base.data as Float32Array, routing: routingOf(result, chunks[c].ffnInput !== undefined) });
     }
     // The (chunk, row, weight) triples that go to each expert.
     const assignments: Array<Array<{ chunk: number; row: number; weight: number }>> = Array.from({ length: E }, () => []);
@@ -190,8 +201,21 @@ export class ModelRunner {
         for (let d = 0; d < H; d++) out[row * H + d] += weight * y[j * H + d];
       });
     }
-    routed.forEach(({ out }, c) => (chunks[c].hidden = out));
+    routed.forEach(({ x, out }, c) => {
+      chunks[c].hidden = out;
+      if (this.speculate) chunks[c].ffnInput = x;
+    });
     return routed.map(({ routing }) => routing);
+  }
+
+  /**
+   * The `x_previous` input of a speculating MoE graph. Layer 0 has no previous FFN input: zeros stand in, and
+   * what the gate makes of them is dropped (routingOf), so one graph serves every layer.
+   */
+  private previousFfnInput(chunk: ChunkActivations, kind: FfnKind): { x_previous?: ort.Tensor } {
+    if (!this.speculate || kind === 'dense') return {};
+    const H = this.config.hiddenSize;
+    return { x_previous: new ort.Tensor('float32', chunk.ffnInput ?? new Float32Array(chunk.tokens * H), [chunk.tokens, H]) };
   }
 
   async close(): Promise<void> {
@@ -238,12 +262,14 @@ export class ModelRunner {
   }
 }
 
-function routingOf(result: ort.InferenceSession.ReturnType): LayerRouting {
+/** `hadPrevious`: the graph's x_previous was a real previous layer's FFN input, so its spec_topk_ids count. */
+function routingOf(result: ort.InferenceSession.ReturnType, hadPrevious: boolean): LayerRouting {
   return {
     topkIds: result.topk_ids.data as Int32Array,
     topkWeights: result.topk_weights.data as Float32Array,
     scoreSum: result.score_sum.data as Float32Array,
     scores: result.scores?.data as Float32Array | undefined,
+    specTopkIds: hadPrevious ? (result.spec_topk_ids?.data as Int32Array | undefined) : undefined,
     unbiasedTopkIds: result.unbiased_topk_ids?.data as Int32Array | undefined,
   };
 }

@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import Table from 'cli-table3';
 import { accessOrder, cacheCurve, cachePolicies, hitRate, stepSets, type CachePolicy } from '../src/analysis/expert-cache.js';
-import { mulberry32 } from '../src/synth/random.js';
+import { mulberry32 } from '../src/random.js';
 import { gaussian, hash, pickCumulative } from './report-scale.js';
 
 export interface CacheBenchResult {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Table from 'cli-table3';
 import { runReport } from '../src/report/report.js';
-import { mulberry32 } from '../src/synth/random.js';
+import { mulberry32 } from '../src/random.js';
 import { writeTrace } from '../src/trace.js';
 
 /**

@@ -205,6 +205,7 @@ export const errorCodes = {
   'trace-no-probs': 'trace has no "router_probs" tensor (record with route --save-probs)',
   'trace-no-speculative': 'trace has no "spec_topk_ids" tensor (record with route --speculate), needed by --prefetch speculative',
   'trace-no-text': 'trace has no "token_text" tensor',
+  'trace-no-unbiased': 'trace has no "unbiased_topk_ids" tensor (recorded by route for models with e_score_correction_bias)',
   'trace-model-config': 'metadata "model_config" is not valid JSON (…)',
   'trace-metadata': 'metadata "…" is missing',
   'trace-missing-tensor': 'not a complete trace: tensor "…" is missing',

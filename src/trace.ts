@@ -15,6 +15,7 @@ import { version } from './version.js';
  *   prompt_text U8 + prompt_text_offsets I64 [P+1]?             prompt_labels I32 [P]?
  *   prompt_lines I32 [P]?
  *   spec_topk_ids I32 [T, L, K]? (route --speculate; -1 where a layer has no previous layer)
+ *   unbiased_topk_ids I32 [T, L, K]? (models with e_score_correction_bias: the choice without it)
  *
  * The per-token tensors are written from chunks and read back by token range, because a trace of a large
  * prompt set runs to gigabytes.
@@ -58,6 +59,8 @@ export interface TraceContent {
   promptLabels?: Int32Array;
   /** 1-based line of the prompts file each prompt came from. */
   promptLines?: Int32Array;
+  /** Chunks in token order, together [T, L, K]: the choice with e_score_correction_bias set to zero. */
+  unbiasedTopkIds?: Iterable<Int32Array>;
 }
 
 /** Streams a trace to `file` atomically; chunk sizes are checked against the shapes the header declares. */
@@ -105,6 +108,7 @@ export function writeTrace(file: string, content: TraceContent): void {
   if (promptText) specs.push(spec('prompt_text', 'U8', [promptText.bytes.length]), spec('prompt_text_offsets', 'I64', [P + 1]));
   if (promptLabels) specs.push(spec('prompt_labels', 'I32', [P]));
   if (promptLines) specs.push(spec('prompt_lines', 'I32', [P]));
+  if (content.unbiasedTopkIds) specs.push(spec('unbiased_topk_ids', 'I32', [T, L, K]));
 
   const writer = SafetensorsWriter.create(file, specs, encodeMetadata(metadata));
   try {
@@ -126,6 +130,7 @@ export function writeTrace(file: string, content: TraceContent): void {
     }
     if (promptLabels) writer.write('prompt_labels', promptLabels);
     if (promptLines) writer.write('prompt_lines', promptLines);
+    for (const chunk of content.unbiasedTopkIds ?? []) writer.write('unbiased_topk_ids', chunk);
     writer.finish();
   } catch (error) {
     writer.abort();
@@ -193,10 +198,14 @@ export interface Trace {
   hasText: boolean;
   /** prompt_text is present (promptText). */
   hasPromptText: boolean;
+  /** unbiased_topk_ids is present (readUnbiasedTopkIds). */
+  hasUnbiased: boolean;
   /** [L, E]. */
   routerProbSum?: Float64Array;
   /** [(end - start), L, K], read from the file for just that token range. */
   readTopkIds(tokenStart: number, tokenEnd: number): Int32Array;
+  /** [(end - start), L, K] of `unbiased_topk_ids`, checked like readTopkIds. */
+  readUnbiasedTopkIds(tokenStart: number, tokenEnd: number): Int32Array;
   readTopkWeights(tokenStart: number, tokenEnd: number): Float32Array;
   /** [(end - start), L, E], decoded from F16. */
   readRouterProbs(tokenStart: number, tokenEnd: number): Float32Array;
@@ -250,6 +259,7 @@ class TraceFile implements Trace {
   readonly hasSpeculative: boolean;
   readonly hasText: boolean;
   readonly hasPromptText: boolean;
+  readonly hasUnbiased: boolean;
   readonly routerProbSum?: Float64Array;
   private tokenTextTable?: TextTable;
   private promptTextTable?: TextTable;
@@ -287,6 +297,7 @@ class TraceFile implements Trace {
     this.hasSpeculative = this.optional('spec_topk_ids', 'I32', [T, L, this.k]);
     this.hasText = this.optionalPair('token_text', T);
     this.hasPromptText = this.optionalPair('prompt_text', P);
+    this.hasUnbiased = this.optional('unbiased_topk_ids', 'I32', [T, L, this.k]);
     if (this.optional('prompt_labels', 'I32', [P])) {
       const labels = this.readInt32('prompt_labels');
       const bad = labels.findIndex((label) => label < -1 || label >= this.labels.length);
@@ -308,6 +319,11 @@ class TraceFile implements Trace {
   readSpecTopkIds(tokenStart: number, tokenEnd: number): Int32Array {
     if (!this.hasSpeculative) throw fileError(this.file, 'trace-no-speculative', 'trace has no "spec_topk_ids" tensor (record with route --speculate)');
     return this.readExpertIds('spec_topk_ids', tokenStart, tokenEnd, -1);
+  }
+
+  readUnbiasedTopkIds(tokenStart: number, tokenEnd: number): Int32Array {
+    if (!this.hasUnbiased) throw fileError(this.file, 'trace-no-unbiased', 'trace has no "unbiased_topk_ids" tensor (recorded by route for models with e_score_correction_bias)');
+    return this.readExpertIds('unbiased_topk_ids', tokenStart, tokenEnd, 0);
   }
 
   readTopkWeights(tokenStart: number, tokenEnd: number): Float32Array {

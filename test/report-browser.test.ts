@@ -12,7 +12,7 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const evil = '</script><img src=x onerror=alert(1)>';
 
-/** Two traces of one model (E = 16, top-4, 3 layers, groups, labels, a hostile token and label) and a count matrix. */
+/** Two traces of one model (E = 16, top-4, 3 layers, groups, labels, a hostile token and label; the first with unbiased_topk_ids) and a count matrix. */
 function writeInputs(): string[] {
   const random = seededRandom(17);
   const files: string[] = [];
@@ -49,6 +49,8 @@ function writeInputs(): string[] {
       routerProbSum: Float64Array.from({ length: 3 * 16 }, () => (T / 16) * (0.5 + random())),
       tokenText: { bytes: new Uint8Array(Buffer.from(pieces.join(''))), offsets },
       promptLabels: Int32Array.from({ length: T / 50 }, (_, p) => p % 2),
+      // The base trace also has the choice without a balancing bias (as route records for DeepSeek-V3): every 7th choice differs.
+      unbiasedTopkIds: name === 'base' ? [Int32Array.from(ids, (e, i) => (i % 7 === 0 ? (e + 1) % 16 : e))] : undefined,
     });
     files.push(file);
   }

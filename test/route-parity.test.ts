@@ -34,6 +34,7 @@ const cases: ParityCase[] = [
   { preset: 'tiny', dtype: 'bf16', streamed: true },
   { preset: 'tiny-v2', dtype: 'f32' },
   { preset: 'tiny-v2', dtype: 'bf16' },
+  { preset: 'tiny-v3', dtype: 'f32' },
   { preset: 'tiny-v3', dtype: 'bf16' },
   { preset: 'tiny-v3', dtype: 'fp8' },
   { preset: 'tiny-v3', dtype: 'fp8', streamed: true },
@@ -71,6 +72,12 @@ for (const { preset, dtype, streamed = false, layerByLayer = false, oneChunk = f
       else {
         assert.ok(result.speculativeCompared > 100, `compared ${result.speculativeCompared} speculative choices`);
         assert.ok(result.speculativeNearTies <= result.speculativeCompared / 100, `${result.speculativeNearTies} speculative near-ties is suspiciously many`);
+      }
+      if (result.config.topkMethod === 'noaux_tc') {
+        assert.ok(result.unbiasedCompared > 100, `compared ${result.unbiasedCompared} choices without the bias`);
+        assert.ok(result.unbiasedNearTies <= result.unbiasedCompared / 100, `${result.unbiasedNearTies} near-ties without the bias is suspiciously many`);
+        // The comparison means something only if the bias changes some choices.
+        assert.ok(result.unbiasedChanged > 0, 'the bias changed no choice: the unbiased comparison would not tell the two apart');
       }
 
       // analyses.md, groups per token: a group-limited router draws each token's experts from at most topk_group

@@ -23,6 +23,7 @@ function sampleContent() {
   const random = seededRandom(7);
   const topkIds = Int32Array.from({ length: T * L * K }, () => Math.floor(random() * E));
   const topkWeights = Float32Array.from({ length: T * L * K }, () => Math.fround(random()));
+  const unbiasedTopkIds = Int32Array.from({ length: T * L * K }, () => Math.floor(random() * E));
   // Values exactly representable in f16, so decoding gives them back.
   const probs = Float32Array.from({ length: T * L * E }, () => Math.round(random() * 1024) / 1024);
   const routerProbSum = Float64Array.from({ length: L * E }, (_, i) => i * 0.5);
@@ -52,8 +53,9 @@ function sampleContent() {
     promptText: { bytes: new Uint8Array(promptBytes), offsets: [0, 3, 3, 11] },
     promptLabels: Int32Array.of(1, -1, 0),
     specTopkIds: [specTopkIds.subarray(0, 10), specTopkIds.subarray(10)],
+    unbiasedTopkIds: [unbiasedTopkIds.subarray(0, 12), unbiasedTopkIds.subarray(12)],
   };
-  return { content, topkIds, topkWeights, probs, routerProbSum, specTopkIds, prompts };
+  return { content, topkIds, topkWeights, probs, routerProbSum, specTopkIds, prompts, unbiasedTopkIds };
 }
 
 describe('trace', () => {
@@ -105,11 +107,12 @@ describe('trace', () => {
     assert.deepEqual(raw.tensors.get('topk_ids')!.shape, [T, L, K]);
     assert.equal(raw.tensors.get('prompt_offsets')!.dtype, 'I64');
     assert.equal(raw.tensors.get('router_probs')!.dtype, 'F16');
+    assert.deepEqual(raw.tensors.get('unbiased_topk_ids')!.shape, [T, L, K]);
     raw.close();
   });
 
   test('readTopkIds / readTopkWeights / readRouterProbs read just the token range asked for', () => {
-    const { content, topkIds, topkWeights, probs } = sampleContent();
+    const { content, topkIds, topkWeights, probs, unbiasedTopkIds } = sampleContent();
     const file = path.join(dir, 'ranges.trace.safetensors');
     writeTrace(file, content);
     const trace = openTrace(file);
@@ -118,6 +121,7 @@ describe('trace', () => {
         assert.deepEqual(trace.readTopkIds(start, end), topkIds.slice(start * L * K, end * L * K), `ids ${start}..${end}`);
         assert.deepEqual(trace.readTopkWeights(start, end), topkWeights.slice(start * L * K, end * L * K));
         assert.deepEqual(trace.readRouterProbs(start, end), probs.slice(start * L * E, end * L * E));
+        assert.deepEqual(trace.readUnbiasedTopkIds(start, end), unbiasedTopkIds.slice(start * L * K, end * L * K));
       }
       assert.throws(() => trace.readTopkIds(5, 10), RangeError);
       assert.throws(() => trace.readTopkIds(-1, 2), RangeError);
@@ -141,6 +145,8 @@ describe('trace', () => {
       assert.throws(() => trace.readTopkWeights(0, 1), { code: 'trace-no-weights' });
       assert.throws(() => trace.readRouterProbs(0, 1), { code: 'trace-no-probs' });
       assert.throws(() => trace.tokenText(0), { code: 'trace-no-text' });
+      assert.equal(trace.hasUnbiased, false);
+      assert.throws(() => trace.readUnbiasedTopkIds(0, 1), { code: 'trace-no-unbiased' });
     } finally {
       trace.close();
     }

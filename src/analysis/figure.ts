@@ -71,6 +71,8 @@ export interface TraceInput {
   rows: TokenRows;
   /** Memory for the per-token-id tables of one pass. */
   tableBudgetBytes?: number;
+  /** Seed of the resampling (shuffled labels); the same seed gives the same report. */
+  seed: number;
   /** --cache and --prefetch, when asked (the offloading figure runs only then). */
   offloading?: OffloadingOptions;
   /** Adds a note to the report (and stderr): what was left out or assumed, and why. */

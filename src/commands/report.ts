@@ -6,7 +6,7 @@ import { createProgress, type Progress } from '../progress.js';
 import { runReport } from '../report/report.js';
 import { summaryTable } from '../report/summary.js';
 import { modelOptionHelp, optionalModel } from './model-option.js';
-import { positiveInteger, positiveIntegerList } from './parse.js';
+import { nonNegativeInteger, positiveInteger, positiveIntegerList } from './parse.js';
 
 export function reportCommand(): Command {
   return new Command('report')
@@ -31,6 +31,7 @@ export function reportCommand(): Command {
     .option('--expert-bytes <N>', "one expert's weight bytes, for the plan's memory", positiveInteger('--expert-bytes'))
     .option('--model <DIR>', modelOptionHelp("model folder whose headers give one expert's bytes, for --plan's memory (instead of --expert-bytes)"))
     .option('--layers <list>', 'model layers to show in detail (co-activation, top tokens), e.g. 1,5,10-12 (default: 4 spread over depth)', layerList)
+    .option('--seed <n>', 'seed of the shuffled-label baseline of domain specialization (the same seed gives the same report)', nonNegativeInteger('--seed'), 0)
     .option('--cache', 'simulate a per-layer expert cache: LRU, LFU and Belady hit rate against cache size')
     .option('--cache-sizes <list>', 'cache sizes (experts per layer) to report, e.g. 8,16,32 (default: every size from min(E, B x K) to E)', positiveIntegerList('--cache-sizes'))
     .option('--cache-batch <B>', 'prompts decoded together, one token each per step (default 1)', positiveInteger('--cache-batch'))
@@ -62,6 +63,7 @@ export function reportCommand(): Command {
         replicas: flags.replicas,
         groups: flags.groups,
         layers: flags.layers,
+        seed: flags.seed,
         offloading: flags.cache || flags.prefetch ? {
           cache: flags.cache ? { sizes: flags.cacheSizes, batch: flags.cacheBatch ?? 1 } : undefined,
           prefetch: flags.prefetch ? { predictors: flags.prefetch === true ? undefined : flags.prefetch, experts: flags.prefetchExperts } : undefined,

@@ -76,6 +76,7 @@ function addRouter(g: GraphBuilder, config: ModelConfig, a: string, options: Ffn
   const gate = addGate(g, logits, E, config, bias);
   g.output(g.node('Cast', [gate.indices], { to: attr.int(int32) }), 'topk_ids', int32, ['T', K]);
   g.output(gate.weights, 'topk_weights', float, ['T', K]);
+  if (gate.unbiasedIndices) g.output(g.node('Cast', [gate.unbiasedIndices], { to: attr.int(int32) }), 'unbiased_topk_ids', int32, ['T', K]);
   g.output(g.reduceSum(gate.scores, [0], false), 'score_sum', float, [E]);
   if (options.saveProbs) g.output(gate.scores, 'scores', float, ['T', E]);
   if (options.speculate) {

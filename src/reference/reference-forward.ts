@@ -21,6 +21,8 @@ export interface ReferenceRouting extends GateDecision {
    * decoder layer's FFN input, RMSNorm_post of that layer, dense or MoE. None for layer 0.
    */
   speculative?: GateDecision;
+  /** With e_score_correction_bias: the gate's decision with the bias set to zero (analyses.md). */
+  unbiased?: GateDecision;
 }
 
 export interface ReferenceOptions {
@@ -72,16 +74,18 @@ function routeToken(config: ModelConfig, weight: WeightSource, layer: number, po
   const override = options.overrideChoice?.(layer, position, decision);
   const ids = override ?? decision.ids;
   const weights = override ? gateWeights(override, decision.scores, config) : decision.weights;
-  return { ...decision, layer, ids, weights };
+  // The counterfactual without the balancing bias: the same scores, groups and experts chosen from them alone.
+  const unbiased = config.topkMethod === 'noaux_tc' ? gateOf(config, weight, layer, x, { biasSetToZero: true }) : undefined;
+  return { ...decision, layer, ids, weights, unbiased };
 }
 
-/** Layer `layer`'s router logits for x, then its gate. */
-function gateOf(config: ModelConfig, weight: WeightSource, layer: number, x: Float64Array): GateDecision {
+/** Layer `layer`'s router logits for x, then its gate (with e_score_correction_bias, or with it set to zero). */
+function gateOf(config: ModelConfig, weight: WeightSource, layer: number, x: Float64Array, { biasSetToZero = false } = {}): GateDecision {
   const names = tensorNames(config).layer(layer);
   const logits = matVec(weight(names.router), x, config.nRoutedExperts);
   // V3's e_score_correction_bias steers which experts are chosen, never their weights; it is stored F32, so
   // reading it as float64 keeps it exact (architecture.md 5.3 step 2).
-  const bias = config.topkMethod === 'noaux_tc' ? weight(names.routerBias) : undefined;
+  const bias = config.topkMethod !== 'noaux_tc' ? undefined : biasSetToZero ? new Float64Array(config.nRoutedExperts) : weight(names.routerBias);
   return gate(logits, config, bias);
 }
 

@@ -23,6 +23,8 @@ export interface ReportOptions extends ClusterOptions {
   layers?: number[];
   blockTokens?: number;
   tableBudgetBytes?: number;
+  /** Seed of the resampling (shuffled labels); default 0. */
+  seed?: number;
   /** PLAN.json to render against the first input (contract.md, `report --plan`). */
   plan?: string;
   /** One expert's weight bytes, for the plan's memory. */

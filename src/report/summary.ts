@@ -4,9 +4,14 @@ import { layerSummaryColumns, type LayerSummary } from '../analysis/layer-summar
 import { InputError } from '../errors.js';
 import { offloadingSummary, type CacheSummary, type PrefetchSummary } from './offloading-report.js';
 import { compactRows } from '../terminal-table.js';
+import { tokenSpecializationDefaults } from '../analysis/token-specialization.js';
+import { figureSummaries, type FigureSummaries } from './summary-figures.js';
 
-/** SUMMARY.json (contract.md, "Report summary"): the same per-layer numbers the HTML report shows. */
-export interface ReportSummary {
+/**
+ * SUMMARY.json (contract.md, "Report summary"): the same per-layer numbers the HTML report shows, then the
+ * figures that are not one number per layer under their own keys (summary-figures.ts).
+ */
+export interface ReportSummary extends FigureSummaries {
   traces: string[];
   n_experts: number;
   /** K; absent when every input is a count matrix. */
@@ -37,6 +42,7 @@ export function reportSummary(analyses: InputAnalysis[]): ReportSummary {
     ...(withK.length > 0 ? { k: withK[0].k } : {}),
     per_layer: analyses.flatMap((a) => a.perLayer),
     ...offloadingSummary(analyses),
+    ...figureSummaries(analyses, tokenSpecializationDefaults.minOccurrences),
   };
 }
 

@@ -56,6 +56,7 @@ export function savePassState(workDir: string, state: PassState, { H, L, K, E }:
     if (record.scores) chunkTensors.push({ name: `${chunk}.router_probs`, dtype: 'F16', shape: [T, L, E], data: record.scores });
     if (state.ffnInput) chunkTensors.push({ name: `${chunk}.ffn_input`, dtype: 'F32', shape: [T, H], data: state.ffnInput[c] });
     if (record.specTopkIds) chunkTensors.push({ name: `${chunk}.spec_topk_ids`, dtype: 'I32', shape: [T, L, K], data: record.specTopkIds });
+    if (record.unbiasedTopkIds) chunkTensors.push({ name: `${chunk}.unbiased_topk_ids`, dtype: 'I32', shape: [T, L, K], data: record.unbiasedTopkIds });
     return chunkTensors;
   });
   const metadata = { pass: String(state.pass), passes: String(state.passes), chunks: JSON.stringify(state.chunks), after_layer: String(state.afterLayer) };
@@ -87,6 +88,7 @@ export function readPassState(workDir: string): PassState | undefined {
     const read = (name: string) => saved.read(name).slice().buffer;
     const scoresSaved = saved.tensors.has(`${chunks[0]}.router_probs`);
     const speculated = saved.tensors.has(`${chunks[0]}.spec_topk_ids`);
+    const unbiasedSaved = saved.tensors.has(`${chunks[0]}.unbiased_topk_ids`);
     return {
       pass: Number(pass),
       passes: Number(passes),
@@ -100,6 +102,7 @@ export function readPassState(workDir: string): PassState | undefined {
         scoreSum: new Float64Array(read(`${chunk}.score_sum`)),
         scores: scoresSaved ? new Uint16Array(read(`${chunk}.router_probs`)) : undefined,
         specTopkIds: speculated ? new Int32Array(read(`${chunk}.spec_topk_ids`)) : undefined,
+        unbiasedTopkIds: unbiasedSaved ? new Int32Array(read(`${chunk}.unbiased_topk_ids`)) : undefined,
       })),
     };
   } finally {

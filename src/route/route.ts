@@ -128,6 +128,8 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const layers = moeLayers(config);
   if (layers.length === 0) throw fileError(path.join(model, 'config.json'), 'config-no-moe', `the model has no MoE layer (${plural(config.numLayers, 'layer')}, first_k_dense_replace ${config.firstKDenseReplace}): there is no routing to record`);
   const { topK: K, nRoutedExperts: E } = config;
+  // Models with e_score_correction_bias also record the choice without it (analyses.md).
+  const hasBias = config.topkMethod === 'noaux_tc';
 
   const checkpoint = Checkpoint.open(model);
   const fingerprint = runFingerprint(promptsFile, model, checkpoint, { batchTokens, maxPromptTokens: maxPromptTokens ?? null, saveProbs, speculate, bos, expertBudgetBytes });
@@ -219,6 +221,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
     routerProbSum: sumScoreSums(work, chunks, layers.length * E),
     routerProbs: saveProbs ? eachChunk(chunks, (index) => work.read(index, 'router_probs')) : undefined,
     specTopkIds: speculate ? eachChunk(chunks, (index) => work.read(index, 'spec_topk_ids')) : undefined,
+    unbiasedTopkIds: hasBias ? eachChunk(chunks, (index) => work.read(index, 'unbiased_topk_ids')) : undefined,
     tokenText: tokenText(encoded),
     promptText: { bytes: concat(encoded.bytes, (n) => new Uint8Array(n)), offsets: cumulative(encoded.bytes.map((b) => b.length)) },
     promptLabels: promptLabels(prompts),
@@ -262,6 +265,7 @@ async function runPass(
       scores: recording.saveProbs ? new Uint16Array(tokens * L * E) : undefined,
       // -1 stays where a MoE layer has no previous layer (layer 0).
       specTopkIds: recording.speculate ? new Int32Array(tokens * L * K).fill(-1) : undefined,
+      unbiasedTopkIds: config.topkMethod === 'noaux_tc' ? new Int32Array(tokens * L * K) : undefined,
     }));
   resumeFrom?.hidden.forEach((hidden, c) => (activations[c].hidden = hidden));
   resumeFrom?.ffnInput?.forEach((ffnInput, c) => (activations[c].ffnInput = ffnInput));
@@ -289,6 +293,7 @@ async function runPass(
       for (let t = 0; t < T; t++) {
         record.topkIds.set(routing.topkIds.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
         record.topkWeights.set(routing.topkWeights.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
+        if (record.unbiasedTopkIds) record.unbiasedTopkIds.set(routing.unbiasedTopkIds!.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
         if (record.scores) record.scores.set(float32ToF16(routing.scores!.subarray(t * E, (t + 1) * E)), (t * L + slot) * E);
         if (record.specTopkIds && routing.specTopkIds) record.specTopkIds.set(routing.specTopkIds.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
       }

@@ -41,6 +41,8 @@ export interface LayerRouting {
   scores?: Float32Array;
   /** (T, K) with speculate: this layer's gate on the previous layer's FFN input; none for layer 0. */
   specTopkIds?: Int32Array;
+  /** (T, K) the choice with e_score_correction_bias set to zero; models with the bias only. */
+  unbiasedTopkIds?: Int32Array;
 }
 
 export interface RunnerOptions {
@@ -266,5 +268,6 @@ function routingOf(result: ort.InferenceSession.ReturnType, hadPrevious: boolean
     scoreSum: result.score_sum.data as Float32Array,
     scores: result.scores?.data as Float32Array | undefined,
     specTopkIds: hadPrevious ? (result.spec_topk_ids?.data as Int32Array | undefined) : undefined,
+    unbiasedTopkIds: result.unbiased_topk_ids?.data as Int32Array | undefined,
   };
 }

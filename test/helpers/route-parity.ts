@@ -36,6 +36,11 @@ export interface ParityResult {
   /** Token-layer speculative choices compared (0 without --speculate), and those skipped as near-ties. */
   speculativeCompared: number;
   speculativeNearTies: number;
+  /** Token-layer choices without the balancing bias compared (models with e_score_correction_bias), and their near-ties. */
+  unbiasedCompared: number;
+  unbiasedNearTies: number;
+  /** Of those compared, the token-layers where the bias changed the set of experts. */
+  unbiasedChanged: number;
   /** The fast path's chosen experts, (tokens, MoE layers, K), and the trace's MoE layers. */
   topkIds: Int32Array;
   layers: number[];
@@ -61,12 +66,19 @@ export async function checkRouteParity(model: string, workDir: string, routeOpti
   const ids = trace.readTopkIds(0, trace.nTokens);
   const weights = trace.readTopkWeights(0, trace.nTokens);
   const specIds = trace.hasSpeculative ? trace.readSpecTopkIds(0, trace.nTokens) : undefined;
+  // Models with the balancing bias record the choice without it too, held to the reference the same way.
+  const hasBias = config.topkMethod === 'noaux_tc';
+  assert.equal(trace.hasUnbiased, hasBias, `unbiased_topk_ids recorded iff the model has e_score_correction_bias (${config.topkMethod})`);
+  const unbiasedIds = hasBias ? trace.readUnbiasedTopkIds(0, trace.nTokens) : undefined;
   const isNearTie = (r: Pick<ReferenceRouting, 'margin' | 'groupMargin'>) => r.margin < NEAR_TIE || r.groupMargin < NEAR_TIE;
 
   let compared = 0;
   let nearTies = 0;
   let speculativeCompared = 0;
   let speculativeNearTies = 0;
+  let unbiasedCompared = 0;
+  let unbiasedNearTies = 0;
+  let unbiasedChanged = 0;
   try {
     for (let p = 0; p < trace.nPrompts; p++) {
       const start = trace.promptOffsets[p];
@@ -94,6 +106,16 @@ export async function checkRouteParity(model: string, workDir: string, routeOpti
               speculativeCompared++;
             }
           }
+          if (unbiasedIds) {
+            const unbiased = expected.unbiased!;
+            if (isNearTie(unbiased)) unbiasedNearTies++;
+            else {
+              const gotUnbiased = Array.from(unbiasedIds.subarray(at, at + K)).sort((a, b) => a - b);
+              assert.deepEqual(gotUnbiased, [...unbiased.ids].sort((a, b) => a - b), `${where}: experts without the bias`);
+              unbiasedCompared++;
+              if (gotUnbiased.join() !== Array.from(ids.subarray(at, at + K)).sort((a, b) => a - b).join()) unbiasedChanged++;
+            }
+          }
           if (isNearTie(expected)) {
             nearTies++;
             return;
@@ -112,5 +134,5 @@ export async function checkRouteParity(model: string, workDir: string, routeOpti
     trace.close();
     checkpoint.close();
   }
-  return { config, compared, nearTies, speculativeCompared, speculativeNearTies, topkIds: ids, layers: trace.layers, trace: out };
+  return { config, compared, nearTies, speculativeCompared, speculativeNearTies, unbiasedCompared, unbiasedNearTies, unbiasedChanged, topkIds: ids, layers: trace.layers, trace: out };
 }

@@ -7,9 +7,11 @@
  * step used; LFU: steps needed, then last step; Belady: sooner next use), and an expert needed at the step is
  * never evicted. Such a policy is a stack algorithm (Mattson et al., 1970): the cache of size C always holds the
  * first C entries of one list of experts, the "stack", so a needed expert at stack position p is a hit exactly
- * for the sizes C > p. Each step puts the needed experts on top and re-sorts only the part of the stack above the
- * deepest of them (`restack`). Every size needs min(E, most experts one step needs) slots or more, since the
- * experts of a step must all fit. A naive simulation per size (test/expert-cache.test.ts) checks this.
+ * for the sizes C > p. Each step puts the needed experts on top and reorders only the part of the stack above the
+ * deepest of them: plain LRU on a recency stack (recency-stack.ts), which moves entries without comparing
+ * priorities; LFU, Belady and LRU with prefetch on a priority stack (priority-stack.ts). Every size needs
+ * min(E, most experts one step needs) slots or more, since the experts of a step must all fit. A naive
+ * simulation per size (test/expert-cache.test.ts) checks this.
  */
 
 import { PriorityStack } from './priority-stack.js';

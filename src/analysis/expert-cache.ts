@@ -135,13 +135,8 @@ function recencyDepths(demand: StepSets, experts: number): Float64Array {
   const atDepth = new Float64Array(experts + 1);
   const stack = new RecencyStack(experts);
   for (let s = 0; s + 1 < offsets.length; s++) {
-    const from = offsets[s];
-    const to = offsets[s + 1];
-    for (let i = from; i < to; i++) {
-      const depth = stack.position[needed[i]];
-      atDepth[depth < 0 ? experts : depth]++;
-    }
-    stack.serve(needed, from, to);
+    countDepths(atDepth, stack.position, needed, offsets[s], offsets[s + 1]);
+    stack.serve(needed, offsets[s], offsets[s + 1]);
   }
   return atDepth;
 }
@@ -181,10 +176,7 @@ function priorityDepths(demand: StepSets, experts: number, policy: CachePolicy, 
     }
     const from = offsets[s];
     const to = offsets[s + 1];
-    for (let i = from; i < to; i++) {
-      const depth = stack.position[needed[i]];
-      atDepth[depth < 0 ? E : depth]++;
-    }
+    countDepths(atDepth, stack.position, needed, from, to);
     stack.serve(needed, from, to);
     for (let i = from; i < to; i++) {
       const e = needed[i];
@@ -195,6 +187,14 @@ function priorityDepths(demand: StepSets, experts: number, policy: CachePolicy, 
     }
   }
   return atDepth;
+}
+
+/** Counts where each expert of needed[from .. to) stands on the stack before the step; -1 (never seen) counts last. */
+function countDepths(atDepth: Float64Array, position: Int32Array, needed: Int32Array, from: number, to: number): void {
+  for (let i = from; i < to; i++) {
+    const depth = position[needed[i]];
+    atDepth[depth < 0 ? atDepth.length - 1 : depth]++;
+  }
 }
 
 /** Hit rate at size C, or null below the smallest valid size (or with no access). */

@@ -25,6 +25,8 @@ export interface ReportSection {
   /** Canvas draws big heatmaps faster; SVG (the default) prints sharper. */
   renderer?: 'svg' | 'canvas';
   table?: ReportTable;
+  /** Markup made by this program (every user text in it escaped), shown after the chart: interactive views. */
+  html?: string;
   /** Warnings and omissions, shown highlighted. */
   notes?: string[];
 }
@@ -36,6 +38,9 @@ export interface ReportPage {
   facts?: Array<[string, string]>;
   notes?: string[];
   sections: ReportSection[];
+  /** Extra inline styles and scripts that sections' `html` needs (no eval; run after the charts are set up). */
+  styles?: string[];
+  scripts?: string[];
 }
 
 export function renderHtmlReport(page: ReportPage): string {
@@ -54,7 +59,7 @@ export function renderHtmlReport(page: ReportPage): string {
     return `<section id="section-${i}">
 <h2>${escapeHtml(section.title)}</h2>
 <div class="explanation">${explanation}</div>
-${notesHtml(section.notes)}${chart}
+${notesHtml(section.notes)}${chart}${section.html ? `\n${section.html}` : ''}
 ${section.table ? tableHtml(section.table) : ''}
 </section>`;
   });
@@ -69,7 +74,7 @@ ${section.table ? tableHtml(section.table) : ''}
 <meta http-equiv="Content-Security-Policy" content="${contentSecurityPolicy}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(page.title)}</title>
-<style>${stylesheet}</style>
+<style>${stylesheet}${(page.styles ?? []).join('\n')}</style>
 </head>
 <body>
 <header>
@@ -85,6 +90,7 @@ ${sections.join('\n')}
 <script type="application/json" id="moe-inspect-charts">${scriptJson(charts)}</script>
 ${vegaLibraries()}
 <script>${embedScript}</script>
+${(page.scripts ?? []).map((script) => `<script>${script}</script>`).join('\n')}
 </body>
 </html>
 `;

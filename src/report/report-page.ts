@@ -4,6 +4,8 @@ import { randomRoutingSpread } from '../analysis/distinct-per-token.js';
 import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell, type PerLayerPoint } from '../page/charts.js';
 import { formatNumber, type ReportPage, type ReportSection } from '../page/html.js';
 import { showToken } from '../page/token-display.js';
+import { overlayScript, overlayStyles } from '../page/token-overlay.js';
+import { tokenOverlaySections } from './token-overlay.js';
 
 /**
  * The sections of `report`'s HTML page, in reading order: load, imbalance, balancedness, balance losses,
@@ -24,6 +26,7 @@ export function buildReportPage(analyses: InputAnalysis[], summaryRows: LayerSum
     ...groupsSection(traces),
     ...overlapSection(traces),
     ...tokenSpecializationSections(traces),
+    ...tokenOverlaySections(traces),
     ...coactivationSections(traces),
     ...domainSections(traces),
     tableSection(summaryRows, analyses.length > 1),
@@ -38,6 +41,7 @@ export function buildReportPage(analyses: InputAnalysis[], summaryRows: LayerSum
     facts,
     notes: [...new Set(notes)],
     sections,
+    ...(sections.some((s) => s.html) ? { styles: [overlayStyles], scripts: [overlayScript] } : {}),
   };
 }
 

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { runReport } from '../src/report/report.js';
+import { openTrace } from '../src/trace.js';
 import { route } from '../src/route/route.js';
 import { synthesize } from '../src/synth/synth.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
@@ -33,8 +34,42 @@ describe('report on a planted model', () => {
     const trace = path.join(dir, 'prompts.trace.safetensors');
     await route({ prompts, model, out: trace, device: 'cpu' });
 
-    const { analyses } = runReport([trace], { out: path.join(dir, 'report.html'), gpus: 4 });
+    const out = path.join(dir, 'report.html');
+    const { analyses } = runReport([trace], { out, gpus: 4 });
     const [analysis] = analyses;
+
+    // The report states the planted answer, read from the trace's model config, and the share of the planted
+    // tokens that reach both planted experts: recomputed here straight from the trace's tokens and routing.
+    const found = analysis.figures.planted!;
+    assert.deepEqual(found.answer, planted);
+    const opened = openTrace(trace);
+    try {
+      const ids = opened.readTopkIds(0, opened.nTokens);
+      const { k: K, layers } = opened;
+      layers.forEach((layer, l) => {
+        for (const [cls, pattern] of [['digit', digit], ['punct', punct]] as const) {
+          const experts = planted!.experts[cls];
+          let tokens = 0;
+          let reached = 0;
+          for (let t = 0; t < opened.nTokens; t++) {
+            if (!pattern.test(opened.tokenText(t))) continue;
+            tokens += 1;
+            const chosen = Array.from(ids.subarray((t * layers.length + l) * K, (t * layers.length + l + 1) * K));
+            if (experts.every((e) => chosen.includes(e))) reached += 1;
+          }
+          const row = found.perLayer[l].classes.find((c) => c.cls === cls)!;
+          assert.equal(row.tokens, tokens, `layer ${layer} ${cls}: tokens`);
+          assert.equal(row.reached, reached, `layer ${layer} ${cls}: tokens reaching ${experts}`);
+          if (layer >= planted!.fromLayer) assert.ok(reached / tokens > 0.9, `layer ${layer} ${cls}: only ${reached} of ${tokens} reach the planted experts`);
+        }
+      });
+    } finally {
+      opened.close();
+    }
+    const html = fs.readFileSync(out, 'utf8');
+    assert.match(html, /wires digit tokens to experts 0 and 1 and punctuation tokens to experts 2 and 3 from layer 2 on/);
+    const digits = found.perLayer.find((row) => row.layer === planted!.fromLayer)!.classes[0];
+    assert.ok(html.includes(`${(100 * digits.share!).toFixed(1)}% of ${digits.tokens} digit tokens reach experts 0 and 1`), 'the page states the measured share');
     const plantedLayers = analysis.figures.tokenTables!.details.filter((d) => d.layer >= planted!.fromLayer);
     assert.ok(plantedLayers.length > 0, 'some detail layer is planted');
     for (const detail of plantedLayers) {

@@ -5,6 +5,7 @@ import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell, type 
 import { formatNumber, type ReportPage, type ReportSection } from '../page/html.js';
 import { showToken } from '../page/token-display.js';
 import { overlayScript, overlayStyles } from '../page/token-overlay.js';
+import { plantedSections } from './planted.js';
 import { tokenOverlaySections } from './token-overlay.js';
 
 /**
@@ -25,6 +26,7 @@ export function buildReportPage(analyses: InputAnalysis[], summaryRows: LayerSum
     ...spreadSections(traces),
     ...groupsSection(traces),
     ...overlapSection(traces),
+    ...plantedSections(traces),
     ...tokenSpecializationSections(traces),
     ...tokenOverlaySections(traces),
     ...coactivationSections(traces),

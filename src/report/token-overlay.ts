@@ -17,7 +17,8 @@ export function tokenOverlaySections(traces: InputAnalysis[]): ReportSection[] {
       `The page embeds the first ${embedded} of ${overlay.promptsInTrace} prompts${overlay.limitNote ? ` (${overlay.limitNote}, to keep the page small)` : ''}; the search box searches those.`,
       ...(cut > 0 ? [`${cut} prompt${cut > 1 ? 's are' : ' is'} longer than ${overlayLimits.tokensPerPrompt} tokens and shown up to there.`] : []),
     ];
-    const middle = a.layers[Math.floor(a.layers.length / 2)];
+    // The planted layer where the model has one (the demo's), else the middle layer.
+    const layer = a.figures.planted?.answer.fromLayer ?? a.layers[Math.floor(a.layers.length / 2)];
     return [
       {
         title: traces.length > 1 ? `Tokens coloured by expert: ${a.name}` : 'Tokens coloured by expert',
@@ -27,7 +28,7 @@ export function tokenOverlaySections(traces: InputAnalysis[]): ReportSection[] {
           'Runs of one colour are text one expert handles; colours that follow token kinds (digits, punctuation) rather than meaning are routing that keys on the surface form. The search box finds prompts by their text.' +
           '\n\nThe printable form below shows every layer for the first prompts: read a column downwards to see one token move between experts with depth.',
         notes: limits,
-        html: overlayHtml(overlay, { initial: initialPrompts, layer: middle }),
+        html: overlayHtml(overlay, { initial: initialPrompts, layer }),
       },
     ];
   });

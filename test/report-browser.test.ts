@@ -155,4 +155,32 @@ describe('report in headless Chromium', () => {
       assert.ok(await page.locator('.overlay-static').first().isVisible(), 'the printable form prints');
     });
   });
+
+  test('a two-input report shows its panels and legends in command order, with a difference view', { skip: chromiumMissing() ?? false, timeout: 120_000 }, async () => {
+    const [base, tuned] = writeInputs();
+    const out = path.join(dir, 'two.html');
+    // "tuned" first: alphabetical order would put "base" first, command order puts "tuned" first.
+    runReport([tuned, base], { out, gpus: 4 });
+    await withPage(out, async ({ page, errors }) => {
+      await page.waitForFunction("document.querySelectorAll('[data-chart]:not([data-rendered])').length === 0", null, { timeout: 60_000 });
+      /** Left edge of each input name's text in a section's chart, by input. */
+      const positions = (title: string) =>
+        page.evaluate(`(() => {
+          const section = Array.from(document.querySelectorAll('section')).find((s) => s.querySelector('h2').textContent === ${JSON.stringify(title)});
+          const texts = Array.from(section.querySelectorAll('.chart svg text'));
+          const at = (name) => texts.filter((t) => t.textContent === name).map((t) => t.getBoundingClientRect().left);
+          return { tuned: at('tuned.trace.safetensors'), base: at('base.trace.safetensors') };
+        })()`) as Promise<{ tuned: number[]; base: number[] }>;
+      const panels = await positions('Load per expert and layer');
+      assert.equal(panels.tuned.length, 1, 'one panel header per input');
+      assert.ok(panels.tuned[0] < panels.base[0], `the first input's panel is on the left: ${JSON.stringify(panels)}`);
+      const legend = await positions('Load imbalance per layer');
+      assert.ok(legend.tuned.length === 1 && legend.tuned[0] < legend.base[0], `the legend lists the first input first: ${JSON.stringify(legend)}`);
+      const titles = (await page.$$eval('section h2', (h) => h.map((e) => e.textContent))) as string[];
+      assert.ok(titles.includes('Load difference: base.trace.safetensors − tuned.trace.safetensors'), `a load difference section: ${titles.join(' | ')}`);
+      const differenceTitles = await page.$$eval('.chart svg text', (texts) => texts.filter((t) => t.textContent === 'difference: base.trace.safetensors − tuned.trace.safetensors').length);
+      assert.ok(differenceTitles >= 6, `every line chart of the imbalance section has a difference view (found ${differenceTitles} in the page)`);
+      assert.deepEqual(errors, []);
+    });
+  });
 });

@@ -1,7 +1,8 @@
 import type { InputAnalysis } from '../analysis/analyse.js';
 import { layerSummaryColumns, type LayerSummary } from '../analysis/layer-summary.js';
 import { randomRoutingSpread } from '../analysis/distinct-per-token.js';
-import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell, type PerLayerPoint } from '../page/charts.js';
+import { chartGrid, rendererFor, type HeatmapCell, type PerLayerPoint } from '../page/charts.js';
+import { comparedHeatmap, comparedLineChart, loadDifferenceSections } from './comparison.js';
 import { formatNumber, type ReportPage, type ReportSection } from '../page/html.js';
 import { showToken } from '../page/token-display.js';
 import { overlayScript, overlayStyles } from '../page/token-overlay.js';
@@ -20,6 +21,7 @@ export function buildReportPage(analyses: InputAnalysis[], summaryRows: LayerSum
   const K = traces[0]?.k;
   const sections: ReportSection[] = [
     loadSection(analyses),
+    ...loadDifferenceSections(analyses),
     imbalanceSection(analyses, E),
     balancednessSection(analyses),
     ...balanceLossSection(traces),
@@ -74,7 +76,7 @@ function loadSection(analyses: InputAnalysis[]): ReportSection {
       "Each cell is one expert's load at one layer (tokens routed to it) divided by the layer's mean load, so 1 (white) is exactly its fair share. " +
       'Orange cells are hot experts: in expert-parallel serving the GPU holding them works longest and every other GPU waits. Blue cells are under-used; 0 is a dead expert that holds memory and does nothing. ' +
       'A well-balanced model is pale everywhere; a vertical orange stripe is an expert that is hot at every depth. Colours stop at 3x the mean; the tooltip has the exact numbers.',
-    spec: heatmap(cells, { title: 'load / mean load', rowTitle: 'layer', columnTitle: 'expert', valueTitle: 'load / mean', mid: 1, domain: [0, 3] }),
+    spec: comparedHeatmap(cells, { title: 'load / mean load', rowTitle: 'layer', columnTitle: 'expert', valueTitle: 'load / mean', mid: 1, domain: [0, 3] }),
     renderer: rendererFor(cells.length),
   };
 }
@@ -91,12 +93,12 @@ function imbalanceSection(analyses: InputAnalysis[], E: number): ReportSection {
       'CV = standard deviation / mean of the loads: 0 is perfect. Gini: 0 is perfect, near 1 means a few experts take almost everything. Normalised entropy of the load shares: 1 is perfect, lower is more concentrated.' +
       `\n\nDead experts got no token at all (0 is good). Hot share is the share of all load carried by the ${hot} busiest experts (ceil(E/10)); an even layer gives ${formatNumber(hot / E)}.`,
     spec: chartGrid([
-      perLayerChart(points('maxvio'), { title: 'MaxVio (0 = balanced)', yTitle: 'MaxVio', rule: { value: 0, label: 'balanced' }, ...small }),
-      perLayerChart(points('cv'), { title: 'coefficient of variation (0 = balanced)', yTitle: 'CV', rule: { value: 0, label: 'balanced' }, ...small }),
-      perLayerChart(points('gini'), { title: 'Gini (0 = balanced)', yTitle: 'Gini', rule: { value: 0, label: 'balanced' }, ...small }),
-      perLayerChart(points('entropy'), { title: 'normalised entropy (1 = balanced)', yTitle: 'entropy', rule: { value: 1, label: 'balanced' }, ...small }),
-      perLayerChart(points('dead'), { title: 'dead experts (0 = good)', yTitle: 'experts with no load', integer: true, ...small }),
-      perLayerChart(points('hot_share'), { title: `load share of the ${hot} busiest experts`, yTitle: 'hot share', rule: { value: hot / E, label: 'even share' }, ...small }),
+      comparedLineChart(points('maxvio'), { title: 'MaxVio (0 = balanced)', yTitle: 'MaxVio', rule: { value: 0, label: 'balanced' }, ...small }),
+      comparedLineChart(points('cv'), { title: 'coefficient of variation (0 = balanced)', yTitle: 'CV', rule: { value: 0, label: 'balanced' }, ...small }),
+      comparedLineChart(points('gini'), { title: 'Gini (0 = balanced)', yTitle: 'Gini', rule: { value: 0, label: 'balanced' }, ...small }),
+      comparedLineChart(points('entropy'), { title: 'normalised entropy (1 = balanced)', yTitle: 'entropy', rule: { value: 1, label: 'balanced' }, ...small }),
+      comparedLineChart(points('dead'), { title: 'dead experts (0 = good)', yTitle: 'experts with no load', integer: true, ...small }),
+      comparedLineChart(points('hot_share'), { title: `load share of the ${hot} busiest experts`, yTitle: 'hot share', rule: { value: hot / E, label: 'even share' }, ...small }),
     ]),
   };
 }
@@ -110,7 +112,7 @@ function balancednessSection(analyses: InputAnalysis[]): ReportSection {
       'Mean GPU load / busiest GPU load, the figure SGLang and vLLM log: 1 means every GPU does the same work; 0.5 means the busiest GPU does twice the average, so the others idle half the time. ' +
       `Placement: ${placementText(analyses[0])}.` +
       (eplb ? ' EPLB planned on the same traffic it is measured on here, so this is its best case; a replica carries its expert\'s load divided by the replica count.' : ' Add --replicas R to see what DeepSeek\'s EPLB placement would reach with R - E redundant experts.'),
-    spec: perLayerChart(points, { title: 'balancedness (1 = every GPU equally busy)', yTitle: 'mean / max GPU load', rule: { value: 1, label: 'perfect' }, width: 960 }),
+    spec: comparedLineChart(points, { title: 'balancedness (1 = every GPU equally busy)', yTitle: 'mean / max GPU load', rule: { value: 1, label: 'perfect' }, width: 960 }),
   };
 }
 
@@ -126,8 +128,8 @@ function balanceLossSection(traces: InputAnalysis[]): ReportSection[] {
         `Device-level: the same over groups of E/D contiguous experts (D = ${traces[0].cluster.gpus}). Both are 1 for perfectly balanced softmax routing and grow as tokens and probability mass gather on few experts. ` +
         'With sigmoid scores (DeepSeek-V3) the scores do not sum to 1, so compare layers of one model, not models.',
       spec: chartGrid([
-        perLayerChart(point('expert_balance_loss'), { title: 'expert-level balance loss (1 = balanced)', yTitle: 'L_ExpBal', rule: { value: 1, label: 'balanced softmax' } }),
-        perLayerChart(point('device_balance_loss'), { title: 'device-level balance loss (1 = balanced)', yTitle: 'L_DevBal', rule: { value: 1, label: 'balanced softmax' } }),
+        comparedLineChart(point('expert_balance_loss'), { title: 'expert-level balance loss (1 = balanced)', yTitle: 'L_ExpBal', rule: { value: 1, label: 'balanced softmax' } }),
+        comparedLineChart(point('device_balance_loss'), { title: 'device-level balance loss (1 = balanced)', yTitle: 'L_DevBal', rule: { value: 1, label: 'balanced softmax' } }),
       ]),
     },
   ];
@@ -144,14 +146,14 @@ function spreadSections(traces: InputAnalysis[]): ReportSection[] {
   const mean = (level: 'gpus' | 'nodes') =>
     traces.flatMap((a) => a.figures.devices!.map((d, l) => ({ trace: a.name, layer: a.layers[l], value: d[level].mean })));
   const charts = [
-    perLayerChart(mean('gpus'), {
+    comparedLineChart(mean('gpus'), {
       title: 'GPUs per token (mean)',
       yTitle: 'distinct GPUs',
       rule: contiguous ? { value: randomRoutingSpread(E, E / gpus, K), label: 'uniformly random routing' } : undefined,
     }),
   ];
   if (nodes > 1) {
-    charts.push(perLayerChart(mean('nodes'), { title: 'nodes per token (mean)', yTitle: 'distinct nodes', rule: contiguous ? { value: randomRoutingSpread(E, E / nodes, K), label: 'uniformly random routing' } : undefined }));
+    charts.push(comparedLineChart(mean('nodes'), { title: 'nodes per token (mean)', yTitle: 'distinct nodes', rule: contiguous ? { value: randomRoutingSpread(E, E / nodes, K), label: 'uniformly random routing' } : undefined }));
   }
   const cells: HeatmapCell[] = traces.flatMap((a) =>
     a.figures.devices!.flatMap((d, l) => {
@@ -172,7 +174,7 @@ function spreadSections(traces: InputAnalysis[]): ReportSection[] {
     {
       title: 'GPUs per token: distribution',
       explanation: 'Share of tokens touching exactly n GPUs, per layer. Mass on the left is cheap routing; mass at the right edge means most tokens fan out to as many GPUs as they have experts.',
-      spec: heatmap(cells, { title: 'share of tokens', rowTitle: 'layer', columnTitle: 'GPUs touched', valueTitle: 'share of tokens', maxWidth: 360 }),
+      spec: comparedHeatmap(cells, { title: 'share of tokens', rowTitle: 'layer', columnTitle: 'GPUs touched', valueTitle: 'share of tokens', maxWidth: 360 }),
     },
   ];
 }
@@ -198,7 +200,7 @@ function groupsSection(traces: InputAnalysis[]): ReportSection[] {
         (limit.topkGroup !== undefined
           ? `The model allows at most ${limit.topkGroup} groups per token (the dashed line)${limit.enforced ? ' and its router enforces it, so no token may ever exceed it (the tooltip counts tokens over the limit)' : ''}. Group-limited routing keeps a token on few nodes when each node holds whole groups.`
           : 'The model sets no group limit; the groups are the ones given with --groups.'),
-      spec: perLayerChart(points, {
+      spec: comparedLineChart(points, {
         title: 'groups per token (mean)',
         yTitle: 'distinct groups',
         rule: limit.topkGroup !== undefined ? { value: limit.topkGroup, label: 'topk_group limit' } : { value: randomRoutingSpread(E, E / limit.nGroup, withGroups[0].k!), label: 'uniformly random routing' },
@@ -224,7 +226,7 @@ function overlapSection(traces: InputAnalysis[]): ReportSection[] {
         'For every token id that occurs at least twice, the share of experts two of its occurrences have in common (|S_a ∩ S_b| / K), averaged over all pairs; special tokens such as BOS are left out. ' +
         `Uniformly random routing gives K/E = ${formatNumber(k! / experts)} (dashed line); 1 means a token always goes to the same experts whatever its context. ` +
         'High values mean the router keys on the token itself (typical of early layers); lower values deeper in the model mean routing follows context. Kappa in the tooltip rescales it so that 0 is chance.',
-      spec: perLayerChart(points, { title: 'same-token overlap', yTitle: 'overlap', rule: { value: k! / experts, label: 'chance K/E' }, yDomain: [0, 1], width: 960 }),
+      spec: comparedLineChart(points, { title: 'same-token overlap', yTitle: 'overlap', rule: { value: k! / experts, label: 'chance K/E' }, yDomain: [0, 1], width: 960 }),
     },
   ];
 }
@@ -242,7 +244,7 @@ function tokenSpecializationSections(traces: InputAnalysis[]): ReportSection[] {
         'For token ids seen at least 10 times, the share of their occurrences routed to the expert each id uses most (OLMoE\'s measure). ' +
         `1 means every token id has an expert that takes all its occurrences; a random expert would take K/E = ${formatNumber(k! / experts)} (dashed line), and random routing still scores somewhat above that because the busiest of E counts is picked. ` +
         'The tables below list the most specialized tokens and, per expert, the tokens it receives most.',
-      spec: perLayerChart(points, { title: "share of a token's occurrences at its top expert", yTitle: 'top-expert share', rule: { value: k! / experts, label: 'K/E' }, yDomain: [0, 1], width: 960 }),
+      spec: comparedLineChart(points, { title: "share of a token's occurrences at its top expert", yTitle: 'top-expert share', rule: { value: k! / experts, label: 'K/E' }, yDomain: [0, 1], width: 960 }),
       table: {
         columns: ['input', 'layer', 'token', 'id', 'occurrences', 'top expert', 'routed there', 'share'],
         rows: traces.flatMap((a) =>
@@ -288,7 +290,7 @@ function coactivationSections(traces: InputAnalysis[]): ReportSection[] {
         explanation:
           "Row expert i, column expert j: the lift of choosing j given i, C[i][j] / (load_j / T), where C[i][j] is the share of i's tokens that also go to j (OLMoE's co-activation, in the tooltip). " +
           '1 (white) means i and j are chosen independently. Orange pairs fire together more than chance: experts that behave as a team, which placement can keep on one GPU. Blue pairs avoid each other. Colours stop at 3.',
-        spec: heatmap(cells, { title: `co-activation lift, layer ${layer}`, rowTitle: 'expert i', columnTitle: 'expert j', valueTitle: 'lift', mid: 1, domain: [0, 3] }),
+        spec: comparedHeatmap(cells, { title: `co-activation lift, layer ${layer}`, rowTitle: 'expert i', columnTitle: 'expert j', valueTitle: 'lift', mid: 1, domain: [0, 3] }),
         renderer: rendererFor(cells.length),
       },
     ];
@@ -308,7 +310,7 @@ function domainSections(traces: InputAnalysis[]): ReportSection[] {
         'Mutual information in bits between the label of a prompt and the experts its tokens are routed to (each of a token\'s K choices counts once). ' +
         "0 means the experts ignore the domain; the most it can be is the labels' entropy (tooltip), reached only if every label had experts of its own. " +
         'Rising values with depth are the usual sign of experts specializing in domains rather than in surface tokens.',
-      spec: perLayerChart(points, { title: 'mutual information between label and expert', yTitle: 'bits', width: 960 }),
+      spec: comparedLineChart(points, { title: 'mutual information between label and expert', yTitle: 'bits', width: 960 }),
     },
   ];
   for (const layer of detailLayers(labelled)) {
@@ -326,7 +328,7 @@ function domainSections(traces: InputAnalysis[]): ReportSection[] {
       explanation:
         "Each cell: the share of the expert's load that comes from the label, divided by that label's share of all labelled tokens. " +
         '1 (white) means the expert takes the label in proportion; orange means the expert prefers the label, blue that it avoids it. Colours stop at 3.',
-      spec: heatmap(cells, { title: `label lift per expert, layer ${layer}`, rowTitle: 'label', columnTitle: 'expert', valueTitle: 'lift', mid: 1, domain: [0, 3], rowNames: labelled[0].figures.domain!.labels }),
+      spec: comparedHeatmap(cells, { title: `label lift per expert, layer ${layer}`, rowTitle: 'label', columnTitle: 'expert', valueTitle: 'lift', mid: 1, domain: [0, 3], rowNames: labelled[0].figures.domain!.labels }),
       renderer: rendererFor(cells.length),
     });
   }

@@ -76,6 +76,15 @@ export class TokenClassCounter implements RoutingAccumulator {
     }
   }
 
+  /** The share of each class among all (token, expert) choices of the layer: the mix an expert would get by chance. */
+  overall(d: number): number[] {
+    const C = tokenClasses.length;
+    const sums = new Array<number>(C).fill(0);
+    this.counts[d].forEach((x, i) => (sums[i % C] += x));
+    const total = sums.reduce((s, x) => s + x, 0);
+    return sums.map((x) => (total > 0 ? x / total : 0));
+  }
+
   /** Per expert, the share of its classed tokens in each class (tokenClasses order); all 0 for an expert without any. */
   shares(d: number): number[][] {
     const C = tokenClasses.length;

@@ -14,6 +14,8 @@ export interface ReportTable {
   columns: string[];
   /** Numbers are shown with up to 4 significant digits (integers in full); strings as given, escaped. */
   rows: Array<Array<string | number | undefined>>;
+  /** Rows shown open; the rest go behind a disclosure. */
+  shownRows?: number;
 }
 
 export interface ReportSection {
@@ -124,7 +126,11 @@ function notesHtml(notes: string[] | undefined): string {
   return `<ul class="notes">${notes.map((note) => `<li>${escapeHtml(note)}</li>`).join('')}</ul>\n`;
 }
 
-function tableHtml({ columns, rows }: ReportTable): string {
+function tableHtml({ columns, rows, shownRows }: ReportTable): string {
+  if (shownRows !== undefined && rows.length > shownRows) {
+    const rest = rows.length - shownRows;
+    return `${tableHtml({ columns, rows: rows.slice(0, shownRows) })}\n<details class="more-rows"><summary>${rest} more row${rest > 1 ? 's' : ''}</summary>${tableHtml({ columns, rows: rows.slice(shownRows) })}</details>`;
+  }
   const head = columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('');
   const body = rows
     .map((row) => `<tr>${row.map((cell) => (typeof cell === 'number' ? `<td class="num">${escapeHtml(formatNumber(cell))}</td>` : `<td>${escapeHtml(cell ?? '')}</td>`)).join('')}</tr>`)

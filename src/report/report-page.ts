@@ -6,6 +6,7 @@ import { comparedHeatmap, comparedLineChart, loadDifferenceSections } from './co
 import { formatNumber, type ReportPage, type ReportSection } from '../page/html.js';
 import { showToken } from '../page/token-display.js';
 import { overlayScript, overlayStyles } from '../page/token-overlay.js';
+import { expertTokenSections } from './expert-tokens.js';
 import { plantedSections } from './planted.js';
 import { tokenOverlaySections } from './token-overlay.js';
 
@@ -246,31 +247,14 @@ function tokenSpecializationSections(traces: InputAnalysis[]): ReportSection[] {
         'The tables below list the most specialized tokens and, per expert, the tokens it receives most.',
       spec: comparedLineChart(points, { title: "share of a token's occurrences at its top expert", yTitle: 'top-expert share', rule: { value: k! / experts, label: 'K/E' }, yDomain: [0, 1], width: 960 }),
       table: {
-        columns: ['input', 'layer', 'token', 'id', 'occurrences', 'top expert', 'routed there', 'share'],
+        columns: [...(traces.length > 1 ? ['input'] : []), 'layer', 'token', 'id', 'occurrences', 'top expert', 'routed there', 'share'],
         rows: traces.flatMap((a) =>
-          a.figures.tokenTables!.details.flatMap((d) => (d.mostSpecialized ?? []).map((s) => [a.name, d.layer, showToken(s.token), s.id, s.occurrences, s.expert, s.count, s.share])),
+          a.figures.tokenTables!.details.flatMap((d) => (d.mostSpecialized ?? []).map((s) => [...(traces.length > 1 ? [a.name] : []), d.layer, showToken(s.token), s.id, s.occurrences, s.expert, s.count, s.share])),
         ),
       },
     },
   ];
-  for (const layer of detailLayers(traces)) {
-    const rows = traces.flatMap((a) => {
-      const detail = a.figures.tokenTables!.details.find((d) => d.layer === layer);
-      return (detail?.topTokens ?? []).map((tokens, expert) => [
-        a.name,
-        expert,
-        tokens.map((t) => `${showToken(t.token)} ×${t.count} (${Math.round(100 * t.share)}%, lift ${formatNumber(t.lift)})`).join(',  '),
-      ]);
-    });
-    if (rows.length === 0) continue;
-    sections.push({
-      title: `Tokens each expert receives most, layer ${layer}`,
-      explanation:
-        'Per expert, the tokens (seen at least 10 times) routed to it most often: how many times, what share of all the token\'s occurrences that is, and the lift, the token\'s share of this expert\'s load divided by its share of all tokens. ' +
-        'Lift 1 means the expert gets the token no more than its frequency predicts; lift well above 1 (and a share near 100%) marks a token the expert specializes in. Spaces show as ␣.',
-      table: { columns: ['input', 'expert', 'tokens (count, share of the token, lift)'], rows },
-    });
-  }
+  sections.push(...expertTokenSections(traces));
   return sections;
 }
 

@@ -18,6 +18,8 @@ export interface OverlayViewOptions {
   /** Items (and their first tokens) drawn in the static form. */
   staticItems?: number;
   staticTokens?: number;
+  /** What an item is called in the counts ("prompts", "sentences"). */
+  noun?: string;
 }
 
 /** Matches of a search drawn at most, so a common word does not draw every embedded prompt. */
@@ -41,25 +43,26 @@ export function overlayHtml(overlay: TokenOverlay, options: OverlayViewOptions):
     colours,
     initial: options.initial,
     maxMatches,
+    noun: options.noun ?? 'prompts',
   };
   const layerOptions = layers.map((l) => `<option value="${l}"${l === layer ? ' selected' : ''}>${l}</option>`).join('');
   const interactive = `<div class="overlay" data-overlay>
 <div class="overlay-controls"><label>layer <select class="overlay-layer">${layerOptions}</select></label>
-<label>search <input type="search" class="overlay-search" placeholder="text in a prompt" size="28"></label>
+<label>search <input type="search" class="overlay-search" placeholder="text to find" size="28"></label>
 <span class="overlay-count"></span></div>
 <div class="overlay-legend"></div>
 <div class="overlay-items"></div>
 <div class="overlay-tip" role="tooltip"></div>
 <script type="application/json" class="overlay-data">${scriptJson(data)}</script>
 </div>`;
-  return `${interactive}\n${staticOverlayHtml(overlay, colours, options.staticItems ?? 3, options.staticTokens ?? 40)}`;
+  return `${interactive}\n${staticOverlayHtml(overlay, colours, options.staticItems ?? 3, options.staticTokens ?? 40, options.noun ?? 'prompts')}`;
 }
 
 /**
  * The printable form: for the first prompts, one row per layer, each token coloured by its top-1 expert
  * there (the expert's number is in the token's title).
  */
-function staticOverlayHtml(overlay: TokenOverlay, colours: string[], itemCount: number, tokenCount: number): string {
+function staticOverlayHtml(overlay: TokenOverlay, colours: string[], itemCount: number, tokenCount: number, noun: string): string {
   const { layers, K } = overlay;
   const L = layers.length;
   const tables = overlay.items.slice(0, itemCount).map((item) => {
@@ -75,7 +78,7 @@ function staticOverlayHtml(overlay: TokenOverlay, colours: string[], itemCount: 
     const more = item.tokens.length > shown ? ` (first ${shown} of ${item.cut ?? item.tokens.length} tokens)` : '';
     return `<table class="overlay-static"><caption>${escapeHtml(item.title)}${more}</caption><thead><tr><th>layer</th><td></td></tr></thead><tbody>${rows.join('')}</tbody></table>`;
   });
-  return `<details class="overlay-print" open><summary>Printable form: every layer for the first ${tables.length} prompt${tables.length === 1 ? '' : 's'}</summary>${tables.join('\n')}</details>`;
+  return `<details class="overlay-print" open><summary>Printable form: every layer for the first ${tables.length} ${noun}</summary>${tables.join('\n')}</details>`;
 }
 
 function tokenHtml(token: OverlayItem['tokens'][number]): string {
@@ -142,7 +145,7 @@ export const overlayScript = `
       var l = data.layers.indexOf(Number(select.value));
       var query = search.value.trim().toLowerCase();
       var items = query ? data.items.filter(function (item) { return item.search.indexOf(query) >= 0; }) : data.items.slice(0, data.initial);
-      count.textContent = query ? items.length + ' of ' + data.items.length + ' embedded prompts match' + (items.length > data.maxMatches ? ', the first ' + data.maxMatches + ' shown' : '') : 'the first ' + items.length + ' of ' + data.items.length + ' embedded prompts';
+      count.textContent = query ? items.length + ' of ' + data.items.length + ' embedded ' + data.noun + ' match' + (items.length > data.maxMatches ? ', the first ' + data.maxMatches + ' shown' : '') : 'the first ' + items.length + ' of ' + data.items.length + ' embedded ' + data.noun;
       items = items.slice(0, data.maxMatches);
       list.textContent = '';
       var seen = {};

@@ -6,7 +6,10 @@
 import { chanceOverlap } from '../analysis/overlap.js';
 import { perLayerChart, roundForChart, type Spec } from '../page/charts.js';
 import type { ReportPage, ReportTable } from '../page/html.js';
+import type { TokenOverlay } from '../analysis/token-overlay.js';
+import { overlayScript, overlayStyles } from '../page/token-overlay.js';
 import type { WicPair } from './wic-data.js';
+import { wicOverlaySection } from './wic-overlay.js';
 import type { WicAnalysis, WicLayerJson } from './wic-result.js';
 
 export interface WicPageInputs {
@@ -15,6 +18,8 @@ export interface WicPageInputs {
   model: string;
   trace: string;
   pairs: WicPair[];
+  /** The pairs' sentences with their routing, for the token overlay; none, no overlay. */
+  overlay?: TokenOverlay;
 }
 
 /** Pairs listed on the page besides the skipped ones; wic.json lists them all. */
@@ -108,7 +113,9 @@ export function buildWicPage({ wic, skipped, wordTokenTexts }: WicAnalysis, inpu
         table: pairTable({ wic, skipped, wordTokenTexts }, inputs.pairs),
         notes: wic.pairs.length > listedPairs ? [`Showing the first ${listedPairs} of ${wic.pairs.length} pairs and every skipped pair; wic.json lists them all.`] : undefined,
       },
+      ...(inputs.overlay ? [wicOverlaySection(inputs.overlay, wic.pairs.length)] : []),
     ],
+    ...(inputs.overlay ? { styles: [overlayStyles], scripts: [overlayScript] } : {}),
   };
 }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { tokenClasses } from '../src/analysis/token-classes.js';
 import { runReport } from '../src/report/report.js';
 import { openTrace } from '../src/trace.js';
 import { route } from '../src/route/route.js';
@@ -20,7 +21,7 @@ const punct = /^ ?[!-/:-@[-`{-~]+$/;
  * (The tokenizer splits numbers into digits and keeps spaces apart, so digits and marks are frequent.)
  */
 describe('report on a planted model', () => {
-  test('the experts planted for digits and punctuation receive those tokens most, with lift above 1', { timeout: 120_000 }, async () => {
+  test('the report finds the planted answer: its shares match the trace, the planted experts carry their classes', { timeout: 120_000 }, async () => {
     const model = path.join(dir, 'model');
     const { planted } = await synthesize({ preset: 'tiny', out: model, planted: true });
     const prompts = path.join(dir, 'prompts.txt');
@@ -73,16 +74,21 @@ describe('report on a planted model', () => {
     const plantedLayers = analysis.figures.tokenTables!.details.filter((d) => d.layer >= planted!.fromLayer);
     assert.ok(plantedLayers.length > 0, 'some detail layer is planted');
     for (const detail of plantedLayers) {
-      for (const [pattern, experts] of [[digit, planted!.experts.digit], [punct, planted!.experts.punct]] as const) {
+      const classes = analysis.figures.tokenClasses!.find((c) => c.layer === detail.layer)!;
+      for (const [cls, experts] of [['digits', planted!.experts.digit], ['punctuation', planted!.experts.punct]] as const) {
+        const c = tokenClasses.indexOf(cls);
         for (const expert of experts) {
-          // Among the tokens the expert receives most are tokens of its class, and each of them goes there
-          // (nearly) every time it occurs: the planted router bias wins over everything else.
-          const planted = detail.topTokens![expert].filter((t) => pattern.test(t.token.text!));
-          assert.ok(planted.length > 0, `layer ${detail.layer}: expert ${expert} lists no ${pattern} token among ${JSON.stringify(detail.topTokens![expert].map((t) => t.token.text))}`);
-          for (const t of planted) {
-            assert.ok(t.share >= 0.9 && t.lift > 1, `layer ${detail.layer} expert ${expert}: token ${JSON.stringify(t.token.text)} share ${t.share}, lift ${t.lift}`);
-          }
+          // Every token of the class goes to its planted experts, so their tokens hold more of the class than
+          // the layer's mix over all experts.
+          assert.ok(classes.shares[expert][c] > 1.5 * classes.overall[c], `layer ${detail.layer}: expert ${expert} has ${classes.shares[expert][c]} ${cls}, the layer ${classes.overall[c]}`);
         }
+      }
+      // Each expert's tokens are listed by lift, highest first, and all seen at least 10 times.
+      for (const list of detail.topTokens!) {
+        list.forEach((t, i) => {
+          assert.ok(i === 0 || list[i - 1].lift >= t.lift, `layer ${detail.layer}: tokens not sorted by lift`);
+          assert.ok(t.count / t.share >= 10 - 1e-9, `layer ${detail.layer}: token ${t.id} seen ${t.count / t.share} times`);
+        });
       }
     }
   });

@@ -11,6 +11,8 @@ export type TokenClass = (typeof tokenClasses)[number];
 
 /** The class of one character. Punctuation includes symbols ($, +, <); CJK is Han, kana and Hangul. */
 function characterClass(c: string): Exclude<TokenClass, 'mixed'> {
+  // U+FFFD stands for bytes that are not a character alone (Unicode counts it a symbol).
+  if (c === '\uFFFD') return 'other';
   if (/\p{Nd}/u.test(c)) return 'digits';
   if (/[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u.test(c)) return 'CJK';
   if (/\p{L}/u.test(c)) return 'letters';

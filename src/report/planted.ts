@@ -36,7 +36,7 @@ export function plantedSections(traces: InputAnalysis[]): ReportSection[] {
           'A report that reads routing correctly must find exactly that: here is the share of those tokens whose chosen experts include both planted ones, beside the same share for tokens of neither class (the plant does not push them). ' +
           `Below layer ${answer.fromLayer} the plant does not act, so both shares are low there.` +
           `\n\nFound: ${found}.` +
-          '\n\nThe same answer shows in the tokens each expert receives most (the planted experts list digits and marks, with high lift), in the token classes per expert, and in the coloured tokens (pick layer ' +
+          '\n\nThe same answer shows in the token classes per expert (from this layer on, the bars of the planted experts hold more digits or marks than the layer\'s mix) and in the coloured tokens (pick layer ' +
           `${answer.fromLayer} and search for a number: its digits take the colours of experts ${both(answer.experts.digit)}). A digit token is a token of ASCII digits only, a punctuation token one of ASCII marks and symbols only, after one leading space.`,
         spec: plantedChart(bars),
       },

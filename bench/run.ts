@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every speed and memory target of the project, each printed as a table.
  * Set MOE_INSPECT_BENCH_DIR to keep the (large) synthetic checkpoints between runs; default: a temp folder.
- * `npm run bench -- deepseek-v3` runs only that preset's routing benchmark.
+ * `npm run bench -- deepseek-v3` runs only that preset's routing benchmark; `npm run bench -- serving` only the
+ * serving what-ifs of `balance`.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,6 +11,7 @@ import Table from 'cli-table3';
 import { formatBytes } from '../src/info/info-table.js';
 import { formatScaleTable, reportScaleBench } from './report-scale.js';
 import { routeBench, routeScenarios } from './route-bench.js';
+import { formatServingTable, servingBench } from './serving-bench.js';
 
 const workDir = process.env.MOE_INSPECT_BENCH_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'moe-inspect-bench-'));
 fs.mkdirSync(workDir, { recursive: true });
@@ -48,4 +50,9 @@ if (!only) {
   log('report on a synthetic trace of 1,000,000 tokens x 27 layers x top-6 of 64 experts ...');
   const scale = await reportScaleBench();
   process.stdout.write(`\nreport: streaming analyses over a large trace (target: under 60 s, bounded memory)\n${formatScaleTable(scale)}\n`);
+}
+
+if (!only || only === 'serving') {
+  const rows = servingBench(log);
+  process.stdout.write(`\nbalance: serving what-ifs, 61 layers (58 MoE) x 256 experts, 288 slots on 32 GPUs in 4 nodes\n${formatServingTable(rows)}\n`);
 }

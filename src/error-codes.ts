@@ -23,12 +23,41 @@ export const errorCodes = {
   'eval-layer': 'the --eval load lacks a layer the plan covers',
   'eval-experts': 'the --eval load has another expert count than the plan',
   'eval-no-load': 'a layer of the --eval load has no load to measure the plan on',
+  // src/balance/expert-bytes.ts
+  'model-no-moe': 'config.json declares no MoE layer, so there is no routed expert to weigh',
+  // src/balance/export-engines.ts
+  'export-layers': 'the plan has a layer the model does not have (SGLang rows) or that is not a MoE layer (vLLM keys)',
+  // src/balance/plan-diff.ts
+  'plan-mismatch': 'the old plan (--diff) is for other experts, GPUs, nodes or layers than the new one',
+  // src/balance/plan-file.ts
+  'plan-unreadable': 'cannot read the plan (…)',
+  'plan-shape': 'a PLAN.json key is missing or does not fit the others (sizes, phy2log rows, expert ids)',
+  'plan-experts': 'the plan places another number of experts than the load has',
+  'plan-layers': 'the plan has a layer the load does not have',
+  // src/balance/serving.ts
+  'traffic-needs-trace': '--traffic needs a trace (.safetensors), not a count matrix',
+  'usage-sweep': '--sweep-gpus/--sweep-redundant given with --gpus/--replicas or with a what-if that needs one plan, or only one of them',
+  'usage-cluster': 'balance needs --gpus and --replicas (or --sweep-gpus with --sweep-redundant)',
+  // src/balance/sweep.ts
+  'sweep-shape': 'a sweep point does not fit the experts (D does not divide R, D not a multiple of --gpus-per-node, ...)',
+  // src/balance/time-series.ts
+  'series-step-tokens': 'a trace becomes a time series only with --step-tokens N',
+  'series-format': 'a time series must be .json, a 3-D .npy, or a trace with --step-tokens',
+  'series-empty': 'the time series has no steps',
+  'series-ragged': 'steps of the time series differ in layers or experts',
+  'series-not-3d': 'a time series needs [steps][layers][experts]; a 2-D matrix has no time axis',
+  'series-short': 'the trace has fewer tokens than one step of --step-tokens',
+  // src/balance/traffic.ts
+  'traffic-hidden-size': "the trace's model_config has no hidden_size, so a token's bytes are unknown",
+  // src/commands/balance.ts
+  'usage-simulate': '--simulate needs --window W and --interval I',
   // src/commands/info.ts
   'usage-info': 'nothing to report: give a MODEL_DIR (or set MOE_INSPECT_MODEL) or --device',
   // src/commands/model-option.ts
   'usage-model': 'no model given: neither --model nor MOE_INSPECT_MODEL',
   // src/commands/report.ts
   'usage-duplicate-input': 'report was given the same input twice',
+  'plan-with-replicas': 'report --plan (a given plan) together with --replicas (a plan per input)',
   // src/diff/diff.ts
   'diff-architecture': 'the two checkpoints differ in architecture or expert layout (the message names the first difference)',
   'diff-tokenizer': 'the two models have different tokenizers, so the routing diff cannot compare token by token',

@@ -7,6 +7,7 @@ import { rebalanceExperts } from '../src/analysis/eplb.js';
 import { loadStats } from '../src/analysis/load-stats.js';
 import { overlap } from '../src/analysis/overlap.js';
 import { InputError } from '../src/errors.js';
+import { parseModelConfig } from '../src/models/config.js';
 import { loadMatrixFromRows } from '../src/loaders/load-matrix.js';
 import { openTrace, writeTrace } from '../src/trace.js';
 import { seededRandom, tempDir } from './helpers/safetensors-bytes.js';
@@ -20,9 +21,12 @@ const K = 2;
 const E = 8;
 const promptTokens = 30;
 
-/** A random trace with BOS tokens (empty text), labels, router score sums and 4 expert groups. */
+/** The routing fields of a config.json with the trace's shape: 4 layers, the first dense, E experts, top-K. */
+const routingConfig = { num_hidden_layers: 4, first_k_dense_replace: 1, n_routed_experts: E, num_experts_per_tok: K };
+
+/** A random trace with BOS tokens (empty text), labels, router score sums and 4 expert groups (V2, greedy). */
 function makeTrace(name: string, options: { probSum?: boolean; text?: boolean; config?: object } = {}) {
-  const { probSum = true, text = true, config = { n_group: 4, topk_group: 2, topk_method: 'greedy' } } = options;
+  const { probSum = true, text = true, config = { model_type: 'deepseek_v2', ...routingConfig, n_group: 4, topk_group: 2, topk_method: 'greedy' } } = options;
   const random = seededRandom(21);
   const tokenIds = Int32Array.from({ length: T }, (_, t) => (t % promptTokens === 0 ? 1 : 2 + Math.floor(random() ** 2 * 25)));
   const sets: number[][][] = [];
@@ -122,7 +126,7 @@ describe('analyseTrace', () => {
     assert.deepEqual(labelled.labelTokens, [90, 90]);
     const top = analysis.figures.tokenTables!.details[0].topTokens!.flat();
     assert.ok(top.length > 0);
-    for (const entry of top) assert.equal(entry.token.text, ` w${entry.id}`);
+    for (const entry of top) assert.equal(Buffer.from(entry.token.bytes!).toString('utf8'), ` w${entry.id}`);
   });
 
   test('small blocks and one layer per pass give exactly the same analysis', () => {
@@ -167,13 +171,13 @@ describe('analyseTrace', () => {
     assert.ok(result.notes.some((n) => /router_prob_sum/.test(n)));
     assert.ok(result.notes.some((n) => /special tokens/.test(n)));
     // BOS (id 1) now has a row of its own.
-    assert.ok(result.figures.tokenTables!.details[0].topTokens!.flat().every((entry) => entry.token.text === undefined));
+    assert.ok(result.figures.tokenTables!.details[0].topTokens!.flat().every((entry) => entry.token.bytes === undefined));
     assert.notEqual(result.perLayer[0].same_token_overlap, analysis.perLayer[0].same_token_overlap);
   });
 
   test('a V3 trace over its enforced group limit is flagged, layer by layer', () => {
     // Same routing, but the config claims V3's noaux_tc with at most 1 group per token.
-    const v3 = makeTrace('v3.trace.safetensors', { config: { n_group: 4, topk_group: 1, topk_method: 'noaux_tc' } });
+    const v3 = makeTrace('v3.trace.safetensors', { config: { model_type: 'deepseek_v3', ...routingConfig, n_group: 4, topk_group: 1, topk_method: 'noaux_tc' } });
     const result = analyse(v3.file, { gpus: 4 });
     assert.deepEqual(result.figures.groups!.limit, { nGroup: 4, topkGroup: 1, enforced: true });
     for (let l = 0; l < L; l++) {
@@ -184,6 +188,39 @@ describe('analyseTrace', () => {
     // The greedy config above declares the same groups but enforces nothing: counted, not flagged.
     assert.equal(analysis.figures.groups!.limit.enforced, false);
     assert.ok(!analysis.notes.some((n) => /group limit/.test(n)));
+  });
+
+  test("transformers' native DeepSeek-V3 config (no gate fields): the report sees the group limit route routes with", () => {
+    const native = { model_type: 'deepseek_v3', ...routingConfig };
+    const result = analyse(makeTrace('native-v3.trace.safetensors', { config: native }).file, { gpus: 4 });
+    // route's reading of the same config, with the forward fields added: noaux_tc, 8 groups keep 4.
+    const forward = { hidden_size: 64, num_attention_heads: 4, q_lora_rank: 16, kv_lora_rank: 16, qk_nope_head_dim: 8, qk_rope_head_dim: 8, v_head_dim: 8, intermediate_size: 128, moe_intermediate_size: 32, max_position_embeddings: 64, vocab_size: 100 };
+    const routed = parseModelConfig({ ...native, ...forward }, 'config.json');
+    assert.deepEqual([routed.topkMethod, routed.nGroup, routed.topkGroup], ['noaux_tc', 8, 4]);
+    assert.deepEqual(result.figures.groups!.limit, { nGroup: routed.nGroup, topkGroup: routed.topkGroup, enforced: true });
+    assert.equal(result.cluster.groups, 8, "EPLB's groups default to the model's n_group");
+    // Groups of one expert: a token touches exactly K groups, within the limit of 4.
+    for (const layer of result.figures.groups!.perLayer) assert.deepEqual([layer.mean, layer.violations], [K, 0]);
+  });
+
+  test('a DeepSeekMoE V1 config with stray gate fields: route routes plain top-K, so the report declares no group limit and flags nothing', () => {
+    const stray = { model_type: 'deepseek', ...routingConfig, n_group: 4, topk_group: 1, topk_method: 'group_limited_greedy' };
+    const forward = { hidden_size: 64, num_attention_heads: 4, intermediate_size: 128, moe_intermediate_size: 32, max_position_embeddings: 64, vocab_size: 100 };
+    assert.equal(parseModelConfig({ ...stray, ...forward }, 'config.json').topkMethod, 'greedy', 'route reads V1 as greedy');
+    const result = analyse(makeTrace('v1-stray.trace.safetensors', { config: stray }).file, { gpus: 4 });
+    assert.equal(result.figures.groups, undefined, 'no model groups (and no --groups)');
+    assert.equal(result.cluster.groups, 1);
+    assert.ok(!result.notes.some((n) => /group limit/.test(n)), result.notes.join('\n'));
+    // With --groups the same partition is counted, still without a limit.
+    const grouped = analyse(makeTrace('v1-stray-groups.trace.safetensors', { config: stray }).file, { gpus: 4, groups: 4 });
+    assert.deepEqual(grouped.figures.groups!.limit, { nGroup: 4, enforced: false });
+    assert.ok(grouped.figures.groups!.perLayer.every((layer) => layer.violations === undefined));
+  });
+
+  test('a model_config that cannot be read gives a note, not an error', () => {
+    const result = analyse(makeTrace('no-config.trace.safetensors', { config: {} }).file, { gpus: 4 });
+    assert.equal(result.figures.groups, undefined);
+    assert.ok(result.notes.some((n) => /config\.json recorded in the trace cannot be read \(.*field "model_type" is missing\)/.test(n)), result.notes.join('\n'));
   });
 
   test('placement errors name the trace', () => {

@@ -4,6 +4,7 @@ import { contiguousPlacement } from '../src/analysis/balancedness.js';
 import { gpuBuckets, nodeBuckets } from '../src/analysis/devices-per-token.js';
 import { DistinctPerTokenCounter, histogramMean, randomRoutingSpread } from '../src/analysis/distinct-per-token.js';
 import { groupBuckets, groupLimitFromConfig, groupsPerToken } from '../src/analysis/groups-per-token.js';
+import { parseMoeConfig } from '../src/models/config.js';
 
 /** One layer's blocks from per-token expert lists. */
 const block = (sets: number[][]) => ({ start: 0, tokens: sets.length, ids: Int32Array.from(sets.flat()) });
@@ -19,12 +20,15 @@ describe('groups per token', () => {
     assert.equal(groupsPerToken(counter.layer(0)).violations, undefined);
   });
 
-  test('groupLimitFromConfig: V3 enforces its limit, a config without groups has none', () => {
-    assert.deepEqual(groupLimitFromConfig({ n_group: 8, topk_group: 4, topk_method: 'noaux_tc' }), { nGroup: 8, topkGroup: 4, enforced: true });
-    assert.deepEqual(groupLimitFromConfig({ n_group: 8, topk_group: 3, topk_method: 'group_limited_greedy' }), { nGroup: 8, topkGroup: 3, enforced: true });
-    assert.deepEqual(groupLimitFromConfig({ n_group: 8, topk_group: 3, topk_method: 'greedy' }), { nGroup: 8, topkGroup: 3, enforced: false });
-    assert.equal(groupLimitFromConfig({ n_group: 1, topk_group: 1 }), undefined);
-    assert.equal(groupLimitFromConfig({}), undefined);
+  test('groupLimitFromConfig reads the groups as the router uses them: V2/V3 group-limited routers enforce topk_group, greedy and V1 do not', () => {
+    const limit = (config: Record<string, unknown>) => groupLimitFromConfig(parseMoeConfig({ num_hidden_layers: 4, n_routed_experts: 64, num_experts_per_tok: 6, ...config }, 'config.json'));
+    assert.deepEqual(limit({ model_type: 'deepseek_v3', n_group: 8, topk_group: 4, topk_method: 'noaux_tc', scoring_func: 'sigmoid' }), { nGroup: 8, topkGroup: 4, enforced: true });
+    assert.deepEqual(limit({ model_type: 'deepseek_v3' }), { nGroup: 8, topkGroup: 4, enforced: true }, "transformers' native V3 config: noaux_tc, 8 groups keep 4");
+    assert.deepEqual(limit({ model_type: 'deepseek_v2', n_group: 8, topk_group: 3, topk_method: 'group_limited_greedy' }), { nGroup: 8, topkGroup: 3, enforced: true });
+    assert.deepEqual(limit({ model_type: 'deepseek_v2', n_group: 8, topk_group: 3, topk_method: 'greedy' }), { nGroup: 8, enforced: false }, 'greedy ignores topk_group');
+    assert.equal(limit({ model_type: 'deepseek', n_group: 8, topk_group: 3, topk_method: 'group_limited_greedy' }), undefined, 'DeepSeekMoE V1 routes plain top-K whatever its config says');
+    assert.equal(limit({ model_type: 'deepseek_v2', n_group: 1, topk_group: 1 }), undefined);
+    assert.equal(limit({ model_type: 'deepseek_v2' }), undefined);
   });
 });
 

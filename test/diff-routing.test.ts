@@ -98,6 +98,12 @@ describe('RoutingComparison', () => {
   });
 });
 
+/** A token's context as strings (the routing diff keeps bytes: a token may hold part of a character). */
+function decoded(text: { before: Uint8Array; token: Uint8Array; after: Uint8Array }) {
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  return { before: utf8.decode(text.before), token: utf8.decode(text.token), after: utf8.decode(text.after) };
+}
+
 describe('compareTraces', () => {
   /** Three tokens in two prompts ("ab", "c"), with the routing of the hand-worked case. */
   function trace(name: string, ids: number[][], tokenIds = [10, 11, 12]): string {
@@ -121,8 +127,10 @@ describe('compareTraces', () => {
     try {
       const result = compareTraces(a, b, { blockTokens: 2, mostChanged: 3 });
       close(result.layers[0].loadJsDivergence, (2 - Math.log2(3)) / 4, 'layer 0 JS');
-      assert.deepEqual(result.mostChanged[0], { token: 1, overlap: 0.25, top1Agreement: 0.5, tokenId: 11, prompt: 0, position: 1, text: { before: 'a', token: '<', after: '' } });
-      assert.deepEqual(result.mostChanged[1].text, { before: '', token: 'b', after: '' });
+      const { text, ...located } = result.mostChanged[0];
+      assert.deepEqual(located, { token: 1, overlap: 0.25, top1Agreement: 0.5, tokenId: 11, prompt: 0, position: 1 });
+      assert.deepEqual(decoded(text!), { before: 'a', token: '<', after: '' });
+      assert.deepEqual(decoded(result.mostChanged[1].text!), { before: '', token: 'b', after: '' });
       assert.equal(result.mostChanged[1].prompt, 1);
       assert.equal(result.mostChanged[2].token, 0);
     } finally {

@@ -74,7 +74,7 @@ describe('diffCheckpoints', () => {
     for (const t of routing!.mostChanged) assert.ok(t.overlap < 1 || t.top1Agreement < 1);
     // The page lists each changed token with the text before it, escaped.
     const html = fs.readFileSync(path.join(dir, 'perturbed', 'diff.html'), 'utf8');
-    for (const t of routing!.mostChanged) assert.ok(html.includes(`<td>${escapeHtml(t.text!.before)}</td>`), `token ${t.token}`);
+    for (const t of routing!.mostChanged) assert.ok(html.includes(`<td>${escapeHtml(Buffer.from(t.text!.before).toString('utf8'))}</td>`), `token ${t.token}`);
   });
 
   test('bf16 storage: the perturbed expert comes first with rel_change |SCALE - 1| within the bf16 rounding bound', async () => {

@@ -24,4 +24,11 @@ describe('import cycles', () => {
     const cycles = findCycles(readImportGraph(path.join(repoRoot(), 'src')));
     assert.deepEqual(cycles.map((cycle) => cycle.join(' -> ')), []);
   });
+
+  test('analysis/ does not import page/: the figures are computed without knowing how a page shows them', () => {
+    const graph = readImportGraph(path.join(repoRoot(), 'src'));
+    const page = path.normalize('page/');
+    const uses = [...graph].flatMap(([file, targets]) => (file.startsWith(path.normalize('analysis/')) ? targets.filter((t) => t.startsWith(page)).map((t) => `${file} -> ${t}`) : []));
+    assert.deepEqual(uses, []);
+  });
 });

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { runImport } from '../src/import/import.js';
 import { InputError } from '../src/errors.js';
+import { readModelConfig } from '../src/models/config.js';
 import { runReport } from '../src/report/report.js';
 import { fitToModel, readMoeLayout, readPhysicalMap, readServingRecords } from '../src/loaders/serving-records.js';
 import { openTrace } from '../src/trace.js';
@@ -206,9 +207,26 @@ describe('readMoeLayout', () => {
     assert.deepEqual(qwen.moeLayers, [1, 5]);
   });
 
-  test('rejects a config without an expert count, or without config.json', () => {
-    assert.throws(() => readMoeLayout(model({ model_type: 'llama', num_hidden_layers: 2, num_experts_per_tok: 1 })), isInputError('config-field', /no routed expert count/));
+  test('rejects a model type route does not know, a config without MoE layers, or no config.json', () => {
+    assert.throws(() => readMoeLayout(model({ model_type: 'llama', num_hidden_layers: 2, num_experts_per_tok: 1 })), isInputError('config-model-type', /unknown model_type "llama"/));
+    assert.throws(() => readMoeLayout(model({ model_type: 'mixtral', num_hidden_layers: 2, num_experts_per_tok: 1 })), isInputError('config-field', /field "num_local_experts" must be a non-negative integer/));
+    assert.throws(() => readMoeLayout(model({ model_type: 'deepseek_v2', num_hidden_layers: 2, num_experts_per_tok: 1 })), isInputError('config-field', /describes no MoE layer/));
     assert.throws(() => readMoeLayout(tempDir()), isInputError('config-missing', /no config\.json in the model folder/));
+  });
+
+  test('refuses moe_layer_freq 0 and decoder_sparse_step 0 with the error route gives, instead of clamping them to 1', () => {
+    const cases = [
+      [{ model_type: 'deepseek', num_hidden_layers: 4, n_routed_experts: 8, num_experts_per_tok: 2, moe_layer_freq: 0 }, 'moe_layer_freq'],
+      [{ model_type: 'qwen2_moe', num_hidden_layers: 4, num_experts: 8, num_experts_per_tok: 2, decoder_sparse_step: 0 }, 'decoder_sparse_step'],
+    ] as const;
+    for (const [config, field] of cases) {
+      const dir = model(config);
+      const message = new RegExp(`config\\.json: field "${field}" must be an integer of at least 1, found 0`);
+      assert.throws(() => readMoeLayout(dir), isInputError('config-field', message));
+      // route reads the whole config; with the forward fields added it refuses on the same field.
+      const full = { ...config, hidden_size: 64, num_attention_heads: 4, intermediate_size: 128, moe_intermediate_size: 32, max_position_embeddings: 64, vocab_size: 100 };
+      assert.throws(() => readModelConfig(model(full)), isInputError('config-field', message));
+    }
   });
 });
 

@@ -8,7 +8,7 @@ import type { WeightsDiff } from '../src/analysis/weights-diff.js';
 import { buildDiffPage } from '../src/diff/diff-page.js';
 import { renderHtmlReport, type ReportPage } from '../src/page/html.js';
 import { buildReportPage } from '../src/report/report-page.js';
-import { overlayHtml } from '../src/page/token-overlay.js';
+import { overlayData, overlayHtml } from '../src/page/token-overlay.js';
 import { openTrace, writeTrace } from '../src/trace.js';
 import { buildWicPage } from '../src/wic/wic-page.js';
 import type { WicPair } from '../src/wic/wic-data.js';
@@ -23,6 +23,8 @@ import { matchesSnapshot, snapshotJson } from './helpers/snapshot.js';
  */
 const dir = tempDir('page-snapshots');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const utf8 = (text: string) => new TextEncoder().encode(text);
 
 /** The page as JSON with the temporary folder replaced by <tmp>. */
 function pageJson(page: ReportPage): string {
@@ -57,7 +59,7 @@ function smallTrace(): string {
   for (const piece of pieces) offsets.push(offsets[offsets.length - 1] + Buffer.byteLength(piece));
   const file = path.join(dir, 'small.trace.safetensors');
   writeTrace(file, {
-    metadata: { model_type: 'deepseek_v2', n_routed_experts: 8, num_experts_per_tok: 2, model_config: JSON.stringify({ n_group: 4, topk_group: 2, topk_method: 'group_limited_greedy' }), model_dir: 'model', labels: ['code', 'prose'], source: 'route' },
+    metadata: { model_type: 'deepseek_v2', n_routed_experts: 8, num_experts_per_tok: 2, model_config: JSON.stringify({ model_type: 'deepseek_v2', num_hidden_layers: 4, first_k_dense_replace: 1, n_routed_experts: 8, num_experts_per_tok: 2, n_group: 4, topk_group: 2, topk_method: 'group_limited_greedy' }), model_dir: 'model', labels: ['code', 'prose'], source: 'route' },
     layers: [1, 2, 3],
     tokenIds,
     promptOffsets: Array.from({ length: T / 40 + 1 }, (_, p) => p * 40),
@@ -90,12 +92,12 @@ describe('page snapshots', () => {
     const reopened = openTrace(path.join(dir, 'small.trace.safetensors'));
     try {
       assert.deepEqual(overlay.items[1].experts, Array.from(reopened.readTopkIds(40, 80)), "prompt 2's experts are the trace's topk_ids");
-      assert.deepEqual(overlay.items[1].tokens.slice(1).map((t) => t.text), Array.from({ length: 39 }, (_, i) => reopened.tokenText(41 + i)));
+      assert.deepEqual(overlay.items[1].tokens, Array.from({ length: 40 }, (_, i) => reopened.tokenBytes(40 + i)));
     } finally {
       reopened.close();
     }
     // The data the page's script colours tokens from, and the printable form built from it.
-    matchesSnapshot('token-overlay.json', snapshotJson({ ...overlay, items: overlay.items.slice(0, 2) }));
+    matchesSnapshot('token-overlay.json', snapshotJson(overlayData({ ...overlay, items: overlay.items.slice(0, 2) }, { initial: 2 })));
     matchesSnapshot('token-overlay.html', `${overlayHtml({ ...overlay, items: overlay.items.slice(0, 2) }, { initial: 2, layer: 2, staticTokens: 12 }).replace(/></g, '>\n<')}\n`);
   });
 
@@ -111,7 +113,7 @@ describe('page snapshots', () => {
       k: 2,
       nExperts: 4,
       layers: [1, 2].map((layer) => ({ layer, overlap: 1 - 0.1 * layer, top1Agreement: 1 - 0.2 * layer, loadJsDivergence: 0.01 * layer, loadA: [6, 6, 6, 6], loadB: [6, 4 + layer, 8 - layer, 6] })),
-      mostChanged: [{ token: 5, tokenId: 42, prompt: 0, position: 5, overlap: 0.25, top1Agreement: 0, text: { before: 'the <b>', token: ' bank', after: '\tof' } }],
+      mostChanged: [{ token: 5, tokenId: 42, prompt: 0, position: 5, overlap: 0.25, top1Agreement: 0, text: { before: utf8('the <b>'), token: utf8(' bank'), after: utf8('\tof') } }],
       prompts: 'prompts.txt',
       traces: { a: { file: 'diff.html.a.trace.safetensors', reused: false }, b: { file: 'diff.html.b.trace.safetensors', reused: true } },
     };
@@ -130,13 +132,14 @@ describe('page snapshots', () => {
           { index: 1, word: 'bat', label: false, skipped: false, tokens: [[13, 13], [20, 20]] },
           { index: 2, word: 'ring', label: false, skipped: true, tokens: [null, [30, 30]] },
         ],
+        suspect_pairs: [],
         per_layer: [
           { layer: 1, overlap_same: 1, overlap_diff: 0.5, kappa_same: 1, kappa_diff: 0.2857142857142857, auc: 1 },
           { layer: 2, overlap_same: 0.5, overlap_diff: 0.5, kappa_same: 0.2857142857142857, kappa_diff: 0.2857142857142857, auc: 0.5 },
         ],
       },
-      skipped: [{ index: 2, problem: 'word "ring" not found at index 3' }],
-      wordTokenTexts: [[[' bank'], [' ba', 'nk']], [[' bat'], [' bat']], [null, [' ring']]],
+      skipped: [{ index: 2, problem: 'word "ring" not found at index 3', suspect: false }],
+      wordTokenBytes: [[[utf8(' bank')], [utf8(' ba'), utf8('nk')]], [[utf8(' bat')], [utf8(' bat')]], [null, [utf8(' ring')]]],
     };
     const pairs = [
       { index: 0, word: 'bank', pos: 'N', wordIndices: [1, 2], sentences: ['a bank here', 'the river bank'], same: true },

@@ -6,7 +6,7 @@ import { runReport } from '../src/report/report.js';
 import { route } from '../src/route/route.js';
 import { synthesize } from '../src/synth/synth.js';
 import { writeTrace } from '../src/trace.js';
-import { chromiumMissing, withPage } from './helpers/chromium.js';
+import { chromiumMissing, renderedCharts, withPage } from './helpers/chromium.js';
 import { seededRandom, tempDir } from './helpers/safetensors-bytes.js';
 
 const dir = tempDir('report-browser');
@@ -39,7 +39,7 @@ function writeInputs(): string[] {
         model_type: 'deepseek_v2',
         n_routed_experts: 16,
         num_experts_per_tok: 4,
-        model_config: JSON.stringify({ n_group: 4, topk_group: 3, topk_method: 'greedy' }),
+        model_config: JSON.stringify({ model_type: 'deepseek_v2', num_hidden_layers: 4, first_k_dense_replace: 1, n_routed_experts: 16, num_experts_per_tok: 4, n_group: 4, topk_group: 3, topk_method: 'greedy' }),
         model_dir: 'test',
         labels: ['code', evil],
         source: 'route',
@@ -63,22 +63,8 @@ describe('report in headless Chromium', () => {
   test('every chart renders, nothing is fetched, the console stays clean, the page fits 1280 px and prints', { skip: chromiumMissing() ?? false, timeout: 120_000 }, async () => {
     const out = path.join(dir, 'report.html');
     runReport(writeInputs(), { out, gpus: 4, nodes: 2 });
-    await withPage(out, async ({ page, requests, errors }) => {
-      const dialogs: string[] = [];
-      page.on('dialog', (dialog) => {
-        dialogs.push(dialog.message());
-        void dialog.dismiss();
-      });
-      // Expressions as strings: the tests compile without the DOM library.
-      await page.waitForFunction("document.querySelectorAll('[data-chart]:not([data-rendered])').length === 0", null, { timeout: 60_000 });
-
-      const charts = await page.$$eval('[data-chart]', (elements) =>
-        elements.map((element) => {
-          const drawing = element.querySelector('svg, canvas');
-          const box = drawing?.getBoundingClientRect();
-          return { chart: element.getAttribute('data-chart'), width: box?.width ?? 0, height: box?.height ?? 0 };
-        }),
-      );
+    await withPage(out, async ({ page, requests, errors, dialogs }) => {
+      const charts = await renderedCharts(page);
       assert.ok(charts.length >= 15, `expected the full set of charts, found ${charts.length}`);
       for (const chart of charts) assert.ok(chart.width > 50 && chart.height > 50, `chart ${chart.chart} drew nothing visible (${chart.width} x ${chart.height})`);
 

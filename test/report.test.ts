@@ -36,10 +36,10 @@ function writeSampleTrace(name: string, options: { experts?: number } = {}): str
   const file = path.join(dir, name);
   writeTrace(file, {
     metadata: {
-      model_type: 'deepseek',
+      model_type: 'deepseek_v2',
       n_routed_experts: experts,
       num_experts_per_tok: 2,
-      model_config: JSON.stringify({ n_group: 2, topk_group: 2, topk_method: 'greedy' }),
+      model_config: JSON.stringify({ model_type: 'deepseek_v2', num_hidden_layers: 3, first_k_dense_replace: 1, n_routed_experts: experts, num_experts_per_tok: 2, n_group: 2, topk_group: 2, topk_method: 'greedy' }),
       model_dir: 'test',
       labels: ['plain', evil],
       source: 'route',

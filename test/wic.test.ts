@@ -120,6 +120,16 @@ const withBadLine: Array<[string, string, string, string, string]> = [
   ['note', '1-2', '<script>alert(1)</script> notes & <b>bold</b> words', 'A short note.', 'F'],
 ];
 
+/** Line 2 points at "shore" for "bank" and line 4 one word past "bank" (suspect); line 3 is an irregular form (not suspect). */
+const withSuspects: Array<[string, string, string, string, string]> = [
+  ['bank', '4-1', 'He sat on the bank of the river.', 'The bank approved my loan.', 'F'],
+  ['bank', '4-1', 'He sat on the shore of the river.', 'The bank approved my loan.', 'T'],
+  ['buy', '1-2', 'I bought bread yesterday.', 'They will buy it.', 'T'],
+  ['bank', '5-1', 'He sat on the bank of the river.', 'Our bank charges a fee.', 'F'],
+  ['bank', '1-1', 'The banks were closed.', 'Our bank charges a fee.', 'T'],
+  ['note', '2-4', 'Leave a note on the fridge.', 'She sang a high note at the end.', 'F'],
+];
+
 describe('wic end to end', () => {
   let dir: string;
   let model: string;
@@ -139,7 +149,7 @@ describe('wic end to end', () => {
     const items = JSON.parse(json[1]).items as Array<{ title: string; tokens: Array<{ text: string }>; mark?: [number, number] }>;
     assert.equal(items.length, 2 * result.wic.pairs.length);
     items.forEach((item, i) => {
-      const expected = result.wordTokenTexts[Math.floor(i / 2)][i % 2];
+      const expected = result.wordTokenBytes[Math.floor(i / 2)][i % 2]?.map((bytes) => Buffer.from(bytes).toString('utf8')) ?? null;
       const marked = item.mark ? item.tokens.slice(item.mark[0], item.mark[1] + 1).map((t) => t.text) : null;
       assert.deepEqual(marked, expected, `${item.title}: marked tokens`);
     });
@@ -157,7 +167,8 @@ describe('wic end to end', () => {
 
   test('wic.json has the contract\'s keys, in order, with the trace\'s layers, K and E and the gold labels', () => {
     const wic = JSON.parse(fs.readFileSync(result.files.json, 'utf8'));
-    assert.deepEqual(Object.keys(wic), ['layers', 'k', 'n_experts', 'word_token', 'pairs', 'per_layer']);
+    assert.deepEqual(Object.keys(wic), ['layers', 'k', 'n_experts', 'word_token', 'pairs', 'suspect_pairs', 'per_layer']);
+    assert.deepEqual(wic.suspect_pairs, [], 'every index of the fixture points at its word (irregular "mice", "ran" and "world-famous" included)');
     const trace = openTrace(result.files.trace);
     try {
       assert.deepEqual(wic.layers, trace.layers);
@@ -264,6 +275,40 @@ describe('wic end to end', () => {
     assert.ok(html.includes('whitespace token 9 does not exist'), 'the skipped pair says why');
   });
 
+  test('suspect pairs are listed in wic.json with one warning line, counted in the figures, and skipped with --skip-bad-pairs', async () => {
+    const files = writePairs(dir, 'suspect', withSuspects);
+    const labels = withSuspects.map((line) => line[4] === 'T');
+    const expected = [
+      { index: 1, sentence: 1, target: 'bank', found: 'shore' },
+      { index: 3, sentence: 1, target: 'bank', found: 'of' },
+    ];
+    const warnings: string[] = [];
+    const kept = await runWic({ ...files, model, out: path.join(dir, 'suspect-out'), device: 'cpu', warn: (line) => warnings.push(line) });
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0], /: warning: 2 pairs whose index points at another word than the target, e\.g\. line 2, sentence 1: "shore" for "bank"/);
+    assert.deepEqual(kept.wic.suspect_pairs, expected);
+    assert.deepEqual(JSON.parse(fs.readFileSync(kept.files.json, 'utf8')).suspect_pairs, expected);
+    assert.deepEqual(kept.wic.pairs.map((p) => p.skipped), [false, false, false, false, false, false]);
+    assert.ok(fs.readFileSync(kept.files.report, 'utf8').includes('2 pairs whose index points at another word than the target are counted in the figures'));
+
+    const skippedWarnings: string[] = [];
+    const skip = await runWic({ ...files, model, out: path.join(dir, 'suspect-skip-out'), device: 'cpu', skipBadPairs: true, warn: (line) => skippedWarnings.push(line) });
+    assert.equal(skippedWarnings.length, 1);
+    assert.match(skippedWarnings[0], /; skipped$/);
+    assert.deepEqual(skip.wic.suspect_pairs, expected);
+    assert.deepEqual(skip.wic.pairs.map((p) => p.skipped), [false, true, false, true, false, false]);
+    assert.deepEqual(skip.skipped.map((s) => [s.index, s.suspect]), [[1, true], [3, true]]);
+    assert.match(skip.skipped[0].problem, /sentence 1: the word at the index is "shore", which does not look like "bank"/);
+    const trace = openTrace(skip.files.trace);
+    try {
+      assertClose(kept.wic.per_layer, bruteForce(trace, kept.wic, labels, 'last'));
+      assertClose(skip.wic.per_layer, bruteForce(trace, skip.wic, labels, 'last'));
+      assert.notDeepEqual(skip.wic.per_layer, kept.wic.per_layer, 'leaving two pairs out changes the figures');
+    } finally {
+      trace.close();
+    }
+  });
+
   test('a sentence longer than the model allows is cut: a word past the cut is an error, or skipped', async () => {
     // The tiny preset allows 512 positions; 600 filler words put the word past the cut.
     const long = `${'then '.repeat(600)}the bank`;
@@ -322,6 +367,17 @@ describe('wic end to end', () => {
       const skipped = runCli(['wic', files.data, '--gold', files.gold, '--model', model, '--out', out, '--skip-bad-pairs']);
       assert.equal(skipped.code, 0, skipped.stderr);
       assert.match(skipped.stderr, /line 3: skipped: sentence 1: whitespace token 9 does not exist/);
+    });
+
+    test('suspect pairs give one warning line on stderr, with or without --skip-bad-pairs', () => {
+      const files = writePairs(dir, 'cli-suspect', withSuspects);
+      for (const skip of [[], ['--skip-bad-pairs']]) {
+        const run = runCli(['wic', files.data, '--gold', files.gold, '--model', model, '--out', path.join(dir, 'cli-suspect-out'), ...skip]);
+        assert.equal(run.code, 0, run.stderr);
+        const lines = run.stderr.trim().split('\n').filter((line) => line !== '');
+        assert.equal(lines.length, 1, run.stderr);
+        assert.match(lines[0], /warning: 2 pairs whose index points at another word than the target, e\.g\. line 2, sentence 1: "shore" for "bank"/);
+      }
     });
 
     test('bad usage exits 2', () => {

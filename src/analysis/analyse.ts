@@ -1,5 +1,6 @@
-import { fileError } from '../errors.js';
+import { fileError, InputError } from '../errors.js';
 import type { LoadMatrix } from '../loaders/load-matrix.js';
+import { parseMoeConfig, type MoeConfig } from '../models/config.js';
 import type { Trace } from '../trace.js';
 import { contiguousPlacement, gpuBalancedness } from './balancedness.js';
 import type { Figure, FigureRun, Known, TraceInput } from './figure.js';
@@ -62,8 +63,8 @@ export function analyseTrace(trace: Trace, options: AnalysisOptions): InputAnaly
   if (T === 0) throw fileError(trace.file, 'trace-empty', 'trace has no tokens to analyse');
   if (L === 0) throw fileError(trace.file, 'trace-empty', 'trace records no MoE layers');
   const notes: string[] = [];
-  const config = trace.modelConfig();
-  const { cluster, notes: clusterNotes } = resolveCluster(E, { ...options, groups: options.groups ?? numberField(config, 'n_group') }, (text) => fileError(trace.file, 'placement-shape', text));
+  const config = traceMoeConfig(trace, notes);
+  const { cluster, notes: clusterNotes } = resolveCluster(E, { ...options, groups: options.groups ?? config?.nGroup }, (text) => fileError(trace.file, 'placement-shape', text));
   notes.push(...clusterNotes);
   const detail = detailLayerIndices(modelLayers, options.detailLayers, trace.file);
   const special = trace.hasText ? specialTokens(trace) : undefined;
@@ -167,7 +168,16 @@ function specialTokens(trace: Trace): Uint8Array {
   return special;
 }
 
-function numberField(config: Record<string, unknown>, key: string): number | undefined {
-  const value = config[key];
-  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : undefined;
+/**
+ * The model's routing as route reads it, from the config.json the trace carries (models/config.ts); undefined,
+ * with a note, where that cannot be read (a trace made by hand or by another tool).
+ */
+function traceMoeConfig(trace: Trace, notes: string[]): MoeConfig | undefined {
+  try {
+    return parseMoeConfig(trace.modelConfig(), `${trace.file}: metadata "model_config"`);
+  } catch (error) {
+    if (!(error instanceof InputError) || error.code === 'trace-model-config') throw error;
+    notes.push(`the model's config.json recorded in the trace cannot be read (${error.message}), so its expert groups and group limit are unknown`);
+    return undefined;
+  }
 }

@@ -39,17 +39,8 @@ const f32 = Math.fround;
 
 /** EPLB's entry point: one plan per row of `weight` ([layers][experts], non-negative loads). */
 export function rebalanceExperts(weight: number[][], numReplicas: number, numGroups: number, numNodes: number, numGpus: number): EplbPlan {
-  if (weight.length === 0) throw new InputError('load matrix has no layers to place', 'eplb-empty');
+  const { policy, layers } = rebalanceLayers(weight, numReplicas, numGroups, numNodes, numGpus);
   const experts = weight[0].length;
-  const policy = checkPlacementShape({ experts, replicas: numReplicas, groups: numGroups, nodes: numNodes, gpus: numGpus });
-  // The global policy is the hierarchical one with a single group on a single node.
-  const [groups, nodes] = policy === 'hierarchical' ? [numGroups, numNodes] : [1, 1];
-
-  const layers = weight.map((row) => {
-    if (row.length !== experts) throw new InputError(`load rows differ in length: ${experts} and ${row.length} experts`, 'eplb-ragged');
-    return rebalanceLayer(row.map(f32), numReplicas, groups, nodes, numGpus);
-  });
-
   const maxCount = Math.max(...layers.map((layer) => Math.max(...layer.logcnt)));
   const log2phy = layers.map(({ phy2log, phyRank }) => {
     const slots = Array.from({ length: experts }, () => new Array<number>(maxCount).fill(-1));
@@ -57,6 +48,24 @@ export function rebalanceExperts(weight: number[][], numReplicas: number, numGro
     return slots;
   });
   return { policy, phy2log: layers.map((l) => l.phy2log), log2phy, logcnt: layers.map((l) => l.logcnt) };
+}
+
+/** EPLB's phy2log alone (the same plan), for callers that plan many times and need only where experts sit. */
+export function placeExperts(weight: number[][], numReplicas: number, numGroups: number, numNodes: number, numGpus: number): number[][] {
+  return rebalanceLayers(weight, numReplicas, numGroups, numNodes, numGpus).layers.map((layer) => layer.phy2log);
+}
+
+function rebalanceLayers(weight: number[][], numReplicas: number, numGroups: number, numNodes: number, numGpus: number): { policy: 'hierarchical' | 'global'; layers: LayerPlan[] } {
+  if (weight.length === 0) throw new InputError('load matrix has no layers to place', 'eplb-empty');
+  const experts = weight[0].length;
+  const policy = checkPlacementShape({ experts, replicas: numReplicas, groups: numGroups, nodes: numNodes, gpus: numGpus });
+  // The global policy is the hierarchical one with a single group on a single node.
+  const [groups, nodes] = policy === 'hierarchical' ? [numGroups, numNodes] : [1, 1];
+  const layers = weight.map((row) => {
+    if (row.length !== experts) throw new InputError(`load rows differ in length: ${experts} and ${row.length} experts`, 'eplb-ragged');
+    return rebalanceLayer(row.map(f32), numReplicas, groups, nodes, numGpus);
+  });
+  return { policy, layers };
 }
 
 /**
@@ -190,8 +199,27 @@ export function replicateExperts(weights: number[], slots: number): { phy2log: n
 
 /** Indices of `values` by value descending; equal values keep index order. */
 function sortDescending(values: number[]): number[] {
-  return values.map((_, i) => i).sort((a, b) => values[b] - values[a] || a - b);
+  const n = values.length;
+  // Every sort EPLB makes is of non-negative float32 loads. Such a value's bits order like the value, so
+  // bits x 2^k + (n - 1 - index) is one exact float64 key per item, and a native numeric sort of the keys
+  // gives the order of the comparator below (the fallback for other input), several times faster.
+  const shift = 2 ** Math.ceil(Math.log2(n + 1));
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const value = values[i];
+    if (!(value >= 0) || f32(value) !== value || shift > 2 ** 21) return values.map((_, j) => j).sort((a, b) => values[b] - values[a] || a - b);
+    float32Scratch[0] = value;
+    // The mask turns -0 into +0, which the comparator treats as equal.
+    keys[i] = (float32Bits[0] & 0x7fffffff) * shift + (n - 1 - i);
+  }
+  keys.sort();
+  const order = new Array<number>(n);
+  for (let j = 0; j < n; j++) order[j] = n - 1 - (keys[n - 1 - j] % shift);
+  return order;
 }
+
+const float32Scratch = new Float32Array(1);
+const float32Bits = new Uint32Array(float32Scratch.buffer);
 
 function inversePermutation(permutation: number[]): number[] {
   const inverse = new Array<number>(permutation.length);

@@ -1,3 +1,4 @@
+import type { MoeConfig } from '../models/config.js';
 import type { Trace } from '../trace.js';
 import type { Placement } from './balancedness.js';
 import type { LayerSummary } from './layer-summary.js';
@@ -58,8 +59,8 @@ export interface TraceInput {
   L: number;
   K: number;
   E: number;
-  /** config.json of the model, as recorded in the trace. */
-  config: Record<string, unknown>;
+  /** The model's routing as route reads it from the config.json the trace records; undefined where unreadable (noted). */
+  config: MoeConfig | undefined;
   cluster: Cluster;
   /** Indices into `layers` of the layers shown in detail (co-activation, top tokens). */
   detail: number[];

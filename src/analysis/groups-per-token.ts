@@ -1,3 +1,4 @@
+import type { MoeConfig } from '../models/config.js';
 import type { DistinctCount, ReplicaBuckets } from './distinct-per-token.js';
 
 /**
@@ -14,15 +15,15 @@ export interface GroupLimit {
   enforced: boolean;
 }
 
-const groupLimitedMethods = ['group_limited_greedy', 'noaux_tc'];
-
-/** The group limit a model's config.json declares, or undefined where it has no groups (n_group <= 1). */
-export function groupLimitFromConfig(config: Record<string, unknown>): GroupLimit | undefined {
-  const nGroup = config.n_group;
-  if (typeof nGroup !== 'number' || !Number.isSafeInteger(nGroup) || nGroup <= 1) return undefined;
-  const topkGroup = typeof config.topk_group === 'number' ? config.topk_group : undefined;
-  const enforced = topkGroup !== undefined && groupLimitedMethods.includes(String(config.topk_method));
-  return { nGroup, topkGroup, enforced };
+/**
+ * The expert groups of a model as its router sees them (config.json read by parseMoeConfig, as route reads
+ * it), or undefined where it has none (n_group <= 1, as for every V1 model whatever its config says). Only a
+ * group-limited router (V2 group_limited_greedy, V3 noaux_tc) keeps a token within topk_group groups; a greedy
+ * one ignores topk_group, so it declares no limit.
+ */
+export function groupLimitFromConfig({ nGroup, topkGroup, topkMethod }: Pick<MoeConfig, 'nGroup' | 'topkGroup' | 'topkMethod'>): GroupLimit | undefined {
+  if (nGroup <= 1) return undefined;
+  return topkMethod === 'greedy' ? { nGroup, enforced: false } : { nGroup, topkGroup, enforced: true };
 }
 
 /** Every layer: expert i belongs to group floor(i / (E / nGroup)). */

@@ -10,6 +10,7 @@
  * The traces are read in blocks of tokens, so memory is one block plus a float per token.
  */
 import { InputError } from '../errors.js';
+import { characterCount, cutAtCharacters } from '../loaders/utf8.js';
 import type { Trace } from '../trace.js';
 import { ExpertLoadCounter } from './load-stats.js';
 import { streamRouting } from './routing-stream.js';
@@ -36,8 +37,11 @@ export interface TokenRoutingChange {
   overlap: number;
   /** Share of layers where the top-1 expert is the same. */
   top1Agreement: number;
-  /** The token's text and up to `contextChars` of its prompt on either side; absent when the traces carry no text. */
-  text?: { before: string; token: string; after: string };
+  /**
+   * The token's bytes and about `contextChars` characters of its prompt on either side, as UTF-8 bytes (a token
+   * may hold part of a character); absent when the traces carry no text.
+   */
+  text?: { before: Uint8Array; token: Uint8Array; after: Uint8Array };
 }
 
 export interface RoutingDiff {
@@ -211,14 +215,24 @@ function checkComparable(a: Trace, b: Trace): void {
   if (t >= 0) throw differ(`token ${t} id`, a.tokenIds[t], b.tokenIds[t]);
 }
 
-/** The token's text with its prompt's text around it, cut to whole tokens within `chars` characters. */
-function tokenContext(trace: Trace, token: number, prompt: number, chars: number): { before: string; token: string; after: string } {
+/**
+ * The token's bytes with its prompt's bytes around it: whole tokens until `chars` characters are reached, then
+ * cut at the outer ends to whole characters (a token there may start or end inside a character). Next to the
+ * token the bytes are kept as they are, so a character the token completes shows as the bytes it is made of.
+ */
+function tokenContext(trace: Trace, token: number, prompt: number, chars: number): { before: Uint8Array; token: Uint8Array; after: Uint8Array } {
   const [first, end] = [trace.promptOffsets[prompt], trace.promptOffsets[prompt + 1]];
-  let before = '';
-  for (let t = token - 1; t >= first && before.length < chars; t--) before = trace.tokenText(t) + before;
-  let after = '';
-  for (let t = token + 1; t < end && after.length < chars; t++) after += trace.tokenText(t);
-  return { before, token: trace.tokenText(token), after };
+  const before: Uint8Array[] = [];
+  for (let t = token - 1, n = 0; t >= first && n < chars; t--) {
+    before.unshift(trace.tokenBytes(t));
+    n += characterCount(before[0]);
+  }
+  const after: Uint8Array[] = [];
+  for (let t = token + 1, n = 0; t < end && n < chars; t++) {
+    after.push(trace.tokenBytes(t));
+    n += characterCount(after[after.length - 1]);
+  }
+  return { before: cutAtCharacters(Buffer.concat(before), { start: true }), token: trace.tokenBytes(token), after: cutAtCharacters(Buffer.concat(after), { end: true }) };
 }
 
 /** Index of the prompt that owns `token`: the last p with offsets[p] <= token (binary search). */

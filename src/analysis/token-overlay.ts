@@ -15,19 +15,13 @@ export const overlayLimits = {
   tokensPerPrompt: 400,
 };
 
-/** One token as a page shows it: its text, and its bytes in hex where they are not valid UTF-8 alone. */
-export interface OverlayToken {
-  text: string;
-  /** Space-separated hex of the token's bytes ("E4 BD"), only where they do not decode alone. */
-  hex?: string;
-}
-
 /** One stretch of text with its routing: a prompt of a report, a sentence of a WiC pair. */
 export interface OverlayItem {
   title: string;
   /** Index of the prompt in the trace. */
   prompt: number;
-  tokens: OverlayToken[];
+  /** Each token's bytes (empty for a special token such as BOS). */
+  tokens: Uint8Array[];
   /** [tokens, L, K] expert ids, as topk_ids. */
   experts: number[];
   /** [tokens, L, K] gate weights to 3 significant digits; absent where the trace has none. */
@@ -57,8 +51,7 @@ export interface OverlayRequest {
 }
 
 /**
- * The overlay of the requested prompts, in order, until the limits are reached. Special tokens (no text,
- * such as BOS) are shown as "⟨special⟩". Needs the trace's token_text.
+ * The overlay of the requested prompts, in order, until the limits are reached. Needs the trace's token_text.
  */
 export function tokenOverlay(trace: Trace, requests: OverlayRequest[], limits = overlayLimits): TokenOverlay {
   const { layers, k: K, nExperts: E } = trace;
@@ -86,7 +79,7 @@ export function tokenOverlay(trace: Trace, requests: OverlayRequest[], limits = 
     const item: OverlayItem = {
       title: request.title,
       prompt: request.prompt,
-      tokens: Array.from({ length: kept }, (_, i) => overlayToken(trace.tokenBytes(start + i))),
+      tokens: Array.from({ length: kept }, (_, i) => trace.tokenBytes(start + i)),
       experts: Array.from(trace.readTopkIds(start, end)),
     };
     if (trace.hasWeights) item.weights = Array.from(trace.readTopkWeights(start, end), (w) => Number(w.toPrecision(3)));
@@ -99,20 +92,4 @@ export function tokenOverlay(trace: Trace, requests: OverlayRequest[], limits = 
     tokens += kept;
   }
   return { layers, K, E, items, promptsInTrace: trace.nPrompts, limitNote };
-}
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/**
- * A token's bytes for a page. Bytes that are not valid UTF-8 alone (a byte-level BPE token holding part of
- * a character) keep their hex; the text then shows the decodable part with U+FFFD.
- * (i12b's src/page/token-display.ts is to offer the shared form of this; move there when it lands.)
- */
-export function overlayToken(bytes: Uint8Array): OverlayToken {
-  if (bytes.length === 0) return { text: '⟨special⟩' };
-  try {
-    return { text: strictUtf8.decode(bytes) };
-  } catch {
-    return { text: new TextDecoder('utf-8').decode(bytes), hex: Array.from(bytes, (b) => b.toString(16).toUpperCase().padStart(2, '0')).join(' ') };
-  }
 }

@@ -1,8 +1,10 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { expertBytesFromModel } from '../balance/expert-bytes.js';
 import { InputError } from '../errors.js';
 import { createProgress, type Progress } from '../progress.js';
 import { runReport } from '../report/report.js';
 import { summaryTable } from '../report/summary.js';
+import { modelOptionHelp, optionalModel } from './model-option.js';
 import { positiveInteger } from './parse.js';
 
 export function reportCommand(): Command {
@@ -23,6 +25,9 @@ export function reportCommand(): Command {
     .option('--nodes <N>', 'nodes the GPUs are spread over (default 1)', positiveInteger('--nodes'))
     .option('--replicas <R>', 'physical expert slots in all: place experts with EPLB (at least E, a multiple of --gpus)', positiveInteger('--replicas'))
     .option('--groups <G>', "EPLB expert groups (default: the model's n_group, else 1)", positiveInteger('--groups'))
+    .option('--plan <PLAN.json>', 'also show a balance plan measured on the first input: balancedness before (contiguous) and after, GPU loads, expert memory (not with --replicas)')
+    .option('--expert-bytes <N>', "one expert's weight bytes, for the plan's memory", positiveInteger('--expert-bytes'))
+    .option('--model <DIR>', modelOptionHelp("model folder whose headers give one expert's bytes, for --plan's memory (instead of --expert-bytes)"))
     .option('--layers <list>', 'model layers to show in detail (co-activation, top tokens), e.g. 1,5,10-12 (default: 4 spread over depth)', layerList)
     .addHelpText(
       'after',
@@ -34,6 +39,9 @@ export function reportCommand(): Command {
     .action((inputs: string[], flags) => {
       const duplicate = inputs.find((input, i) => inputs.indexOf(input) !== i);
       if (duplicate !== undefined) throw new InputError(`${duplicate}: given twice; each input is one column of the report`, 'usage-duplicate-input');
+      if (flags.plan !== undefined && flags.replicas !== undefined) {
+        throw new InputError(`${flags.plan}: --plan shows a given plan, --replicas makes one per input; use one or the other`, 'plan-with-replicas');
+      }
       const progress = new Map<string, Progress>();
       const { analyses, summary } = runReport(inputs, {
         out: flags.out,
@@ -43,6 +51,8 @@ export function reportCommand(): Command {
         replicas: flags.replicas,
         groups: flags.groups,
         layers: flags.layers,
+        plan: flags.plan,
+        expertBytes: flags.plan === undefined ? undefined : planExpertBytes(flags.expertBytes, optionalModel(flags.model)),
         onProgress: (input, done, total) => {
           if (!progress.has(input)) progress.set(input, createProgress(`report ${input}`, total, 'tok'));
           const bar = progress.get(input)!;
@@ -70,4 +80,9 @@ function layerList(value: string): number[] {
     for (let layer = first; layer <= last; layer++) if (!layers.includes(layer)) layers.push(layer);
   }
   return layers;
+}
+
+/** One expert's bytes for the plan's memory: given, or read from the model's headers, or unknown. */
+function planExpertBytes(given: number | undefined, model: string | undefined): number | undefined {
+  return given ?? (model === undefined ? undefined : expertBytesFromModel(model));
 }

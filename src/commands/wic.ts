@@ -22,7 +22,7 @@ export function wicCommand(): Command {
     .requiredOption('--out <dir>', 'output folder for trace.safetensors, wic.json and report.html (created if missing)')
     .addOption(new Option('--word-token <which>', 'sub-token that stands for a word split into several tokens').choices(wordTokens).default(wicDefaults.wordToken))
     .addOption(new Option('--device <device>', 'execution provider for routing the sentences (as in route)').choices(devices).default(routeDefaults.device))
-    .option('--skip-bad-pairs', 'keep pairs whose word cannot be found as "skipped" (out of the figures) instead of stopping with an error', wicDefaults.skipBadPairs)
+    .option('--skip-bad-pairs', 'keep pairs whose word cannot be found as "skipped" (out of the figures) instead of stopping with an error; skip suspect pairs (whose word does not look like the target) too', wicDefaults.skipBadPairs)
     .addHelpText(
       'after',
       '\nExample:\n' +
@@ -31,8 +31,20 @@ export function wicCommand(): Command {
     )
     .action(async (data: string, flags) => {
       const model = modelOption(flags.model);
-      const result = await runWic({ data, gold: flags.gold, model, out: flags.out, wordToken: flags.wordToken, skipBadPairs: flags.skipBadPairs, device: parseDevice(flags.device) });
-      for (const { index, problem } of result.skipped) process.stderr.write(`${data}: line ${index + 1}: skipped: ${problem}\n`);
+      const result = await runWic({
+        data,
+        gold: flags.gold,
+        model,
+        out: flags.out,
+        wordToken: flags.wordToken,
+        skipBadPairs: flags.skipBadPairs,
+        device: parseDevice(flags.device),
+        warn: (line) => process.stderr.write(`${line}
+`),
+      });
+      // Suspect pairs were announced by the one warning line; the others are named one by one.
+      for (const { index, problem } of result.skipped.filter((s) => !s.suspect)) process.stderr.write(`${data}: line ${index + 1}: skipped: ${problem}
+`);
       const used = result.wic.pairs.filter((p) => !p.skipped);
       const same = used.filter((p) => p.label).length;
       process.stdout.write(

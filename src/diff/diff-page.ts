@@ -9,7 +9,7 @@ import type { WeightsDiff } from '../analysis/weights-diff.js';
 import type { DiffResult, RoutingResult, TraceSource } from './diff-result.js';
 import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell } from '../page/charts.js';
 import type { ReportPage, ReportSection } from '../page/html.js';
-import { showToken } from '../page/token-display.js';
+import { contextDisplay, showToken } from '../page/token-display.js';
 
 export const diffReportDefaults = {
   /** Rows of the ranked experts table. */
@@ -127,7 +127,15 @@ function routingSections(routing: RoutingResult): ReportSection[] {
       notes: tokens.length === 0 ? ['Every token is routed to the same experts by both models, in every layer.'] : undefined,
       table: {
         columns: ['prompt', 'position', 'before', 'token', 'after', 'mean overlap', 'top-1 agreement'],
-        rows: tokens.map((t) => [t.prompt + 1, t.position, t.text?.before, showToken({ id: t.tokenId, text: t.text?.token || undefined }), t.text?.after, t.overlap, t.top1Agreement]),
+        rows: tokens.map((t) => [
+          t.prompt + 1,
+          t.position,
+          t.text && contextDisplay(t.text.before),
+          showToken({ id: t.tokenId, bytes: t.text?.token.length ? t.text.token : undefined }),
+          t.text && contextDisplay(t.text.after),
+          t.overlap,
+          t.top1Agreement,
+        ]),
       },
     },
   ];

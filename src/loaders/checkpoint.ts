@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileError } from '../errors.js';
-import { parseFp8BlockSize } from '../models/config.js';
+import { readFp8BlockSize } from '../models/config.js';
 import { dequantizeFp8Blocks, toFloat32, toFloat64 } from './dtypes.js';
 import { SafetensorsFile, TensorInfo } from './safetensors.js';
 
@@ -52,7 +52,8 @@ export class Checkpoint {
   /** `fp8BlockSize` overrides the block size config.json gives (for folders without one). */
   static open(dir: string, options: { fp8BlockSize?: [number, number] } = {}): Checkpoint {
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw fileError(dir, 'model-dir-missing', 'model folder not found');
-    const configured = configuredFp8BlockSize(dir);
+    // The one reading of config.json's quantization_config (models/config.ts), so route and the weights agree.
+    const configured = readFp8BlockSize(dir);
     const fp8BlockSize = options.fp8BlockSize ?? configured ?? defaults.fp8BlockSize;
     const weightMap = readWeightMap(dir);
 
@@ -179,23 +180,6 @@ export class Checkpoint {
     this.openShards.push(shard);
     if (this.openShards.length > maxOpenShards) this.openShards.shift()!.close();
   }
-}
-
-/**
- * The FP8 block size from config.json `quantization_config.weight_block_size`; null without a config.json or a
- * quantization_config. Only that field is read: the rest of config.json is the model's business, not the weights'.
- */
-function configuredFp8BlockSize(dir: string): [number, number] | null {
-  const configPath = path.join(dir, 'config.json');
-  if (!fs.existsSync(configPath)) return null;
-  let config: unknown;
-  try {
-    config = JSON.parse(fs.readFileSync(configPath, 'utf8'));
-  } catch (error) {
-    throw fileError(configPath, 'config-json', `not valid JSON (${(error as Error).message})`, error);
-  }
-  const quantization = (config as { quantization_config?: { weight_block_size?: unknown } } | null)?.quantization_config;
-  return parseFp8BlockSize(quantization ?? undefined, configPath);
 }
 
 /** tensor name -> shard file name, from the index or from the single model.safetensors. */

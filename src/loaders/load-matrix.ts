@@ -62,7 +62,7 @@ export function loadMatrixFromRows(counts: number[][], file: string): LoadMatrix
 }
 
 /** `where` prefixes the position in messages, for the steps of a 3-D input. */
-function checkCounts(counts: number[][], file: string, where: string): void {
+export function checkCounts(counts: number[][], file: string, where: string): void {
   if (counts.length === 0) throw fileError(file, 'load-empty', `${where}load matrix has no rows`);
   const experts = counts[0].length;
   if (experts === 0) throw fileError(file, 'load-empty', `${where}load matrix row 0 has no experts`);
@@ -93,7 +93,8 @@ export function loadMatrixFromTrace(file: string): LoadMatrix {
   }
 }
 
-function fromJson(text: string, file: string): number[][] {
+/** The list a load JSON holds: `{"logical_count": [...]}` or a bare list; `what` names its items in errors. */
+export function loadJsonList(text: string, file: string, what: string): unknown[] {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -106,7 +107,12 @@ function fromJson(text: string, file: string): number[][] {
     }
     value = (value as { logical_count: unknown }).logical_count;
   }
-  if (!Array.isArray(value) || value.length === 0) throw fileError(file, 'load-empty', 'expected a non-empty list of per-layer rows');
+  if (!Array.isArray(value) || value.length === 0) throw fileError(file, 'load-empty', `expected a non-empty list of ${what}`);
+  return value;
+}
+
+function fromJson(text: string, file: string): number[][] {
+  const value = loadJsonList(text, file, 'per-layer rows');
   if (Array.isArray(value[0]) && Array.isArray(value[0][0])) {
     value.forEach((step, i) => {
       if (!Array.isArray(step) || !step.every(Array.isArray)) throw fileError(file, 'load-json', `step ${i} is not a list of per-layer rows, though step 0 is`);

@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileError, InputError } from '../errors.js';
-import { configJsonCodes, configMissing } from '../models/config.js';
-import { readJsonObject } from './json-file.js';
+import { moeLayers as moeLayersOf, readMoeConfig } from '../models/config.js';
 import { readNpy, type NpyArray } from './npy.js';
 
 /**
@@ -312,45 +311,14 @@ export interface MoeLayout {
 }
 
 /**
- * Reads MODEL_DIR/config.json for the families whose serving records import understands: DeepSeek
- * (`n_routed_experts`, dense below `first_k_dense_replace`, MoE every `moe_layer_freq`), Mixtral
- * (`num_local_experts`, all layers MoE), Qwen-MoE and OLMoE (`num_experts`, `decoder_sparse_step`,
- * `mlp_only_layers`).
+ * The MoE layout of MODEL_DIR/config.json, read by the parser route uses (models/config.ts, parseMoeConfig),
+ * so import and route agree on which layers are MoE, E and K for every family.
  */
 export function readMoeLayout(modelDir: string): MoeLayout {
-  const file = path.join(modelDir, 'config.json');
-  const config = readJsonObject(file, configJsonCodes, configMissing);
-  const int = (key: string, fallback?: number): number => {
-    const value = config[key] ?? fallback;
-    if (!Number.isSafeInteger(value) || (value as number) < 0) {
-      throw fileError(file, 'config-field', `field "${key}" must be a non-negative integer, found ${JSON.stringify(config[key])}`);
-    }
-    return value as number;
-  };
-  const hiddenLayers = int('num_hidden_layers');
-  const k = int('num_experts_per_tok');
-  const all = Array.from({ length: hiddenLayers }, (_, layer) => layer);
-  let experts: number;
-  let moeLayers: number[];
-  if (config.n_routed_experts != null) {
-    experts = int('n_routed_experts');
-    const firstMoe = int('first_k_dense_replace', 0);
-    const frequency = Math.max(1, int('moe_layer_freq', 1));
-    moeLayers = all.filter((layer) => layer >= firstMoe && layer % frequency === 0);
-  } else if (config.num_local_experts != null) {
-    experts = int('num_local_experts');
-    moeLayers = all;
-  } else if (config.num_experts != null) {
-    experts = int('num_experts');
-    const step = Math.max(1, int('decoder_sparse_step', 1));
-    const denseOnly = Array.isArray(config.mlp_only_layers) ? config.mlp_only_layers : [];
-    moeLayers = all.filter((layer) => !denseOnly.includes(layer) && (layer + 1) % step === 0);
-  } else {
-    throw fileError(file, 'config-field', 'no routed expert count: expected "n_routed_experts", "num_local_experts" or "num_experts"');
-  }
-  if (experts === 0 || moeLayers.length === 0) throw fileError(file, 'config-field', 'the config describes no MoE layer');
-  if (k < 1 || k > experts) throw fileError(file, 'config-field', `num_experts_per_tok ${k} must be between 1 and the expert count ${experts}`);
-  return { modelType: String(config.model_type ?? 'unknown'), experts, k, hiddenLayers, moeLayers, config };
+  const config = readMoeConfig(modelDir);
+  const moeLayers = moeLayersOf(config);
+  if (moeLayers.length === 0) throw fileError(path.join(modelDir, 'config.json'), 'config-field', 'the config describes no MoE layer');
+  return { modelType: config.modelType, experts: config.nRoutedExperts, k: config.topK, hiddenLayers: config.numLayers, moeLayers, config: config.raw as Json };
 }
 
 /**

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileError } from '../errors.js';
 import { readJsonObject, type JsonFileCodes } from '../loaders/json-file.js';
@@ -50,6 +51,31 @@ export interface ModelConfig {
   /** The config.json as read, kept for traces (`model_config`). */
   raw: Record<string, unknown>;
 }
+
+/**
+ * What routing is, as config.json declares it: which layers are MoE, E, K, the router's gate settings and the
+ * FP8 blocks. Every command reads these through parseMoeConfig (route as part of parseModelConfig, import from
+ * the model folder, report from the trace's `model_config`), so they cannot disagree about a model. It needs
+ * only the routing fields, so it also reads the config of a model served elsewhere whose weights are not here.
+ */
+export type MoeConfig = Pick<
+  ModelConfig,
+  | 'modelType'
+  | 'numLayers'
+  | 'nRoutedExperts'
+  | 'topK'
+  | 'firstKDenseReplace'
+  | 'moeLayerFreq'
+  | 'layerKinds'
+  | 'scoringFunc'
+  | 'topkMethod'
+  | 'nGroup'
+  | 'topkGroup'
+  | 'normTopkProb'
+  | 'routedScalingFactor'
+  | 'fp8BlockSize'
+  | 'raw'
+>;
 
 /** Standard attention (V1, Mixtral, Qwen2-MoE, OLMoE): q/k/v projections, grouped-query when kv heads < heads. */
 export interface MhaAttention {
@@ -108,13 +134,34 @@ export function familyOf(modelType: ModelType): Family {
   return modelType.startsWith('deepseek') ? 'deepseek' : (modelType as Family);
 }
 
-/** How reading a model's config.json fails, the same for every reader. */
-export const configJsonCodes: JsonFileCodes = { missing: 'config-missing', json: 'config-json', object: 'config-json' };
-export const configMissing = 'no config.json in the model folder';
-
 export function readModelConfig(modelDir: string): ModelConfig {
+  const { raw, file } = readConfigJson(modelDir);
+  return parseModelConfig(raw, file);
+}
+
+/** The routing part of MODEL_DIR/config.json (import reads only this: the weights need not be there). */
+export function readMoeConfig(modelDir: string): MoeConfig {
+  const { raw, file } = readConfigJson(modelDir);
+  return parseMoeConfig(raw, file);
+}
+
+/**
+ * The FP8 block size MODEL_DIR/config.json declares (as parseMoeConfig reads it), or null without a config.json
+ * or a quantization_config. Only that field is read: opening the weights needs nothing else of the model.
+ */
+export function readFp8BlockSize(modelDir: string): [number, number] | null {
+  if (!fs.existsSync(path.join(modelDir, 'config.json'))) return null;
+  const { raw, file } = readConfigJson(modelDir);
+  return parseFp8BlockSize(raw.quantization_config as Fp8Quantization | undefined, file);
+}
+
+/** How reading a model's config.json fails, the same for every reader. */
+const configJsonCodes: JsonFileCodes = { missing: 'config-missing', json: 'config-json', object: 'config-json' };
+
+/** MODEL_DIR/config.json as a JSON object, with its path for errors. */
+function readConfigJson(modelDir: string): { raw: Record<string, unknown>; file: string } {
   const file = path.join(modelDir, 'config.json');
-  return parseModelConfig(readJsonObject(file, configJsonCodes, configMissing), file);
+  return { raw: readJsonObject(file, configJsonCodes, 'no config.json in the model folder'), file };
 }
 
 /** Typed access to config.json fields, each error naming the file and the field. */
@@ -125,6 +172,12 @@ function fieldReader(raw: Record<string, unknown>, source: string) {
     int(key: string, fallback?: number): number {
       const value = raw[key] ?? fallback;
       if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw fail(key, 'a non-negative integer');
+      return value;
+    },
+    /** An integer of at least 1: a layer period of 0 would make every index test divide by zero. */
+    positiveInt(key: string, fallback?: number): number {
+      const value = raw[key] ?? fallback;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw fail(key, 'an integer of at least 1');
       return value;
     },
     num(key: string, fallback?: number): number {
@@ -151,29 +204,80 @@ function fieldReader(raw: Record<string, unknown>, source: string) {
 }
 type Fields = ReturnType<typeof fieldReader>;
 
-/** Validates and normalises a config.json object; `source` names it in errors. */
+/** Validates and normalises a config.json object for the forward pass and the routing; `source` names it in errors. */
 export function parseModelConfig(raw: Record<string, unknown>, source: string): ModelConfig {
+  const moe = parseMoeConfig(raw, source);
+  const f = fieldReader(raw, source);
+  const forward = familyOf(moe.modelType) === 'deepseek' ? parseDeepseek(raw, f, moe.modelType, source) : parseOtherFamily(raw, f, moe.modelType, source);
+  const config: ModelConfig = { ...moe, ...forward };
+  validateForward(config, source);
+  return config;
+}
+
+/**
+ * The routing of a config.json (MoeConfig): the family's layer-type rule, E, K, the gate settings with the
+ * defaults of the code that runs each family, and the FP8 blocks. `source` names it in errors.
+ */
+export function parseMoeConfig(raw: Record<string, unknown>, source: string): MoeConfig {
   const modelType = raw.model_type;
   if (typeof modelType !== 'string') throw fileError(source, 'config-field', 'field "model_type" is missing');
   if (!(supportedModelTypes as readonly string[]).includes(modelType)) {
     throw fileError(source, 'config-model-type', `unknown model_type "${modelType}" (supported: ${supportedModelTypes.join(', ')})`);
   }
+  const type = modelType as ModelType;
   const f = fieldReader(raw, source);
-  const config = familyOf(modelType as ModelType) === 'deepseek' ? parseDeepseek(raw, f, modelType as ModelType, source) : parseOtherFamily(raw, f, modelType as ModelType, source);
-  validate(config, source);
+  const numLayers = f.int('num_hidden_layers');
+  const topK = f.int('num_experts_per_tok');
+  const layers = familyOf(type) === 'deepseek' ? deepseekLayers(f, numLayers) : otherFamilyLayers(f, type, numLayers);
+  const gate = familyOf(type) === 'deepseek' ? deepseekGate(type, f, topK, source) : otherFamilyGate(f, type);
+  const config: MoeConfig = {
+    modelType: type,
+    numLayers,
+    topK,
+    ...layers,
+    ...gate,
+    fp8BlockSize: parseFp8BlockSize(raw.quantization_config as Fp8Quantization | undefined, source),
+    raw,
+  };
+  validateRouting(config, source);
   return config;
 }
 
-/** DeepSeek V1, V2 and V3 (architecture.md sections 1-5). */
-function parseDeepseek(raw: Record<string, unknown>, f: Fields, modelType: ModelType, source: string): ModelConfig {
-  const hiddenSize = f.int('hidden_size');
-  const numLayers = f.int('num_hidden_layers');
-  const numHeads = f.int('num_attention_heads');
+type LayerFields = Pick<ModelConfig, 'nRoutedExperts' | 'firstKDenseReplace' | 'moeLayerFreq' | 'layerKinds'>;
+
+/** DeepSeek V1-V3: layers below first_k_dense_replace are dense, then every moe_layer_freq-th layer is MoE. */
+function deepseekLayers(f: Fields, numLayers: number): LayerFields {
   const firstKDenseReplace = f.int('first_k_dense_replace', 0);
-  const moeLayerFreq = f.int('moe_layer_freq', 1);
+  const moeLayerFreq = f.positiveInt('moe_layer_freq', 1);
   const nRoutedExperts = f.int('n_routed_experts', 0);
+  const layerKinds = Array.from({ length: numLayers }, (_, l) =>
+    nRoutedExperts > 0 && l >= firstKDenseReplace && l % moeLayerFreq === 0 ? ('moe' as const) : ('dense' as const),
+  );
+  return { nRoutedExperts, firstKDenseReplace, moeLayerFreq, layerKinds };
+}
+
+/**
+ * Mixtral and OLMoE: every layer is MoE. Qwen2-MoE: layer l is sparse iff it is not in mlp_only_layers and
+ * (l + 1) % decoder_sparse_step == 0.
+ */
+function otherFamilyLayers(f: Fields, modelType: ModelType, numLayers: number): LayerFields {
+  const nRoutedExperts = f.int(modelType === 'mixtral' ? 'num_local_experts' : 'num_experts');
+  let layerKinds = Array.from({ length: numLayers }, () => (nRoutedExperts > 0 ? ('moe' as const) : ('dense' as const)));
+  if (modelType === 'qwen2_moe') {
+    const step = f.positiveInt('decoder_sparse_step', 1);
+    const mlpOnly = new Set(f.intList('mlp_only_layers'));
+    layerKinds = layerKinds.map((kind, l) => (kind === 'moe' && !mlpOnly.has(l) && (l + 1) % step === 0 ? 'moe' : 'dense'));
+  }
+  return { nRoutedExperts, firstKDenseReplace: 0, moeLayerFreq: 1, layerKinds };
+}
+
+type ForwardFields = Omit<ModelConfig, keyof MoeConfig>;
+
+/** DeepSeek V1, V2 and V3 (architecture.md sections 1-5). */
+function parseDeepseek(raw: Record<string, unknown>, f: Fields, modelType: ModelType, source: string): ForwardFields {
+  const hiddenSize = f.int('hidden_size');
+  const numHeads = f.int('num_attention_heads');
   if (f.bool('attention_bias', false)) throw fileError(source, 'config-field', `attention_bias true is not part of the ${modelType} architecture`);
-  if (moeLayerFreq < 1) throw fileError(source, 'config-field', 'field "moe_layer_freq" must be at least 1');
   const moeIntermediateSize = f.int('moe_intermediate_size');
   const nSharedExperts = f.int('n_shared_experts', 0);
 
@@ -206,34 +310,18 @@ function parseDeepseek(raw: Record<string, unknown>, f: Fields, modelType: Model
     rope = { dim: qkRopeHeadDim, theta, interleaved: f.bool('rope_interleave', true), yarn };
   }
 
-  const layerKinds = Array.from({ length: numLayers }, (_, l) =>
-    nRoutedExperts > 0 && l >= firstKDenseReplace && l % moeLayerFreq === 0 ? ('moe' as const) : ('dense' as const),
-  );
-  const quantization = raw.quantization_config as { weight_block_size?: unknown } | undefined;
-  const topK = f.int('num_experts_per_tok');
-  const gate = deepseekGate(modelType, f, topK, source);
   return {
-    modelType,
     hiddenSize,
-    numLayers,
     attention,
     rope,
     intermediateSize: f.int('intermediate_size'),
     moeIntermediateSize,
-    nRoutedExperts,
     nSharedExperts,
     sharedIntermediateSize: nSharedExperts * moeIntermediateSize,
     sharedExpertGate: false,
-    topK,
-    firstKDenseReplace,
-    moeLayerFreq,
-    layerKinds,
-    ...gate,
     rmsNormEps: f.num('rms_norm_eps', 1e-6),
     maxPositionEmbeddings: f.int('max_position_embeddings'),
     vocabSize: f.int('vocab_size'),
-    fp8BlockSize: parseFp8BlockSize(quantization, source),
-    raw,
   };
 }
 
@@ -265,6 +353,12 @@ function deepseekGate(modelType: ModelType, f: Fields, topK: number, source: str
   };
 }
 
+/** Mixtral, Qwen2-MoE and OLMoE route with a softmax top-K; MixtralTopKRouter always renormalises the top-K weights. */
+function otherFamilyGate(f: Fields, modelType: ModelType): GateFields {
+  const normTopkProb = modelType === 'mixtral' ? true : f.bool('norm_topk_prob', false);
+  return { scoringFunc: 'softmax', topkMethod: 'greedy', nGroup: 1, topkGroup: 1, normTopkProb, routedScalingFactor: 1 };
+}
+
 /** rope_theta, or transformers v5's rope_parameters.rope_theta. */
 function ropeTheta(raw: Record<string, unknown>, f: Fields, fallback: number, source: string): number {
   if (raw.rope_theta != null) return f.num('rope_theta');
@@ -282,9 +376,8 @@ function ropeScaling(raw: Record<string, unknown>): unknown {
 }
 
 /** Mixtral, Qwen2-MoE and OLMoE (architecture.md section 6): standard attention, softmax routers. */
-function parseOtherFamily(raw: Record<string, unknown>, f: Fields, modelType: ModelType, source: string): ModelConfig {
+function parseOtherFamily(raw: Record<string, unknown>, f: Fields, modelType: ModelType, source: string): ForwardFields {
   const hiddenSize = f.int('hidden_size');
-  const numLayers = f.int('num_hidden_layers');
   const numHeads = f.int('num_attention_heads');
   const headDim = f.int('head_dim', hiddenSize / numHeads);
   const numKvHeads = f.int('num_key_value_heads', numHeads);
@@ -307,53 +400,28 @@ function parseOtherFamily(raw: Record<string, unknown>, f: Fields, modelType: Mo
     softmaxScale: 1 / Math.sqrt(headDim),
   };
   const common = {
-    modelType,
     hiddenSize,
-    numLayers,
     attention,
     // The configuration classes' defaults: Mixtral 1e6, Qwen2-MoE and OLMoE 10000.
     rope: { dim: headDim, theta: ropeTheta(raw, f, modelType === 'mixtral' ? 1e6 : 10000, source), interleaved: false, yarn: null },
-    firstKDenseReplace: 0,
-    moeLayerFreq: 1,
-    scoringFunc: 'softmax' as const,
-    topkMethod: 'greedy' as const,
-    nGroup: 1,
-    topkGroup: 1,
-    routedScalingFactor: 1,
-    topK: f.int('num_experts_per_tok'),
     rmsNormEps: f.num('rms_norm_eps', modelType === 'qwen2_moe' ? 1e-6 : 1e-5),
     maxPositionEmbeddings,
     vocabSize: f.int('vocab_size'),
-    fp8BlockSize: parseFp8BlockSize(raw.quantization_config as { weight_block_size?: unknown } | undefined, source),
-    raw,
   };
-  const allMoe = Array.from({ length: numLayers }, () => 'moe' as const);
-
-  if (modelType === 'mixtral') {
-    // MixtralTopKRouter always renormalises the top-k weights; the experts are intermediate_size wide.
+  if (modelType !== 'qwen2_moe') {
+    // Mixtral's and OLMoE's experts are intermediate_size wide, and they have no shared expert.
     const width = f.int('intermediate_size');
-    return { ...common, intermediateSize: width, moeIntermediateSize: width, nRoutedExperts: f.int('num_local_experts'), nSharedExperts: 0, sharedIntermediateSize: 0, sharedExpertGate: false, layerKinds: allMoe, normTopkProb: true };
+    return { ...common, intermediateSize: width, moeIntermediateSize: width, nSharedExperts: 0, sharedIntermediateSize: 0, sharedExpertGate: false };
   }
-  if (modelType === 'olmoe') {
-    const width = f.int('intermediate_size');
-    return { ...common, intermediateSize: width, moeIntermediateSize: width, nRoutedExperts: f.int('num_experts'), nSharedExperts: 0, sharedIntermediateSize: 0, sharedExpertGate: false, layerKinds: allMoe, normTopkProb: f.bool('norm_topk_prob', false) };
-  }
-  // Qwen2-MoE: layer l is sparse iff it is not in mlp_only_layers and (l + 1) % decoder_sparse_step == 0.
-  const nRoutedExperts = f.int('num_experts');
-  const step = f.int('decoder_sparse_step', 1);
-  const mlpOnly = new Set(f.intList('mlp_only_layers'));
   // Qwen2MoeConfig's default: a config without the field still has the shared expert.
   const sharedWidth = f.int('shared_expert_intermediate_size', 5632);
   return {
     ...common,
     intermediateSize: f.int('intermediate_size'),
     moeIntermediateSize: f.int('moe_intermediate_size'),
-    nRoutedExperts,
     nSharedExperts: sharedWidth > 0 ? 1 : 0,
     sharedIntermediateSize: sharedWidth,
     sharedExpertGate: sharedWidth > 0,
-    layerKinds: Array.from({ length: numLayers }, (_, l) => (nRoutedExperts > 0 && step > 0 && !mlpOnly.has(l) && (l + 1) % step === 0 ? 'moe' : 'dense')),
-    normTopkProb: f.bool('norm_topk_prob', false),
   };
 }
 
@@ -382,8 +450,11 @@ export function yarnMscale(factor: number, mscale: number): number {
   return factor <= 1 ? 1 : 0.1 * mscale * Math.log(factor) + 1;
 }
 
+/** config.json `quantization_config`, as far as it is read. */
+type Fp8Quantization = { weight_block_size?: unknown; quant_method?: unknown; fmt?: unknown };
+
 /** quantization_config.weight_block_size: null without a quantization_config, [128, 128] when it names none. */
-export function parseFp8BlockSize(quantization: { weight_block_size?: unknown; quant_method?: unknown; fmt?: unknown } | undefined, source: string): [number, number] | null {
+export function parseFp8BlockSize(quantization: Fp8Quantization | undefined, source: string): [number, number] | null {
   if (quantization == null) return null;
   // Only DeepSeek-V3's block FP8 is read; GPTQ, AWQ and the like store other tensors and would be misread.
   if (quantization.quant_method != null && quantization.quant_method !== 'fp8') {
@@ -397,7 +468,8 @@ export function parseFp8BlockSize(quantization: { weight_block_size?: unknown; q
   return [block[0], block[1]];
 }
 
-function validate(config: ModelConfig, source: string): void {
+/** The forward pass's shapes: whole even head dims, query heads in whole groups per kv head. */
+function validateForward(config: ModelConfig, source: string): void {
   const { attention, hiddenSize } = config;
   const fail = (problem: string) => fileError(source, 'config-field', problem);
   if (attention.kind === 'mha') {
@@ -406,6 +478,11 @@ function validate(config: ModelConfig, source: string): void {
   } else if (attention.qkRopeHeadDim % 2 !== 0) {
     throw fail(`qk_rope_head_dim ${attention.qkRopeHeadDim} must be even`);
   }
+}
+
+/** The router can pick K experts: K within E, sigmoid exactly with noaux_tc, groups that split E and hold K. */
+function validateRouting(config: MoeConfig, source: string): void {
+  const fail = (problem: string) => fileError(source, 'config-field', problem);
   if (config.nRoutedExperts > 0 && (config.topK < 1 || config.topK > config.nRoutedExperts)) {
     throw fail(`num_experts_per_tok ${config.topK} must be between 1 and the ${config.nRoutedExperts} routed experts`);
   }
@@ -419,10 +496,10 @@ function validate(config: ModelConfig, source: string): void {
   }
 }
 
-export function isMoeLayer(config: ModelConfig, layer: number): boolean {
+export function isMoeLayer(config: MoeConfig, layer: number): boolean {
   return config.layerKinds[layer] === 'moe';
 }
 
-export function moeLayers(config: ModelConfig): number[] {
+export function moeLayers(config: MoeConfig): number[] {
   return config.layerKinds.flatMap((kind, l) => (kind === 'moe' ? [l] : []));
 }

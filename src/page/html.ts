@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { bytesHtml, type DisplayText } from './token-display.js';
 
 /**
  * The HTML page every report command writes (report, and diff and wic after it): one self-contained file.
@@ -12,8 +13,11 @@ import path from 'node:path';
 
 export interface ReportTable {
   columns: string[];
-  /** Numbers are shown with up to 4 significant digits (integers in full); strings as given, escaped. */
-  rows: Array<Array<string | number | undefined>>;
+  /**
+   * Numbers are shown with up to 4 significant digits (integers in full); strings as given, escaped; display
+   * text (tokens) with its byte runs as hex in a span.bytes.
+   */
+  rows: Array<Array<string | number | DisplayText | undefined>>;
   /** Rows shown open; the rest go behind a disclosure. */
   shownRows?: number;
 }
@@ -98,6 +102,11 @@ ${(page.scripts ?? []).map((script) => `<script>${script}</script>`).join('\n')}
 `;
 }
 
+/** Display text (a token) as HTML: its strings escaped, its byte runs in a span.bytes. */
+export function displayHtml(text: DisplayText): string {
+  return text.map((piece) => (typeof piece === 'string' ? escapeHtml(piece) : bytesHtml(piece.bytes))).join('');
+}
+
 /** Escapes text for HTML element content and quoted attribute values. */
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => htmlEntities[c]);
@@ -133,9 +142,15 @@ function tableHtml({ columns, rows, shownRows }: ReportTable): string {
   }
   const head = columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('');
   const body = rows
-    .map((row) => `<tr>${row.map((cell) => (typeof cell === 'number' ? `<td class="num">${escapeHtml(formatNumber(cell))}</td>` : `<td>${escapeHtml(cell ?? '')}</td>`)).join('')}</tr>`)
+    .map((row) => `<tr>${row.map(cellHtml).join('')}</tr>`)
     .join('\n');
   return `<div class="table"><table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table></div>`;
+}
+
+function cellHtml(cell: string | number | DisplayText | undefined): string {
+  if (typeof cell === 'number') return `<td class="num">${escapeHtml(formatNumber(cell))}</td>`;
+  if (Array.isArray(cell)) return `<td>${displayHtml(cell)}</td>`;
+  return `<td>${escapeHtml(cell ?? '')}</td>`;
 }
 
 /** Integers in full, other numbers to 4 significant digits. */
@@ -211,6 +226,7 @@ table { border-collapse: collapse; font-size: 13px; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: 3px 10px; text-align: left; vertical-align: top; }
 th { background: #f4f4f6; position: sticky; top: 0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.bytes { font: 12px ui-monospace, Menlo, Consolas, monospace; background: #eef1f8; color: #33508a; border: 1px solid #c9d2e8; border-radius: 3px; padding: 0 3px; }
 @media print {
   body { font-size: 11pt; }
   header, main { max-width: none; padding: 0; }

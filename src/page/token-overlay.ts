@@ -1,6 +1,6 @@
-import type { OverlayItem, TokenOverlay } from '../analysis/token-overlay.js';
-import { escapeHtml, scriptJson } from './html.js';
-import { showToken } from './token-display.js';
+import type { TokenOverlay } from '../analysis/token-overlay.js';
+import { displayHtml, escapeHtml, scriptJson } from './html.js';
+import { showToken, tokenJson } from './token-display.js';
 
 /**
  * The token overlay on a page: an interactive view (a layer picker, a search box over the embedded
@@ -31,20 +31,38 @@ export function expertColour(expert: number): string {
   return `hsl(${hue.toFixed(1)}, 70%, ${expert % 2 === 0 ? 80 : 68}%)`;
 }
 
-/** The interactive view and the static form, as markup for a section's `html`. */
-export function overlayHtml(overlay: TokenOverlay, options: OverlayViewOptions): string {
+/** A special token (BOS and other added tokens) covers no text. */
+const specialToken = '⟨special⟩';
+
+/**
+ * What the page's script reads: every token as contract.md's JSON form (its text, and `bytes_hex` where its
+ * bytes are not UTF-8 alone), the experts and weights [tokens, L, K], and each expert's colour.
+ */
+export function overlayData(overlay: TokenOverlay, options: OverlayViewOptions) {
   const { layers, K, E, items } = overlay;
-  const layer = options.layer !== undefined && layers.includes(options.layer) ? options.layer : layers[0];
-  const colours = Array.from({ length: E }, (_, e) => expertColour(e));
-  const data = {
+  return {
     layers,
     K,
-    items: items.map(({ title, tokens, experts, weights, mark }) => ({ title, tokens, experts, weights, mark })),
-    colours,
+    items: items.map(({ title, tokens, experts, weights, mark }) => ({
+      title,
+      tokens: tokens.map((bytes) => (bytes.length === 0 ? { text: specialToken } : tokenJson(bytes))),
+      experts,
+      weights,
+      mark,
+    })),
+    colours: Array.from({ length: E }, (_, e) => expertColour(e)),
     initial: options.initial,
     maxMatches,
     noun: options.noun ?? 'prompts',
   };
+}
+
+/** The interactive view and the static form, as markup for a section's `html`. */
+export function overlayHtml(overlay: TokenOverlay, options: OverlayViewOptions): string {
+  const { layers } = overlay;
+  const layer = options.layer !== undefined && layers.includes(options.layer) ? options.layer : layers[0];
+  const data = overlayData(overlay, options);
+  const colours = data.colours;
   const layerOptions = layers.map((l) => `<option value="${l}"${l === layer ? ' selected' : ''}>${l}</option>`).join('');
   const interactive = `<div class="overlay" data-overlay>
 <div class="overlay-controls"><label>layer <select class="overlay-layer">${layerOptions}</select></label>
@@ -81,9 +99,8 @@ function staticOverlayHtml(overlay: TokenOverlay, colours: string[], itemCount: 
   return `<details class="overlay-print" open><summary>Printable form: every layer for the first ${tables.length} ${noun}</summary>${tables.join('\n')}</details>`;
 }
 
-function tokenHtml(token: OverlayItem['tokens'][number]): string {
-  if (token.hex !== undefined) return `<span class="bytes">${escapeHtml(token.hex)}</span>`;
-  return escapeHtml(showToken({ id: 0, text: token.text }));
+function tokenHtml(bytes: Uint8Array): string {
+  return bytes.length === 0 ? escapeHtml(specialToken) : displayHtml(showToken({ id: 0, bytes }));
 }
 
 export const overlayStyles = `
@@ -96,7 +113,6 @@ export const overlayStyles = `
 .tok { padding: 1px 0; margin-right: 1px; border-radius: 2px; white-space: pre-wrap; }
 .tok .ws { opacity: 0.45; }
 .tok.marked { outline: 2px solid #000; font-weight: 700; }
-.bytes { font-size: 11px; border: 1px dashed #666; padding: 0 2px; }
 .overlay-tip { position: fixed; display: none; background: #fff; border: 1px solid #999; box-shadow: 0 2px 6px #0003; padding: 6px 8px; font-size: 12px; max-width: 360px; z-index: 10; pointer-events: none; white-space: pre-line; }
 .overlay-static { margin: 8px 0; }
 .overlay-static caption { text-align: left; font-size: 12px; color: #555; }
@@ -162,11 +178,11 @@ export const overlayScript = `
           span.setAttribute('data-expert', String(expert));
           span.setAttribute('data-item', item.title);
           span.setAttribute('data-token', String(t));
-          if (token.hex !== undefined) span.appendChild(element('span', 'bytes', token.hex));
+          if (token.bytes_hex !== undefined) span.appendChild(element('span', 'bytes', token.bytes_hex));
           else visibleText(token.text).forEach(function (part) { span.appendChild(part[0] ? element('span', 'ws', part[1]) : document.createTextNode(part[1])); });
           span.__overlay = { item: item, t: t };
           text.appendChild(span);
-          if (token.hex === undefined && token.text.indexOf('\\n') >= 0) text.appendChild(document.createElement('br'));
+          if (token.bytes_hex === undefined && token.text.indexOf('\\n') >= 0) text.appendChild(document.createElement('br'));
         });
         box.appendChild(text);
         list.appendChild(box);
@@ -188,7 +204,7 @@ export const overlayScript = `
       if (!span || !span.__overlay) return;
       var item = span.__overlay.item, t = span.__overlay.t, token = item.tokens[t];
       var l = data.layers.indexOf(Number(select.value));
-      var lines = ['token ' + JSON.stringify(token.text), 'bytes ' + (token.hex !== undefined ? token.hex : hexOf(token.text)), 'layer ' + data.layers[l] + ', experts (weight):'];
+      var lines = ['token ' + JSON.stringify(token.text), 'bytes ' + (token.bytes_hex !== undefined ? token.bytes_hex : hexOf(token.text)), 'layer ' + data.layers[l] + ', experts (weight):'];
       for (var k = 0; k < K; k++) {
         var at = (t * L + l) * K + k;
         lines.push('  ' + item.experts[at] + (item.weights ? '  (' + item.weights[at] + ')' : ''));

@@ -200,7 +200,7 @@ function groupsSection(traces: InputAnalysis[]): ReportSection[] {
         `The ${E} experts form ${limit.nGroup} groups of ${E / limit.nGroup} contiguous experts; this counts the distinct groups each token's experts fall in. ` +
         (limit.topkGroup !== undefined
           ? `The model allows at most ${limit.topkGroup} groups per token (the dashed line)${limit.enforced ? ' and its router enforces it, so no token may ever exceed it (the tooltip counts tokens over the limit)' : ''}. Group-limited routing keeps a token on few nodes when each node holds whole groups.`
-          : 'The model sets no group limit; the groups are the ones given with --groups.'),
+          : "The model's router limits no token to a number of groups (it is greedy); the groups are the model's n_group, or else the ones given with --groups."),
       spec: comparedLineChart(points, {
         title: 'groups per token (mean)',
         yTitle: 'distinct groups',

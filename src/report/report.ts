@@ -4,6 +4,7 @@ import type { ClusterOptions } from '../analysis/placement.js';
 import { writeFileAtomically } from '../files.js';
 import { readLoadMatrix } from '../loaders/load-matrix.js';
 import { openTrace } from '../trace.js';
+import { planReportSections } from '../balance/plan-page.js';
 import { renderHtmlReport } from '../page/html.js';
 import { buildReportPage } from './report-page.js';
 import { reportSummary, summaryJson, type ReportSummary } from './summary.js';
@@ -21,6 +22,10 @@ export interface ReportOptions extends ClusterOptions {
   layers?: number[];
   blockTokens?: number;
   tableBudgetBytes?: number;
+  /** PLAN.json to render against the first input (contract.md, `report --plan`). */
+  plan?: string;
+  /** One expert's weight bytes, for the plan's memory. */
+  expertBytes?: number;
   /** Progress over one input's passes. */
   onProgress?: (input: string, done: number, total: number) => void;
 }
@@ -31,7 +36,7 @@ export interface ReportResult {
 }
 
 export function runReport(inputs: string[], options: ReportOptions): ReportResult {
-  const { out, json, layers, onProgress, ...analysisOptions } = options;
+  const { out, json, layers, onProgress, plan, expertBytes, ...analysisOptions } = options;
   const names = inputNames(inputs);
   const analyses = inputs.map((file, i) => {
     const common = { ...analysisOptions, name: names[i], detailLayers: layers };
@@ -44,7 +49,9 @@ export function runReport(inputs: string[], options: ReportOptions): ReportResul
     }
   });
   const summary = reportSummary(analyses);
-  writeFileAtomically(out, renderHtmlReport(buildReportPage(analyses, summary.per_layer)));
+  const page = buildReportPage(analyses, summary.per_layer);
+  if (plan !== undefined) page.sections.push(...planReportSections(plan, inputs[0], names[0], expertBytes));
+  writeFileAtomically(out, renderHtmlReport(page));
   if (json !== undefined) writeFileAtomically(json, summaryJson(summary));
   return { analyses, summary };
 }

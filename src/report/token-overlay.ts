@@ -24,7 +24,7 @@ export function tokenOverlaySections(traces: InputAnalysis[]): ReportSection[] {
         title: traces.length > 1 ? `Tokens coloured by expert: ${a.name}` : 'Tokens coloured by expert',
         explanation:
           "Each prompt's tokens, coloured by the expert each was routed to first (its top-1 expert: the highest selection score) at the layer picked, as in the routing figure of the Mixtral paper. " +
-          `Hover a token for all ${a.k} of its experts with their gate weights, and its bytes. Spaces show as ␣, line breaks as ↵; a token whose bytes are not valid UTF-8 on their own shows them in hex in a dashed box. ` +
+          `Hover a token for all ${a.k} of its experts with their gate weights, and its bytes. Spaces show as ␣, line breaks as ↵; a token whose bytes are not valid UTF-8 on their own shows them in hex in a box. ` +
           'Runs of one colour are text one expert handles; colours that follow token kinds (digits, punctuation) rather than meaning are routing that keys on the surface form. The search box finds prompts by their text.' +
           '\n\nThe printable form below shows every layer for the first prompts: read a column downwards to see one token move between experts with depth.',
         notes: limits,

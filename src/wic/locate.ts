@@ -84,7 +84,7 @@ function lemmaStretch(token: string, lemma: string): [number, number] | undefine
 }
 
 /** [start, end) UTF-16 offsets from the token's first to its last letter/digit, keeping what lies between ("o'clock"). */
-function alphanumericCore(token: string): [number, number] | undefined {
+export function alphanumericCore(token: string): [number, number] | undefined {
   const characters = [...token];
   const first = characters.findIndex((c) => wordCharacter.test(c));
   if (first < 0) return undefined;

@@ -8,6 +8,7 @@ import { perLayerChart, roundForChart, type Spec } from '../page/charts.js';
 import type { ReportPage, ReportTable } from '../page/html.js';
 import type { TokenOverlay } from '../analysis/token-overlay.js';
 import { overlayScript, overlayStyles } from '../page/token-overlay.js';
+import { tokenDisplay, type DisplayText } from '../page/token-display.js';
 import type { WicPair } from './wic-data.js';
 import { wicOverlaySection } from './wic-overlay.js';
 import type { WicAnalysis, WicLayerJson } from './wic-result.js';
@@ -30,14 +31,20 @@ const conditions = {
   diff: 'different sense (F)',
 };
 
-export function buildWicPage({ wic, skipped, wordTokenTexts }: WicAnalysis, inputs: WicPageInputs): ReportPage {
+export function buildWicPage({ wic, skipped, wordTokenBytes }: WicAnalysis, inputs: WicPageInputs): ReportPage {
   const used = wic.pairs.filter((p) => !p.skipped);
   const nSame = used.filter((p) => p.label).length;
   const nDiff = used.length - nSame;
   const chance = chanceOverlap(wic.k, wic.n_experts);
 
   const notes: string[] = [];
-  if (skipped.length > 0) notes.push(`${skipped.length} of ${wic.pairs.length} pairs were skipped because the word could not be found in a sentence; they are left out of every figure (listed under "Pairs").`);
+  if (skipped.length > 0) notes.push(`${skipped.length} of ${wic.pairs.length} pairs were skipped because the word could not be found in a sentence or the word at the index does not look like the target; they are left out of every figure (listed under "Pairs").`);
+  const usedSuspects = wic.suspect_pairs.filter((s) => !wic.pairs.find((p) => p.index === s.index)?.skipped);
+  const suspectUsed = new Set(usedSuspects.map((s) => s.index));
+  if (suspectUsed.size > 0) {
+    const [first] = usedSuspects;
+    notes.push(`${suspectUsed.size} pair${suspectUsed.size === 1 ? '' : 's'} whose index points at another word than the target are counted in the figures (e.g. line ${first.index + 1}: "${first.found}" for "${first.target}"; wic.json lists them under suspect_pairs); --skip-bad-pairs leaves them out.`);
+  }
   if (nSame === 0 || nDiff === 0) notes.push(`There are no ${nSame === 0 ? 'same-sense' : 'different-sense'} pairs, so that condition's overlap and kappa, and the AUC, are not defined.`);
 
   const conditionRows = (pick: (row: WicLayerJson, same: boolean) => number | null) =>
@@ -110,7 +117,7 @@ export function buildWicPage({ wic, skipped, wordTokenTexts }: WicAnalysis, inpu
         title: 'Pairs and the tokens found for the word',
         explanation:
           'The target word is found from its WiC whitespace-token index in each sentence (the letters and digits of that token that look like the word, so "banks," gives "banks"), then mapped to the model tokens whose bytes overlap it. A leading space belongs to the token after it, so " bank" is the word\'s token. Check here that the tokens are the word.',
-        table: pairTable({ wic, skipped, wordTokenTexts }, inputs.pairs),
+        table: pairTable({ wic, skipped, wordTokenBytes }, inputs.pairs),
         notes: wic.pairs.length > listedPairs ? [`Showing the first ${listedPairs} of ${wic.pairs.length} pairs and every skipped pair; wic.json lists them all.`] : undefined,
       },
       ...(inputs.overlay ? [wicOverlaySection(inputs.overlay, wic.pairs.length)] : []),
@@ -181,10 +188,11 @@ function layerTable(perLayer: WicLayerJson[]): ReportTable {
   };
 }
 
-function pairTable({ wic, skipped, wordTokenTexts }: WicAnalysis, pairs: WicPair[]): ReportTable {
+function pairTable({ wic, skipped, wordTokenBytes }: WicAnalysis, pairs: WicPair[]): ReportTable {
   const problems = new Map(skipped.map((s) => [s.index, s.problem]));
   const shown = wic.pairs.map((pair, i) => ({ pair, i })).filter(({ pair, i }) => i < listedPairs || pair.skipped);
-  const tokens = (texts: string[] | null) => (texts ? texts.map((text) => JSON.stringify(text)).join(' + ') : 'not found');
+  // "␣bank" + "s": each token in quotes, its spaces and non-UTF-8 bytes visible.
+  const tokens = (list: Uint8Array[] | null): DisplayText => (list ? ['"', ...list.flatMap((bytes, t) => [...(t > 0 ? ['" + "'] : []), ...tokenDisplay(bytes)]), '"'] : ['not found']);
   const withReasons = skipped.length > 0;
   return {
     columns: ['line', 'word', 'gold', 'sentence 1', 'word tokens 1', 'sentence 2', 'word tokens 2', ...(withReasons ? ['skipped because'] : [])],
@@ -193,9 +201,9 @@ function pairTable({ wic, skipped, wordTokenTexts }: WicAnalysis, pairs: WicPair
       pair.word,
       pair.label ? 'T' : 'F',
       pairs[i].sentences[0],
-      tokens(wordTokenTexts[i][0]),
+      tokens(wordTokenBytes[i][0]),
       pairs[i].sentences[1],
-      tokens(wordTokenTexts[i][1]),
+      tokens(wordTokenBytes[i][1]),
       ...(withReasons ? [problems.get(pair.index) ?? ''] : []),
     ]),
   };

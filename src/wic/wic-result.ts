@@ -1,4 +1,5 @@
 /** What `wic` finds: wic.json's content and what the page and the terminal table show besides. */
+import type { SuspectPair } from './suspect-pairs.js';
 
 export const wordTokens = ['last', 'first'] as const;
 /** Which sub-token of a word split into several stands for it: its last (the default) or its first. */
@@ -11,6 +12,8 @@ export interface WicJson {
   n_experts: number;
   word_token: WordToken;
   pairs: WicPairJson[];
+  /** Sentences whose word at the given index does not look like the target (suspect-pairs.ts). */
+  suspect_pairs: SuspectPair[];
   per_layer: WicLayerJson[];
 }
 
@@ -37,13 +40,15 @@ export interface SkippedPair {
   /** 0-based line number in the data file. */
   index: number;
   problem: string;
+  /** Skipped as a suspect pair (the word was found, but does not look like the target). */
+  suspect: boolean;
 }
 
 export interface WicAnalysis {
   wic: WicJson;
   skipped: SkippedPair[];
-  /** Per pair and sentence, the text of the word's tokens (null where not found), for the report. */
-  wordTokenTexts: Array<[string[] | null, string[] | null]>;
+  /** Per pair and sentence, the bytes of the word's tokens (null where not found), for the report. */
+  wordTokenBytes: Array<[Uint8Array[] | null, Uint8Array[] | null]>;
 }
 
 export interface WicResult extends WicAnalysis {

@@ -16,6 +16,7 @@ import { route } from '../route/route.js';
 import type { Device } from '../runtime/execution-provider.js';
 import { openTrace, type Trace } from '../trace.js';
 import { locateWordBytes, overlappingTokens, spansFromLengths, type Located } from './locate.js';
+import { findSuspectPairs, suspectPairsWarning } from './suspect-pairs.js';
 import { readWicData, type WicPair } from './wic-data.js';
 import { wicOverlay } from './wic-overlay.js';
 import { buildWicPage } from './wic-page.js';
@@ -30,16 +31,21 @@ export interface WicOptions {
   /** Output folder: trace.safetensors, wic.json, report.html. */
   out: string;
   wordToken?: WordToken;
-  /** Keep pairs whose word cannot be found as `"skipped": true` instead of refusing the data file. */
+  /**
+   * Keep pairs whose word cannot be found as `"skipped": true` instead of refusing the data file, and skip
+   * the suspect pairs (whose word does not look like the target) too.
+   */
   skipBadPairs?: boolean;
   device?: Device;
   batchTokens?: number;
+  /** Called with the one warning line about suspect pairs, before any routing. */
+  warn?: (line: string) => void;
 }
 
 export const wicDefaults = { wordToken: 'last' as WordToken, skipBadPairs: false, device: 'auto' as Device };
 
 export async function runWic(options: WicOptions): Promise<WicResult> {
-  const { data, gold, model, out, wordToken = wicDefaults.wordToken, skipBadPairs = wicDefaults.skipBadPairs, device = wicDefaults.device, batchTokens } = options;
+  const { data, gold, model, out, wordToken = wicDefaults.wordToken, skipBadPairs = wicDefaults.skipBadPairs, device = wicDefaults.device, batchTokens, warn } = options;
   checkWordToken(wordToken);
   const pairs = readWicData(data, gold);
   // Refuse a word that cannot be found before the model spends any time on the sentences.
@@ -49,6 +55,8 @@ export async function runWic(options: WicOptions): Promise<WicResult> {
       if ('problem' in located && !skipBadPairs) throw wordNotFound(data, pair, s, located.problem);
     });
   }
+  const suspects = findSuspectPairs(pairs);
+  if (suspects.length > 0) warn?.(suspectPairsWarning(suspects, data, skipBadPairs));
   const config = readModelConfig(model);
 
   fs.mkdirSync(out, { recursive: true });
@@ -100,10 +108,11 @@ export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?
   }
   if (!trace.hasText) throw fileError(trace.file, 'wic-trace-text', 'has no "token_text" tensor, which finding the word in each sentence needs');
 
+  const suspects = findSuspectPairs(pairs);
   const skipped: SkippedPair[] = [];
   const routings: WicPairRouting[] = [];
   const jsonPairs: WicPairJson[] = [];
-  const wordTokenTexts: WicAnalysis['wordTokenTexts'] = [];
+  const wordTokenBytes: WicAnalysis['wordTokenBytes'] = [];
   pairs.forEach((pair, i) => {
     const found = pair.sentences.map((sentence, s) => {
       const prompt = 2 * i + s;
@@ -117,11 +126,13 @@ export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?
     });
     const tokens = found.map((located) => ('found' in located ? located.found : null)) as WicPairJson['tokens'];
     const problems = found.flatMap((located, s) => ('problem' in located ? [`sentence ${s + 1}: ${located.problem}`] : []));
-    if (problems.length > 0) skipped.push({ index: pair.index, problem: problems.join('; ') });
+    const suspect = skipBadPairs && problems.length === 0 ? suspects.filter((x) => x.index === pair.index) : [];
+    problems.push(...suspect.map((x) => `sentence ${x.sentence}: the word at the index is ${JSON.stringify(x.found)}, which does not look like ${JSON.stringify(x.target)}`));
+    if (problems.length > 0) skipped.push({ index: pair.index, problem: problems.join('; '), suspect: suspect.length > 0 });
     jsonPairs.push({ index: pair.index, word: pair.word, label: pair.same, skipped: problems.length > 0, tokens });
-    wordTokenTexts.push(tokens.map((range) => (range ? tokenTexts(trace, range) : null)) as [string[] | null, string[] | null]);
+    wordTokenBytes.push(tokens.map((range) => (range ? tokenBytes(trace, range) : null)) as [Uint8Array[] | null, Uint8Array[] | null]);
     const [a, b] = tokens;
-    if (a && b) {
+    if (a && b && problems.length === 0) {
       const pick = (range: [number, number]) => (wordToken === 'last' ? range[1] : range[0]);
       routings.push({ same: pair.same, a: trace.readTopkIds(pick(a), pick(a) + 1), b: trace.readTopkIds(pick(b), pick(b) + 1) });
     }
@@ -135,6 +146,7 @@ export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?
     n_experts: trace.nExperts,
     word_token: wordToken,
     pairs: jsonPairs,
+    suspect_pairs: suspects,
     per_layer: figures.map((f, l) => ({
       layer: trace.layers[l],
       overlap_same: orNull(f.overlapSame),
@@ -144,15 +156,15 @@ export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?
       auc: orNull(f.auc),
     })),
   };
-  return { wic, skipped, wordTokenTexts };
+  return { wic, skipped, wordTokenBytes };
 }
 
 /** One pair or layer per line: readable, and a diff of two runs shows what changed. */
 export function wicJsonText(wic: WicJson): string {
-  const { pairs, per_layer: perLayer, ...head } = wic;
+  const { pairs, suspect_pairs: suspects, per_layer: perLayer, ...head } = wic;
   const list = (items: unknown[]) => (items.length === 0 ? '[]' : `[\n${items.map((item) => `  ${JSON.stringify(item)}`).join(',\n')}\n ]`);
   const fields = Object.entries(head).map(([key, value]) => `${JSON.stringify(key)}: ${JSON.stringify(value)}`);
-  fields.push(`"pairs": ${list(pairs)}`, `"per_layer": ${list(perLayer)}`);
+  fields.push(`"pairs": ${list(pairs)}`, `"suspect_pairs": ${list(suspects)}`, `"per_layer": ${list(perLayer)}`);
   return `{${fields.join(',\n ')}}\n`;
 }
 
@@ -168,8 +180,8 @@ function locateWordTokens(trace: Trace, prompt: number, sentence: string, wordIn
   return { found: [start + range[0], start + range[1]] };
 }
 
-function tokenTexts(trace: Trace, [first, last]: [number, number]): string[] {
-  return Array.from({ length: last - first + 1 }, (_, t) => trace.tokenText(first + t));
+function tokenBytes(trace: Trace, [first, last]: [number, number]): Uint8Array[] {
+  return Array.from({ length: last - first + 1 }, (_, t) => trace.tokenBytes(first + t));
 }
 
 function wordNotFound(data: string, pair: WicPair, sentence: number, problem: string): InputError {

@@ -18,6 +18,8 @@ export interface PageVisit {
   requests: string[];
   /** Console messages of type error, and uncaught page errors. */
   errors: string[];
+  /** Messages of dialogs the page opened (each dismissed): user text that ran as script. */
+  dialogs: string[];
 }
 
 /**
@@ -42,10 +44,27 @@ export async function withPage<T>(file: string, visit: (v: PageVisit) => Promise
       if (message.type() === 'error') errors.push(message.text());
     });
     page.on('pageerror', (error) => errors.push(String(error)));
+    const dialogs: string[] = [];
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
     await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
-    return await visit({ page, requests, errors });
+    return await visit({ page, requests, errors, dialogs });
   } finally {
     await context?.close();
     fs.rmSync(profile, { recursive: true, force: true });
   }
+}
+
+/** Waits until every chart of a report page has rendered, then gives each chart's drawn size. */
+export async function renderedCharts(page: Page): Promise<Array<{ chart: string | null; width: number; height: number }>> {
+  // Expressions as strings: the tests compile without the DOM library.
+  await page.waitForFunction("document.querySelectorAll('[data-chart]:not([data-rendered])').length === 0", null, { timeout: 60_000 });
+  return page.$$eval('[data-chart]', (elements) =>
+    elements.map((element) => {
+      const box = element.querySelector('svg, canvas')?.getBoundingClientRect();
+      return { chart: element.getAttribute('data-chart'), width: box?.width ?? 0, height: box?.height ?? 0 };
+    }),
+  );
 }

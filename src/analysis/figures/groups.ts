@@ -8,13 +8,14 @@ export interface GroupsFigure {
 }
 
 /**
- * Expert groups per token, under the model's own group limit (config.json n_group / topk_group), or else
- * the `--groups` partition without a limit; left out when neither splits the experts into several groups.
+ * Expert groups per token, under the model's own groups and group limit (n_group / topk_group as its router
+ * uses them, groups-per-token.ts), or else the `--groups` partition without a limit; left out when neither
+ * splits the experts into several groups.
  */
 export const groupsFigure: Figure<'groups', GroupsFigure> = {
   name: 'groups',
   start: ({ config, cluster, layers, L, K, E, note }) => {
-    const limit = groupLimitFromConfig(config) ?? (cluster.groups > 1 ? { nGroup: cluster.groups, enforced: false } : undefined);
+    const limit = (config && groupLimitFromConfig(config)) ?? (cluster.groups > 1 ? { nGroup: cluster.groups, enforced: false } : undefined);
     if (!limit) return undefined;
     if (E % limit.nGroup !== 0) {
       note(`${limit.nGroup} groups do not split ${E} experts evenly, so groups per token are left out`);

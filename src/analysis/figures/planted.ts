@@ -10,7 +10,8 @@ export interface PlantedFigure {
 export const plantedFigure: Figure<'planted', PlantedFigure> = {
   name: 'planted',
   start: ({ trace, config, layers, T, L, K, note }) => {
-    const answer = plantedAnswer(config);
+    // The plant is recorded beside the routing fields, in the raw config.json (readable when `config` is).
+    const answer = config ? plantedAnswer(trace.modelConfig()) : undefined;
     if (!answer) return undefined;
     if (!trace.hasText) {
       note('the model has a planted specialization, but the trace has no token text to tell digits and punctuation apart, so the planted answer is not checked');

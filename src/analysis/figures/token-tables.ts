@@ -3,10 +3,10 @@ import { sameTokenOverlap, type SameTokenOverlap } from '../same-token-overlap.j
 import { layersPerPass, TokenExpertCounter } from '../token-expert-counts.js';
 import { expertTopTokens, tokenSpecialization, type ExpertToken, type TokenExpertShare, type TokenSpecialization } from '../token-specialization.js';
 
-/** A token as the report shows it: its id and text (undefined where the trace has no token text). */
+/** A token as the report shows it: its id and the prompt bytes it covers (undefined where the trace has no token text). */
 export interface TokenLabel {
   id: number;
-  text?: string;
+  bytes?: Uint8Array;
 }
 
 /** The per-token-id figures of one layer shown in detail. */
@@ -39,7 +39,7 @@ export const tokenTablesFigure: Figure<'tokenTables', TokenTables> = {
     const overlap = new Array<SameTokenOverlap | undefined>(L);
     const specialization = new Array<TokenSpecialization | undefined>(L);
     const details: TokenDetail[] = detail.map((l) => ({ layer: layers[l] }));
-    const tokenLabel = (row: number): TokenLabel => ({ id: rows.ids[row], text: trace.hasText ? trace.tokenText(rows.firstToken[row]) : undefined });
+    const tokenLabel = (row: number): TokenLabel => ({ id: rows.ids[row], bytes: trace.hasText ? trace.tokenBytes(rows.firstToken[row]) : undefined });
     let counter: TokenExpertCounter | undefined;
     return {
       passes: batches.length,

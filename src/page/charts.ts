@@ -11,7 +11,7 @@ export type Spec = Record<string, unknown>;
 export const contentWidth = 1060;
 
 const fonts = { labelFontSize: 11, titleFontSize: 12 };
-const baseConfig = { view: { stroke: null }, axis: fonts, legend: { ...fonts, orient: 'bottom' }, header: { labelFontSize: 12, titleFontSize: 12 } };
+const baseConfig = { view: { stroke: null }, axis: fonts, legend: { ...fonts, orient: 'bottom', labelLimit: 400 }, header: { labelFontSize: 12, titleFontSize: 12 } };
 
 /** Rounded to `digits` significant digits (integers stay exact), which keeps big heatmaps small. Non-finite becomes null (no mark). */
 export function roundForChart(value: number | undefined, digits = 6): number | null {

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { InputError } from './errors.js';
+import { Interrupted } from './signals.js';
 import { version } from './version.js';
 // Commands, in the order a user meets them (help lists them so).
 import { demoCommand } from './commands/demo.js';
@@ -52,6 +53,10 @@ function exitCodeFor(error: unknown, debug: boolean): number {
   if (error instanceof CommanderError) {
     // Help and version are "errors" in commander's exitOverride mode; usage errors were already printed.
     return error.exitCode === 0 ? 0 : 2;
+  }
+  if (error instanceof Interrupted) {
+    process.stderr.write(`moe-inspect: ${error.message}\n`);
+    return error.exitCode;
   }
   if (error instanceof InputError) {
     // One line, whatever the message quotes (a JSON parser may echo a multi-line input).

@@ -166,7 +166,9 @@ export const errorCodes = {
   'usage-out-is-input': '--out names the prompts file itself; choose another output',
   'config-no-moe': 'the model has no MoE layer (… layers, first_k_dense_replace …): there is no routing to record',
   'usage-max-prompt-tokens': 'invalid --max-prompt-tokens: … (expected 1 to max_position_embeddings …)',
-  'prompt-too-long': 'prompt … has … tokens, more than the model\'s max_position_embeddings … (add --max-prompt-tokens N to truncate)',
+  'prompt-too-long': 'the prompt on line … has … tokens, more than the model\'s max_position_embeddings … (add --max-prompt-tokens N to truncate)',
+  // src/route/pass-state.ts, src/route/route.ts
+  'pass-state': 'the saved state of an interrupted pass is unreadable or does not match this run; delete the work folder to start over',
   // src/route/work-dir.ts
   'partial-exists': 'an earlier run of this trace was interrupted; add --resume to continue it, or delete the folder to start over',
   'partial-manifest': 'cannot read the manifest of the interrupted run (…); delete the folder to start over',
@@ -192,6 +194,7 @@ export const errorCodes = {
   'trace-content': 'what is being written as a trace is inconsistent (K, E, layers, token counts, shapes)',
   'trace-offsets': 'prompt or token-text offsets do not rise from 0 to the token (byte) count',
   'trace-labels': 'prompt labels: expected … entries, found …',
+  'trace-lines': 'prompt lines: expected … entries, found …',
   'trace-format': 'not a moe-inspect trace: metadata "format" expected "…", found …',
   'trace-expert-id': 'tensor "topk_ids": token … has expert …, expected 0..…',
   'trace-no-weights': 'trace has no "topk_weights" tensor (made by import from records without weights?)',

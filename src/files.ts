@@ -1,22 +1,59 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { signalExitCodes, watchSignals } from './signals.js';
 
 /**
  * The temporary name an output is written under before it is renamed into place: hidden, beside the final
- * file (so the rename stays on one file system), and unique to this process. Creates the folder.
+ * file (so the rename stays on one file system), and unique to this process. Creates the folder, and removes
+ * the temporaries of the same output that processes no longer running left behind (killed mid-write).
  */
 export function temporaryPathFor(finalPath: string): string {
   const dir = path.dirname(path.resolve(finalPath));
   fs.mkdirSync(dir, { recursive: true });
+  removeStaleTemporaries(finalPath);
   return path.join(dir, `.${path.basename(finalPath)}.${process.pid}.tmp`);
+}
+
+/** Removes `.NAME.PID.tmp` beside `finalPath` for every PID that is no longer a running process; returns what it removed. */
+function removeStaleTemporaries(finalPath: string): string[] {
+  const dir = path.dirname(path.resolve(finalPath));
+  const prefix = `.${path.basename(finalPath)}.`;
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(dir)) {
+    const pid = name.startsWith(prefix) && name.endsWith('.tmp') ? name.slice(prefix.length, -'.tmp'.length) : '';
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid || isRunning(Number(pid))) continue;
+    fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+    removed.push(path.join(dir, name));
+  }
+  return removed;
+}
+
+/** Whether a process with this id exists (one of another user counts: signal 0 is then refused, not unknown). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
  * Writes an output through a temporary name in the same folder and renames it into place once `write`
- * has finished, so a killed or failed run never leaves a half-written file under the final name.
+ * has finished, so a killed or failed run never leaves a half-written file under the final name. SIGINT or
+ * SIGTERM meanwhile removes the temporary and ends the process (`write` must await now and then, see
+ * yieldToSignals, for the signal to be handled before it finishes).
  */
 export async function writeAtomically<T>(finalPath: string, write: (tmpPath: string) => Promise<T> | T): Promise<T> {
   const tmpPath = temporaryPathFor(finalPath);
+  const watch = watchSignals({
+    onFirst: (signal) => {
+      fs.rmSync(tmpPath, { force: true, recursive: true });
+      process.stderr.write(`moe-inspect: interrupted: removed the unfinished ${finalPath} (${signal})\n`);
+      process.exit(signalExitCodes[signal]);
+    },
+    onSecond: () => 'interrupted',
+  });
   try {
     const result = await write(tmpPath);
     fs.renameSync(tmpPath, finalPath);
@@ -24,6 +61,8 @@ export async function writeAtomically<T>(finalPath: string, write: (tmpPath: str
   } catch (error) {
     fs.rmSync(tmpPath, { force: true, recursive: true });
     throw error;
+  } finally {
+    watch.dispose();
   }
 }
 

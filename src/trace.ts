@@ -13,6 +13,7 @@ import { version } from './version.js';
  *   topk_ids I32 [T, L, K]       topk_weights F32 [T, L, K]?    router_prob_sum F64 [L, E]?
  *   router_probs F16 [T, L, E]?  token_text U8 + token_text_offsets I64 [T+1]?
  *   prompt_text U8 + prompt_text_offsets I64 [P+1]?             prompt_labels I32 [P]?
+ *   prompt_lines I32 [P]?
  *
  * The per-token tensors are written from chunks and read back by token range, because a trace of a large
  * prompt set runs to gigabytes.
@@ -52,11 +53,13 @@ export interface TraceContent {
   promptText?: { bytes: Uint8Array; offsets: ArrayLike<number> };
   /** Index into metadata.labels per prompt, -1 where none. */
   promptLabels?: Int32Array;
+  /** 1-based line of the prompts file each prompt came from. */
+  promptLines?: Int32Array;
 }
 
 /** Streams a trace to `file` atomically; chunk sizes are checked against the shapes the header declares. */
 export function writeTrace(file: string, content: TraceContent): void {
-  const { metadata, layers, tokenIds, promptOffsets, tokenText, promptText, promptLabels, routerProbSum } = content;
+  const { metadata, layers, tokenIds, promptOffsets, tokenText, promptText, promptLabels, promptLines, routerProbSum } = content;
   const T = tokenIds.length;
   const P = promptOffsets.length - 1;
   const L = layers.length;
@@ -82,6 +85,7 @@ export function writeTrace(file: string, content: TraceContent): void {
     const bad = promptLabels.findIndex((label) => label < -1 || label >= metadata.labels.length);
     if (bad >= 0) throw problem('trace-labels', `prompt ${bad}: label index expected -1..${metadata.labels.length - 1}, found ${promptLabels[bad]}`);
   }
+  if (promptLines && promptLines.length !== P) throw problem('trace-lines', `prompt lines: expected ${P} entries, found ${promptLines.length}`);
 
   const spec = (name: string, dtype: DType, shape: number[]): TensorSpec => ({ name, dtype, shape });
   const specs: TensorSpec[] = [
@@ -96,6 +100,7 @@ export function writeTrace(file: string, content: TraceContent): void {
   if (tokenText) specs.push(spec('token_text', 'U8', [tokenText.bytes.length]), spec('token_text_offsets', 'I64', [T + 1]));
   if (promptText) specs.push(spec('prompt_text', 'U8', [promptText.bytes.length]), spec('prompt_text_offsets', 'I64', [P + 1]));
   if (promptLabels) specs.push(spec('prompt_labels', 'I32', [P]));
+  if (promptLines) specs.push(spec('prompt_lines', 'I32', [P]));
 
   const writer = SafetensorsWriter.create(file, specs, encodeMetadata(metadata));
   try {
@@ -115,6 +120,7 @@ export function writeTrace(file: string, content: TraceContent): void {
       writer.write('prompt_text_offsets', toInt64(promptText.offsets));
     }
     if (promptLabels) writer.write('prompt_labels', promptLabels);
+    if (promptLines) writer.write('prompt_lines', promptLines);
     writer.finish();
   } catch (error) {
     writer.abort();
@@ -171,6 +177,8 @@ export interface Trace {
   promptOffsets: number[];
   labels: string[];
   promptLabels?: Int32Array;
+  /** 1-based line of the prompts file each prompt came from (traces made by route since prompt_lines). */
+  promptLines?: Int32Array;
   hasWeights: boolean;
   hasProbSum: boolean;
   hasProbs: boolean;
@@ -189,6 +197,8 @@ export interface Trace {
   /** The token's bytes as text (a token that splits a UTF-8 character shows U+FFFD). */
   tokenText(t: number): string;
   promptText(p: number): string;
+  /** "line N" of the prompts file where the trace records it, else "prompt p+1". */
+  promptName(p: number): string;
   /** The model's config.json, as recorded. */
   modelConfig(): Record<string, unknown>;
   close(): void;
@@ -224,6 +234,7 @@ class TraceFile implements Trace {
   readonly promptOffsets: number[];
   readonly labels: string[];
   readonly promptLabels?: Int32Array;
+  readonly promptLines?: Int32Array;
   readonly hasWeights: boolean;
   readonly hasProbSum: boolean;
   readonly hasProbs: boolean;
@@ -271,6 +282,12 @@ class TraceFile implements Trace {
       if (bad >= 0) throw fileError(file, 'trace-labels', `tensor "prompt_labels": prompt ${bad} has label index ${labels[bad]}, expected -1..${this.labels.length - 1} (the metadata lists ${this.labels.length} labels)`);
       this.promptLabels = labels;
     }
+    if (this.optional('prompt_lines', 'I32', [P])) this.promptLines = this.readInt32('prompt_lines');
+  }
+
+  /** How reports name prompt p: by its line in the prompts file where the trace records it. */
+  promptName(p: number): string {
+    return this.promptLines ? `line ${this.promptLines[p]}` : `prompt ${p + 1}`;
   }
 
   readTopkIds(tokenStart: number, tokenEnd: number): Int32Array {

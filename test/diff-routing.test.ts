@@ -106,7 +106,7 @@ function decoded(text: { before: Uint8Array; token: Uint8Array; after: Uint8Arra
 
 describe('compareTraces', () => {
   /** Three tokens in two prompts ("ab", "c"), with the routing of the hand-worked case. */
-  function trace(name: string, ids: number[][], tokenIds = [10, 11, 12]): string {
+  function trace(name: string, ids: number[][], tokenIds = [10, 11, 12], promptLines?: number[]): string {
     const file = path.join(dir, name);
     const content: TraceContent = {
       metadata: { model_type: 'deepseek', n_routed_experts: 4, num_experts_per_tok: 2, model_config: '{}', model_dir: dir, labels: [], source: 'route' },
@@ -116,6 +116,7 @@ describe('compareTraces', () => {
       topkIds: [Int32Array.from(ids.flat())],
       tokenText: { bytes: new TextEncoder().encode('a<b'), offsets: [0, 1, 2, 3] },
       promptText: { bytes: new TextEncoder().encode('a<b'), offsets: [0, 2, 3] },
+      promptLines: promptLines && Int32Array.from(promptLines),
     };
     writeTrace(file, content);
     return file;
@@ -128,11 +129,25 @@ describe('compareTraces', () => {
       const result = compareTraces(a, b, { blockTokens: 2, mostChanged: 3 });
       close(result.layers[0].loadJsDivergence, (2 - Math.log2(3)) / 4, 'layer 0 JS');
       const { text, ...located } = result.mostChanged[0];
-      assert.deepEqual(located, { token: 1, overlap: 0.25, top1Agreement: 0.5, tokenId: 11, prompt: 0, position: 1 });
+      assert.deepEqual(located, { token: 1, overlap: 0.25, top1Agreement: 0.5, tokenId: 11, prompt: 0, promptName: 'prompt 1', position: 1 });
       assert.deepEqual(decoded(text!), { before: 'a', token: '<', after: '' });
       assert.deepEqual(decoded(result.mostChanged[1].text!), { before: '', token: 'b', after: '' });
       assert.equal(result.mostChanged[1].prompt, 1);
       assert.equal(result.mostChanged[2].token, 0);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  test('names the changed tokens\' prompts by their line in the prompts file where the trace records it', () => {
+    // Prompts from lines 3 and 7 of their file (blank lines between); a trace without prompt_lines says "prompt 1".
+    const a = openTrace(trace('lines-a.trace.safetensors', idsA, undefined, [3, 7]));
+    const b = openTrace(trace('lines-b.trace.safetensors', idsB, undefined, [3, 7]));
+    try {
+      assert.deepEqual(Array.from(a.promptLines!), [3, 7]);
+      const result = compareTraces(a, b, { mostChanged: 3 });
+      assert.deepEqual(result.mostChanged.map((t) => [t.prompt, t.promptName]), [[0, 'line 3'], [1, 'line 7'], [0, 'line 3']]);
     } finally {
       a.close();
       b.close();

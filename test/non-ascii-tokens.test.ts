@@ -158,7 +158,9 @@ describe('tokens that split characters', () => {
     assert.ok(rows.length > 0, 'the perturbed experts change some routing');
     let splitCharacters = 0;
     for (const [promptCell, positionCell, beforeCell, tokenCell, afterCell] of rows) {
-      const p = Number(promptCell) - 1;
+      // The diff names a prompt by its line in the prompts file (one prompt per line here, no blank lines).
+      const p = Array.from(trace.promptLines!).indexOf(Number(/^line (\d+)$/.exec(promptCell)![1]));
+      assert.ok(p >= 0, promptCell);
       const t = trace.promptOffsets[p] + Number(positionCell);
       const token = cellBytes(tokenCell);
       assert.equal(hex(token), hex(trace.tokenBytes(t)), `prompt ${p + 1} position ${positionCell}`);

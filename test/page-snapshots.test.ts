@@ -113,7 +113,7 @@ describe('page snapshots', () => {
       k: 2,
       nExperts: 4,
       layers: [1, 2].map((layer) => ({ layer, overlap: 1 - 0.1 * layer, top1Agreement: 1 - 0.2 * layer, loadJsDivergence: 0.01 * layer, loadA: [6, 6, 6, 6], loadB: [6, 4 + layer, 8 - layer, 6] })),
-      mostChanged: [{ token: 5, tokenId: 42, prompt: 0, position: 5, overlap: 0.25, top1Agreement: 0, text: { before: utf8('the <b>'), token: utf8(' bank'), after: utf8('\tof') } }],
+      mostChanged: [{ token: 5, tokenId: 42, prompt: 0, promptName: 'line 3', position: 5, overlap: 0.25, top1Agreement: 0, text: { before: utf8('the <b>'), token: utf8(' bank'), after: utf8('\tof') } }],
       prompts: 'prompts.txt',
       traces: { a: { file: 'diff.html.a.trace.safetensors', reused: false }, b: { file: 'diff.html.b.trace.safetensors', reused: true } },
     };

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { InputError } from '../src/errors.js';
-import { firstInvalidUtf8, readPrompts } from '../src/loaders/prompts.js';
+import { firstInvalidUtf8, readPromptFile, readPrompts } from '../src/loaders/prompts.js';
 import { repoRoot } from './helpers/cli.js';
 import { seededRandom, tempDir } from './helpers/safetensors-bytes.js';
 
@@ -21,19 +21,33 @@ const rejects = (code: string, file: string, detail: RegExp) => (error: unknown)
   error instanceof InputError && error.code === code && error.message.startsWith(`${file}: `) && detail.test(error.message) && !error.message.includes('\n');
 
 describe('readPrompts', () => {
-  test('text: one prompt per line; blank lines skipped, \\r\\n handled, other whitespace kept', () => {
+  test('text: one prompt per line; blank lines skipped and counted, \\r\\n handled, other whitespace kept; each prompt\'s line', () => {
     const file = promptsFile('p.txt', 'first prompt\r\n\r\n   \n  indented second\t\nthird\n');
-    assert.deepEqual(readPrompts(file), [{ text: 'first prompt' }, { text: '  indented second\t' }, { text: 'third' }]);
+    assert.deepEqual(readPromptFile(file), {
+      prompts: [
+        { text: 'first prompt', line: 1 },
+        { text: '  indented second\t', line: 4 },
+        { text: 'third', line: 5 },
+      ],
+      blankLines: 2,
+    });
+    // Without a final newline, and with blank lines at both ends.
+    assert.deepEqual(readPromptFile(promptsFile('ends.txt', '\n\nonly\n\n')), { prompts: [{ text: 'only', line: 3 }], blankLines: 3 });
+    assert.deepEqual(readPromptFile(promptsFile('no-newline.txt', 'a\nb')), { prompts: [{ text: 'a', line: 1 }, { text: 'b', line: 2 }], blankLines: 0 });
   });
 
   test('text: a UTF-8 byte-order mark is not part of the first prompt', () => {
     const file = promptsFile('bom.txt', '\ufeffcafé 🚀\n');
-    assert.deepEqual(readPrompts(file), [{ text: 'café 🚀' }]);
+    assert.deepEqual(readPrompts(file), [{ text: 'café 🚀', line: 1 }]);
   });
 
   test('jsonl: text and optional label (null means none)', () => {
     const file = promptsFile('p.jsonl', '{"text": "a river bank", "label": "geo"}\n\n{"text": "a savings bank"}\r\n{"text": "x", "label": null}\n');
-    assert.deepEqual(readPrompts(file), [{ text: 'a river bank', label: 'geo' }, { text: 'a savings bank' }, { text: 'x' }]);
+    assert.deepEqual(readPrompts(file), [
+      { text: 'a river bank', label: 'geo', line: 1 },
+      { text: 'a savings bank', line: 3 },
+      { text: 'x', line: 4 },
+    ]);
   });
 
   test('the bundled demo prompts: 300 to 400 lines of 20 to 200 characters', () => {

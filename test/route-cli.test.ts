@@ -3,13 +3,14 @@
  * output file; a run killed mid-way resumes to a trace identical to an uninterrupted one.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { route } from '../src/route/route.js';
-import { synthesize } from '../src/synth/synth.js';
 import { openTrace } from '../src/trace.js';
 import { repoRoot, runCli, spawnCli } from './helpers/cli.js';
+import { signalAfterChunks, tinyModelAndPrompts } from './helpers/route-fixture.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
 
 
@@ -19,11 +20,7 @@ describe('route on the command line', () => {
   let prompts: string;
   before(async () => {
     dir = tempDir('route-cli');
-    model = path.join(dir, 'model');
-    await synthesize({ preset: 'tiny', out: model, seed: 3, dtype: 'bf16' });
-    prompts = path.join(dir, 'prompts.txt');
-    const lines = fs.readFileSync(path.join(repoRoot(), 'assets', 'prompts', 'demo.txt'), 'utf8').split('\n').slice(0, 120);
-    fs.writeFileSync(prompts, lines.join('\n'));
+    ({ model, prompts } = await tinyModelAndPrompts(dir));
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -55,7 +52,7 @@ describe('route on the command line', () => {
     const long = path.join(dir, 'long.txt');
     fs.writeFileSync(long, `short prompt\n${'word '.repeat(600)}\n`);
     const out = path.join(dir, 'long.trace.safetensors');
-    expectInputError([long, '--model', model], out, long, /prompt 2 has \d+ tokens, more than .*512/);
+    expectInputError([long, '--model', model], out, long, /the prompt on line 2 has \d+ tokens, more than .*512/);
     await assert.rejects(route({ prompts: long, model, out, device: 'cpu' }), { code: 'prompt-too-long' });
     const ok = runCli(['route', long, '--model', model, '--out', out, '--max-prompt-tokens', '100']);
     assert.equal(ok.code, 0, ok.stderr);
@@ -67,6 +64,31 @@ describe('route on the command line', () => {
     assert.ok(tokensText.length < 3000 && 'word '.repeat(600).startsWith(tokensText));
     assert.equal(trace.metadata.truncated_prompts, '1');
     trace.close();
+  });
+
+  it('says how many blank lines it skipped and prompts it cut, and records each prompt\'s line', () => {
+    // Lines: 1 blank, 2 prompt, 3 blank, 4 spaces only, 5 prompt, 6 a long prompt, 7 blank.
+    const text = path.join(dir, 'lines.txt');
+    fs.writeFileSync(text, `\nfirst prompt\n\n  \nsecond prompt\n${'word '.repeat(600)}\n\n`);
+    const out = path.join(dir, 'lines.trace.safetensors');
+    const result = runCli(['route', text, '--model', model, '--out', out, '--max-prompt-tokens', '100']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^routed \d+ tokens of 3 prompts \(4 blank lines skipped, 1 prompt cut to 100 tokens by --max-prompt-tokens\) on cpu -> /);
+    const trace = openTrace(out);
+    assert.deepEqual(Array.from(trace.promptLines!), [2, 5, 6]);
+    assert.equal(trace.promptName(2), 'line 6');
+    trace.close();
+
+    // .jsonl: the line of each record.
+    const jsonl = path.join(dir, 'lines.jsonl');
+    fs.writeFileSync(jsonl, '{"text": "a cat"}\n\n{"text": "a dog", "label": "pets"}\n');
+    const jsonlOut = path.join(dir, 'lines-jsonl.trace.safetensors');
+    const one = runCli(['route', jsonl, '--model', model, '--out', jsonlOut]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /^routed \d+ tokens of 2 prompts \(1 blank line skipped\) on/);
+    const jsonlTrace = openTrace(jsonlOut);
+    assert.deepEqual(Array.from(jsonlTrace.promptLines!), [1, 3]);
+    jsonlTrace.close();
   });
 
   it('names the unknown model_type', () => {
@@ -121,21 +143,7 @@ describe('route on the command line', () => {
     const partial = `${resumed}.partial`;
     const child = spawnCli(['route', prompts, '--model', model, '--out', resumed, '--device', 'cpu', '--batch-tokens', '64']);
     // Kill it once a few chunks are finished, well before the end.
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        const done = fs.existsSync(partial) ? fs.readdirSync(partial).filter((f) => f.startsWith('chunk-')).length : 0;
-        if (done >= 3) {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 5);
-      child.on('exit', () => {
-        clearInterval(timer);
-        reject(new Error('route finished before it could be killed; use more prompts'));
-      });
-    });
-    await new Promise((resolve) => child.on('exit', resolve));
+    await signalAfterChunks(child, partial, 3, 'SIGKILL');
     assert.ok(!fs.existsSync(resumed), 'no trace from the killed run');
     const finished = fs.readdirSync(partial).filter((f) => f.startsWith('chunk-')).length;
 
@@ -185,6 +193,19 @@ describe('route on the command line', () => {
     assert.deepEqual(b.readTopkIds(0, b.nTokens), a.readTopkIds(0, a.nTokens));
     a.close();
     b.close();
+  });
+
+  const vulkanInstalled = /libvulkan\.so\.1\b/.test(spawnSync('ldconfig', ['-p'], { encoding: 'utf8' }).stdout ?? '');
+  it('--device webgpu without a Vulkan driver: one warning line, not the provider\'s own log', { skip: vulkanInstalled && 'a Vulkan driver is installed here' }, () => {
+    const out = path.join(dir, 'webgpu.trace.safetensors');
+    const result = runCli(['route', prompts, '--model', model, '--out', out, '--device', 'webgpu']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(result.stderr.trim().split('\n'), [
+      'moe-inspect: warning: webgpu failed to load (Failed to get a WebGPU adapter: No supported adapters; no Vulkan driver: libvulkan.so.1 not found); using cpu',
+    ]);
+    const trace = openTrace(out);
+    assert.equal(trace.metadata.execution_provider, 'cpu');
+    trace.close();
   });
 
   it('refuses to resume with different options', () => {

@@ -83,6 +83,18 @@ describe('synth', () => {
     assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('v3-full')), []);
   });
 
+  it('refuses --layers that leaves no MoE layer, naming the first MoE layer, writing nothing', async () => {
+    // tiny: layer 0 dense (first_k_dense_replace 1); deepseek-v3: layers 0-2 dense (first_k_dense_replace 3).
+    for (const [preset, layers, first] of [['tiny', 1, 1], ['deepseek-v3', 3, 3]] as const) {
+      const out = path.join(dir, `no-moe-${preset}`);
+      await assert.rejects(synthesize({ preset, layers, out }), {
+        code: 'usage-layers',
+        message: `invalid --layers: ${layers} leaves no MoE layer (the first MoE layer of preset ${preset} is layer ${first}; use --layers ${first + 1} or more)`,
+      });
+      assert.ok(!fs.existsSync(out));
+    }
+  });
+
   it('info counts parameters from the headers: total, and active per token with K of E routed experts', async () => {
     const model = path.join(dir, 'info');
     await synthesize({ preset: 'tiny', out: model, dtype: 'bf16' });

@@ -1,5 +1,6 @@
 import { contiguousPlacement, type Placement } from './balancedness.js';
 import { checkPlacementShape, rebalanceExperts } from './eplb.js';
+import { plural } from '../plural.js';
 
 /**
  * Where the report's figures put the experts: without replicas, contiguously E/D per GPU (analyses.md's
@@ -44,7 +45,7 @@ export function resolveCluster(experts: number, options: ClusterOptions, problem
   if (gpus === undefined) {
     gpus = clusterDefaults.gpus;
     while (experts % gpus !== 0) gpus -= 1;
-    if (gpus !== clusterDefaults.gpus) notes.push(`${clusterDefaults.gpus} GPUs do not split ${experts} experts evenly, so the placement uses ${gpus} GPUs (set --gpus to choose)`);
+    if (gpus !== clusterDefaults.gpus) notes.push(`${clusterDefaults.gpus} GPUs do not split ${plural(experts, 'expert')} evenly, so the placement uses ${gpus} GPUs (set --gpus to choose)`);
   }
   if (experts % gpus !== 0) throw problem(`--gpus ${gpus} does not divide the ${experts} experts (without --replicas each GPU holds E/D contiguous experts)`);
   if (gpus % nodes !== 0) throw problem(`--gpus ${gpus} is not a multiple of --nodes ${nodes}`);

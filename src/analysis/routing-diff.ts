@@ -31,6 +31,8 @@ export interface TokenRoutingChange {
   token: number;
   tokenId: number;
   prompt: number;
+  /** How reports name that prompt: "line N" of the prompts file where the trace records it (Trace.promptName). */
+  promptName: string;
   /** Position within its prompt. */
   position: number;
   /** Overlap averaged over the layers. */
@@ -198,7 +200,7 @@ export function compareTraces(a: Trace, b: Trace, options: { mostChanged?: numbe
   const located = result.mostChanged.map((change): TokenRoutingChange => {
     const prompt = promptOf(a.promptOffsets, change.token);
     const text = a.hasText ? tokenContext(a, change.token, prompt, contextChars) : undefined;
-    return { ...change, tokenId: a.tokenIds[change.token], prompt, position: change.token - a.promptOffsets[prompt], text };
+    return { ...change, tokenId: a.tokenIds[change.token], prompt, promptName: a.promptName(prompt), position: change.token - a.promptOffsets[prompt], text };
   });
   return { ...result, mostChanged: located };
 }

@@ -5,6 +5,7 @@ import { ExpertLoadCounter } from '../analysis/load-stats.js';
 import { checkCounts, loadJsonList } from '../loaders/load-matrix.js';
 import { readNpy } from '../loaders/npy.js';
 import { openTrace } from '../trace.js';
+import { plural } from '../plural.js';
 
 /**
  * Expert load over time (analyses.md, "Serving what-ifs", time axis): one count matrix per step, each with
@@ -92,7 +93,7 @@ function seriesFromTrace(file: string, stepTokens: number): LoadSeries {
       return rows;
     });
     const left = nTokens - whole * stepTokens;
-    const notes = left > 0 ? [`dropped the final partial step of ${left} token(s) (steps are ${stepTokens} tokens)`] : [];
+    const notes = left > 0 ? [`dropped the final partial step of ${plural(left, 'token')} (steps are ${stepTokens} tokens)`] : [];
     return seriesFromSteps(steps, file, notes);
   } finally {
     trace.close();

@@ -6,6 +6,7 @@ import { bandwidthSource, defaultBandwidth } from '../balance/traffic.js';
 import { InputError } from '../errors.js';
 import { modelOptionHelp, optionalModel } from './model-option.js';
 import { positiveInteger } from './parse.js';
+import { plural } from '../plural.js';
 
 export function balanceCommand(): Command {
   return new Command('balance')
@@ -88,7 +89,7 @@ export function balanceCommand(): Command {
       if (flags.diff !== undefined) options.diff = flags.diff;
       const result = runServingBalance(loadFile, options);
       if (result.skippedLayers.length > 0) {
-        process.stderr.write(`${loadFile}: left out ${result.skippedLayers.length} layer(s) with no load (dense): ${result.skippedLayers.join(', ')}\n`);
+        process.stderr.write(`${loadFile}: left out ${plural(result.skippedLayers.length, 'layer')} with no load (dense): ${result.skippedLayers.join(', ')}\n`);
       }
       for (const note of result.notes) process.stderr.write(`${loadFile}: note: ${note}\n`);
       process.stdout.write(`${balanceSummary(result)}\n`);
@@ -108,7 +109,7 @@ function balanceSummary({ plan, sweep }: ReturnType<typeof runServingBalance>): 
   const p = plan!;
   const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
   const evalText = p.eval ? `, on ${p.eval.load} ${fixed(mean(p.eval.balancedness))}` : '';
-  const lines = [planTable(p), `${p.policy} plan for ${p.layers.length} layers, mean balancedness ${fixed(mean(p.balancedness_before))} -> ${fixed(mean(p.balancedness_after))}${evalText}`];
+  const lines = [planTable(p), `${p.policy} plan for ${plural(p.layers.length, 'layer')}, mean balancedness ${fixed(mean(p.balancedness_before))} -> ${fixed(mean(p.balancedness_after))}${evalText}`];
   if (p.simulate) {
     const { policies, steps, window, interval } = p.simulate;
     const moved = policies.periodic.moved_replicas.reduce((a, b) => a + b, 0);

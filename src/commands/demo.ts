@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import Table from 'cli-table3';
 import { demoDefaults, runDemo } from '../demo/demo.js';
+import { plural } from '../plural.js';
 
 export function demoCommand(): Command {
   return new Command('demo')
@@ -18,7 +19,7 @@ export function demoCommand(): Command {
         table.push([row.layer, row.tokens ?? '', row.maxvio.toFixed(3), row.cv.toFixed(3), row.dead, row.same_token_overlap?.toFixed(3) ?? '']);
       }
       process.stdout.write(
-        `routed ${result.tokens} tokens of ${result.prompts} bundled prompts through ${result.model}\n` +
+        `routed ${plural(result.tokens, 'token')} of ${plural(result.prompts, 'bundled prompt')} through ${result.model}\n` +
           `${table.toString()}\n` +
           `planted: digits -> experts ${result.planted.experts.digit.join(', ')}, punctuation -> ${result.planted.experts.punct.join(', ')} from layer ${result.planted.fromLayer}\n` +
           `trace:   ${result.trace}\nreport:  ${result.report}\nsummary: ${result.summary}\n`,

@@ -3,6 +3,7 @@ import { diffCheckpoints } from '../diff/diff.js';
 import { routingTable, weightsTable } from '../diff/diff-table.js';
 import { routeDefaults } from '../route/route.js';
 import { devices, parseDevice } from '../runtime/execution-provider.js';
+import { plural } from '../plural.js';
 
 export function diffCommand(): Command {
   return new Command('diff')
@@ -48,7 +49,7 @@ export function diffCommand(): Command {
       if (result.routing) {
         const how = (t: { file: string; reused: boolean }) => `${t.file}${t.reused ? ' (reused)' : ''}`;
         process.stdout.write(`${routingTable(result)}\n`);
-        process.stdout.write(`routing of ${result.routing.tokens} tokens compared; traces ${how(result.routing.traces.a)}, ${how(result.routing.traces.b)}\n`);
+        process.stdout.write(`routing of ${plural(result.routing.tokens, 'token')} compared; traces ${how(result.routing.traces.a)}, ${how(result.routing.traces.b)}\n`);
       }
       process.stdout.write(`wrote ${flags.out}${flags.json ? ` and ${flags.json}` : ''}\n`);
     });

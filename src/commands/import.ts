@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { runImport, type ImportOptions } from '../import/import.js';
 import { modelOption, modelOptionHelp } from './model-option.js';
+import { plural } from '../plural.js';
 
 export function importCommand(): Command {
   return new Command('import')
@@ -37,7 +38,7 @@ export function importCommand(): Command {
       for (const note of routing.notes) process.stderr.write(`${note}\n`);
       const sequences = routing.promptOffsets.length - 1;
       process.stdout.write(
-        `imported ${sequences} sequence(s), ${routing.tokenIds.length} tokens, ${routing.layers.length} MoE layers from ${routing.engine} records; wrote ${flags.out}\n`,
+        `imported ${plural(sequences, 'sequence')}, ${plural(routing.tokenIds.length, 'token')}, ${plural(routing.layers.length, 'MoE layer')} from ${routing.engine} records; wrote ${flags.out}\n`,
       );
     });
 }

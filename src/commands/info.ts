@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { InputError } from '../errors.js';
 import { modelInfoTable } from '../info/info-table.js';
@@ -18,7 +20,7 @@ export function infoCommand(): Command {
     .option('--json', 'print the same facts as JSON')
     .addHelpText('after', '\nExamples:\n  moe-inspect info tiny-model\n  moe-inspect info --device cuda')
     .action(async (modelDir: string | undefined, flags) => {
-      const dir = modelDir ?? (flags.device ? undefined : optionalModel(undefined));
+      const dir = folderOf(modelDir ?? (flags.device ? undefined : optionalModel(undefined)));
       if (!dir && !flags.device) throw new InputError('nothing to report: give a MODEL_DIR (or set MOE_INSPECT_MODEL) or --device', 'usage-info');
       const model = dir ? collectModelInfo(dir) : undefined;
       const device = flags.device ? await probeDevice(parseDevice(flags.device)) : undefined;
@@ -29,4 +31,10 @@ export function infoCommand(): Command {
       if (model) process.stdout.write(`${modelInfoTable(model)}\n`);
       if (device) process.stdout.write(`execution provider ${device.requested}: ${device.loaded ? `loads (using ${device.provider})` : 'does not load'}${device.detail ? ` — ${device.detail}` : ''}\n`);
     });
+}
+
+/** A model is a folder; its config.json stands for it (`info DIR/config.json` is what a user tab-completes to). */
+function folderOf(modelPath: string | undefined): string | undefined {
+  if (modelPath === undefined || path.basename(modelPath) !== 'config.json' || !fs.statSync(modelPath, { throwIfNoEntry: false })?.isFile()) return modelPath;
+  return path.dirname(modelPath);
 }

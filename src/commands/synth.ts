@@ -3,6 +3,7 @@ import { createProgress } from '../progress.js';
 import { parsePerturbation, synthDefaults, synthDtypes, synthesize, type Perturbation } from '../synth/synth.js';
 import { presets } from '../synth/presets.js';
 import { nonNegativeInteger, positiveInteger } from './parse.js';
+import { plural } from '../plural.js';
 
 export function synthCommand(): Command {
   return new Command('synth')
@@ -44,7 +45,7 @@ export function synthCommand(): Command {
       });
       progress?.done();
       const gib = (result.bytes / 2 ** 30).toFixed(2);
-      process.stdout.write(`wrote ${result.config.modelType} model (${result.config.numLayers} layers, ${result.shards.length} shard(s), ${gib} GiB) -> ${result.dir}\n`);
+      process.stdout.write(`wrote ${result.config.modelType} model (${plural(result.config.numLayers, 'layer')}, ${plural(result.shards.length, 'shard')}, ${gib} GiB) -> ${result.dir}\n`);
     });
 }
 

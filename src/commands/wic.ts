@@ -5,6 +5,7 @@ import { runWic, wicDefaults } from '../wic/wic.js';
 import { wordTokens } from '../wic/wic-result.js';
 import { modelOption, modelOptionHelp } from './model-option.js';
 import { wicTable } from '../wic/wic-table.js';
+import { plural } from '../plural.js';
 
 export function wicCommand(): Command {
   return new Command('wic')
@@ -48,7 +49,7 @@ export function wicCommand(): Command {
       const used = result.wic.pairs.filter((p) => !p.skipped);
       const same = used.filter((p) => p.label).length;
       process.stdout.write(
-        `${used.length} pairs (${same} same sense, ${used.length - same} different sense${result.skipped.length > 0 ? `, ${result.skipped.length} skipped` : ''}); ` +
+        `${plural(used.length, 'pair')} (${same} same sense, ${used.length - same} different sense${result.skipped.length > 0 ? `, ${result.skipped.length} skipped` : ''}); ` +
           `chance overlap K/E = ${result.wic.k}/${result.wic.n_experts}\n` +
           `${wicTable(result.wic)}\n` +
           `trace:  ${result.files.trace}\nwic:    ${result.files.json}\nreport: ${result.files.report}\n`,

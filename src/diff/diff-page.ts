@@ -10,6 +10,7 @@ import type { DiffResult, RoutingResult, TraceSource } from './diff-result.js';
 import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell } from '../page/charts.js';
 import type { ReportPage, ReportSection } from '../page/html.js';
 import { contextDisplay, showToken } from '../page/token-display.js';
+import { noun, plural } from '../plural.js';
 
 export const diffReportDefaults = {
   /** Rows of the ranked experts table. */
@@ -21,11 +22,11 @@ export function buildDiffPage(input: Pick<DiffResult, 'modelA' | 'modelB' | 'nEx
   const facts: Array<[string, string]> = [
     ['A', modelA],
     ['B', modelB],
-    ['MoE layers', `${weights.layers.length} (${layerList(weights.layers.map((l) => l.layer))}), ${E} routed experts each`],
+    ['MoE layers', `${weights.layers.length} (${layerList(weights.layers.map((l) => l.layer))}), ${plural(E, 'routed expert')} each`],
   ];
   if (routing) {
     const how = (t: TraceSource) => `${t.file}${t.reused ? ' (reused)' : ''}`;
-    facts.push(['prompts', `${routing.prompts}: ${routing.tokens} tokens, top-${routing.k} routing`], ['traces', `${how(routing.traces.a)}; ${how(routing.traces.b)}`]);
+    facts.push(['prompts', `${routing.prompts}: ${plural(routing.tokens, 'token')}, top-${routing.k} routing`], ['traces', `${how(routing.traces.a)}; ${how(routing.traces.b)}`]);
   }
   const notes = routing ? [] : ['Weights only: add --prompts PROMPTS to compare how the two models route the same tokens.'];
   return {
@@ -63,7 +64,7 @@ function weightSections(weights: WeightsDiff): ReportSection[] {
     {
       title: 'Most changed experts',
       explanation: `The experts that moved (${changed.length > ranked.length ? `the first ${ranked.length} of ${changed.length}` : ranked.length}), largest relative change first. Router row change and cosine describe the expert's row of the router: a cosine below 1 means the fine-tune changed which tokens the router sends it.`,
-      notes: unchanged > 0 ? [`${unchanged} of ${weights.ranked.length} experts are unchanged (weights and router row identical) and not listed.`] : undefined,
+      notes: unchanged > 0 ? [`${unchanged} of ${plural(weights.ranked.length, 'expert')} ${noun(unchanged, 'is', 'are')} unchanged (weights and router row identical) and not listed.`] : undefined,
       table: {
         columns: ['rank', 'layer', 'expert', 'rel change', 'gate', 'up', 'down', 'router row change', 'router cosine'],
         rows: ranked.map((x, i) => [i + 1, x.layer, x.expert, x.relChange, x.matrixRelChange.gate, x.matrixRelChange.up, x.matrixRelChange.down, x.routerRowRelChange, x.routerCosine]),
@@ -102,7 +103,7 @@ function routingSections(routing: RoutingResult): ReportSection[] {
   return [
     {
       title: 'Routing agreement',
-      explanation: `Per layer, over the ${T} tokens of the prompts: overlap is the mean share of a token's ${K} experts that both models choose (|S_A ∩ S_B| / K, OLMoE's router saturation), top-1 agreement the share of tokens whose first choice is the same. 1 is identical routing; the dashed line is what two unrelated random routers would give.`,
+      explanation: `Per layer, over the ${plural(T, 'token')} of the prompts: overlap is the mean share of a token's ${plural(K, 'expert')} that both models choose (|S_A ∩ S_B| / K, OLMoE's router saturation), top-1 agreement the share of tokens whose first choice is the same. 1 is identical routing; the dashed line is what two unrelated random routers would give.`,
       spec: chartGrid([
         perLayerChart(routing.layers.map((l) => point(l.layer, l.overlap)), { title: 'Overlap of the routed sets', yTitle: 'overlap', yDomain: [0, 1], rule: { value: K / E, label: 'random routing (K/E)' } }),
         perLayerChart(routing.layers.map((l) => point(l.layer, l.top1Agreement)), { title: 'Top-1 agreement', yTitle: 'top-1 agreement', yDomain: [0, 1], rule: { value: 1 / E, label: 'random routing (1/E)' } }),
@@ -128,7 +129,7 @@ function routingSections(routing: RoutingResult): ReportSection[] {
       table: {
         columns: ['prompt', 'position', 'before', 'token', 'after', 'mean overlap', 'top-1 agreement'],
         rows: tokens.map((t) => [
-          t.prompt + 1,
+          t.promptName,
           t.position,
           t.text && contextDisplay(t.text.before),
           showToken({ id: t.tokenId, bytes: t.text?.token.length ? t.text.token : undefined }),

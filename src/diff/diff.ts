@@ -225,7 +225,7 @@ async function ensureTrace(file: string, model: string, prompts: string, device:
   if (fs.existsSync(file) && staleTraceReason(file, model, readPrompts(prompts)) === undefined) return { file, reused: true };
   try {
     // An interrupted diff left finished chunks behind: pick them up.
-    await route({ prompts, model, out: file, device, resume: true, warn });
+    await route({ prompts, model, out: file, device, resume: true, warn, resumeHint: 'run the same diff again to continue' });
   } catch (error) {
     // Chunks of an earlier run with other inputs are ours to throw away (the trace is a cache).
     if (!(error instanceof InputError && error.code === 'resume-mismatch')) throw error;
@@ -256,7 +256,8 @@ export function staleTraceReason(file: string, model: string, prompts: Prompt[])
     if (!trace.hasPromptText || trace.nPrompts !== prompts.length) return 'made from other prompts';
     for (let p = 0; p < prompts.length; p++) {
       const label = trace.promptLabels && trace.promptLabels[p] >= 0 ? trace.labels[trace.promptLabels[p]] : undefined;
-      if (trace.promptText(p) !== prompts[p].text || label !== prompts[p].label) return `made from other prompts (prompt ${p + 1} differs)`;
+      if (trace.promptText(p) !== prompts[p].text || label !== prompts[p].label) return `made from other prompts (the prompt on line ${prompts[p].line} differs)`;
+      if (trace.promptLines?.[p] !== prompts[p].line) return `made from the prompts at other lines (the prompt on line ${prompts[p].line} moved)`;
     }
     const traceTime = fs.statSync(file).mtimeMs;
     const newer = modelFiles(model).find((f) => fs.statSync(f).mtimeMs > traceTime);

@@ -1,5 +1,6 @@
 import Table from 'cli-table3';
 import type { ModelInfo } from './model-info.js';
+import { plural } from '../plural.js';
 
 /** The facts `info` prints about a model folder, one per table row. */
 export function modelInfoTable(info: ModelInfo): string {
@@ -18,7 +19,7 @@ export function modelInfoTable(info: ModelInfo): string {
     { 'parameters, total': count(info.parameters.total) },
     { 'parameters, active per token': count(info.parameters.activePerToken) },
     ...(info.parameters.notRun > 0 ? [{ 'parameters, not run': `${count(info.parameters.notRun)}: layers past num_hidden_layers ${info.layers.total} (the MTP layer)` }] : []),
-    { dtypes: Object.entries(info.dtypes).map(([dtype, d]) => `${dtype}: ${d.tensors} tensors, ${formatBytes(d.bytes)}`).join('; ') },
+    { dtypes: Object.entries(info.dtypes).map(([dtype, d]) => `${dtype}: ${plural(d.tensors, 'tensor')}, ${formatBytes(d.bytes)}`).join('; ') },
     { shards: shardSummary(info.shards) },
     { 'bytes on disk': `${formatBytes(info.bytesOnDisk)} (${info.bytesOnDisk.toLocaleString('en-US')})` },
   );

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Checkpoint } from '../loaders/checkpoint.js';
 import { isMoeLayer, moeLayers, readModelConfig, type MhaAttention, type MlaAttention, type ModelConfig, type RopeSettings } from '../models/config.js';
 import { expertTensors } from '../models/tensor-names.js';
+import { plural } from '../plural.js';
 
 export interface ModelInfo {
   dir: string;
@@ -121,8 +122,8 @@ function describeAttention(config: ModelConfig): string {
 function describeRouting(config: ModelConfig): string {
   const steps = [`${config.scoringFunc} scores`];
   if (config.topkMethod === 'noaux_tc') steps.push('+ fp32 e_score_correction_bias for selection only');
-  if (config.topkMethod === 'group_limited_greedy') steps.push(`best ${config.topkGroup} of ${config.nGroup} groups by their top score`);
-  if (config.topkMethod === 'noaux_tc') steps.push(`best ${config.topkGroup} of ${config.nGroup} groups by the sum of their top-2 biased scores`);
+  if (config.topkMethod === 'group_limited_greedy') steps.push(`best ${config.topkGroup} of ${plural(config.nGroup, 'group')} by their top score`);
+  if (config.topkMethod === 'noaux_tc') steps.push(`best ${config.topkGroup} of ${plural(config.nGroup, 'group')} by the sum of their top-2 biased scores`);
   steps.push(`top-${config.topK} of ${config.nRoutedExperts}`);
   if (config.normTopkProb) steps.push('weights renormalised');
   if (config.routedScalingFactor !== 1) steps.push(`x${config.routedScalingFactor}`);

@@ -10,9 +10,21 @@ import { fileError } from '../errors.js';
 export interface Prompt {
   text: string;
   label?: string;
+  /** 1-based line of the file the prompt is on. */
+  line: number;
+}
+
+export interface PromptFile {
+  prompts: Prompt[];
+  /** Blank or whitespace-only lines skipped (not counting the empty end after a final newline). */
+  blankLines: number;
 }
 
 export function readPrompts(file: string): Prompt[] {
+  return readPromptFile(file).prompts;
+}
+
+export function readPromptFile(file: string): PromptFile {
   let bytes: Uint8Array;
   try {
     bytes = fs.readFileSync(file);
@@ -21,15 +33,18 @@ export function readPrompts(file: string): Prompt[] {
     const problem = code === 'ENOENT' ? 'prompts file not found' : `cannot read the prompts file (${(error as Error).message})`;
     throw fileError(file, 'prompts-missing', problem, error);
   }
-  const lines = decodeUtf8(bytes, file).split('\n').map((line) => line.replace(/\r$/, ''));
+  const text = decodeUtf8(bytes, file);
+  const lines = text.split('\n').map((line) => line.replace(/\r$/, ''));
+  // A final newline ends the last line; it does not start an empty one.
+  if (text.endsWith('\n')) lines.pop();
   const jsonl = file.toLowerCase().endsWith('.jsonl');
   const prompts: Prompt[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
-    prompts.push(jsonl ? parseJsonlPrompt(line, file, i + 1) : { text: line });
+    prompts.push({ ...(jsonl ? parseJsonlPrompt(line, file, i + 1) : { text: line }), line: i + 1 });
   });
   if (prompts.length === 0) throw fileError(file, 'prompts-empty', 'no prompts (the file is empty or has only blank lines)');
-  return prompts;
+  return { prompts, blankLines: lines.length - prompts.length };
 }
 
 /** Decodes strict UTF-8 (a leading byte-order mark is dropped); the error gives the offset of the first bad byte. */
@@ -76,7 +91,7 @@ export function firstInvalidUtf8(bytes: Uint8Array): number {
   return -1;
 }
 
-function parseJsonlPrompt(line: string, file: string, lineNumber: number): Prompt {
+function parseJsonlPrompt(line: string, file: string, lineNumber: number): Omit<Prompt, 'line'> {
   let value: unknown;
   try {
     value = JSON.parse(line);

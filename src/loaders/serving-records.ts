@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileError, InputError } from '../errors.js';
 import { moeLayers as moeLayersOf, readMoeConfig } from '../models/config.js';
 import { readNpy, type NpyArray } from './npy.js';
+import { noun, plural } from '../plural.js';
 
 /**
  * Routed experts recorded by serving engines, per request (see docs/serving-engines.md for the request
@@ -96,10 +97,10 @@ function readJsonRecords(text: string, file: string, layout: MoeLayout, engine: 
     throw fileError(file, 'records-none', 'no routed experts found: no response has meta_info.routed_experts, sglext.routed_experts or choices[].routed_experts (was the server started with --enable-return-routed-experts?)');
   }
   const notes: string[] = [];
-  if (skipped > 0) notes.push(`${file}: skipped ${skipped} response(s) without routed experts (stream chunks, aborted requests, or a server without --enable-return-routed-experts)`);
+  if (skipped > 0) notes.push(`${file}: skipped ${plural(skipped, 'response')} without routed experts (stream chunks, aborted requests, or a server without --enable-return-routed-experts)`);
   if (unknownTokens > 0) {
     const how = sequences[0].engine === 'vllm' ? 'request them with "return_token_ids": true' : 'SGLang responses carry the output ids only';
-    notes.push(`${file}: ${unknownTokens} sequence(s) lack some token ids, stored as -1 (${how})`);
+    notes.push(`${file}: ${plural(unknownTokens, 'sequence')} ${noun(unknownTokens, 'lacks', 'lack')} some token ids, stored as -1 (${how})`);
   }
   return { sequences, notes };
 }
@@ -416,7 +417,7 @@ export function fitToModel(records: ServingRecords, layout: MoeLayout, plan?: Ph
   }
   const notes = [...records.notes];
   const dropped = totalRows - kept;
-  if (dropped > 0) notes.push(`dropped ${dropped} row(s) marked -1 (tokens served from the prefix cache have no routing)`);
+  if (dropped > 0) notes.push(`dropped ${plural(dropped, 'row')} marked -1 (tokens served from the prefix cache have no routing)`);
   return { engine, layers: moeLayers, k, tokenIds: tokenIds.slice(0, kept), promptOffsets, topkIds: topkIds.slice(0, kept * perRow), notes };
 }
 

@@ -5,6 +5,7 @@ import { chartGrid, rendererFor, type HeatmapCell, type PerLayerPoint } from '..
 import { comparedHeatmap, comparedLineChart, loadDifferenceSections } from './comparison.js';
 import { formatNumber, type ReportPage, type ReportSection } from '../page/html.js';
 import { showToken } from '../page/token-display.js';
+import { noun, plural } from '../plural.js';
 import { overlayScript, overlayStyles } from '../page/token-overlay.js';
 import { expertTokenSections } from './expert-tokens.js';
 import { plantedSections } from './planted.js';
@@ -51,8 +52,8 @@ export function buildReportPage(analyses: InputAnalysis[], summaryRows: LayerSum
 }
 
 function inputFacts(a: InputAnalysis): string {
-  if (a.kind === 'load') return `${a.file}: expert count matrix, ${a.layers.length} MoE layers`;
-  return `${a.file}: trace of ${a.tokens!.toLocaleString('en-US')} tokens, ${a.layers.length} MoE layers (${a.layers[0]}..${a.layers[a.layers.length - 1]})`;
+  if (a.kind === 'load') return `${a.file}: expert count matrix, ${plural(a.layers.length, 'MoE layer')}`;
+  return `${a.file}: trace of ${a.tokens!.toLocaleString('en-US')} ${noun(a.tokens!, 'token')}, ${plural(a.layers.length, 'MoE layer')} (${a.layers[0]}..${a.layers[a.layers.length - 1]})`;
 }
 
 function placementText(a: InputAnalysis): string {
@@ -92,14 +93,14 @@ function imbalanceSection(analyses: InputAnalysis[], E: number): ReportSection {
     explanation:
       'How unevenly each layer spreads its tokens over its experts. MaxVio = busiest expert / mean - 1 (the measure of the DeepSeek-V3 report): 0 is perfect, 1 means the busiest expert gets twice its share, and expert-parallel throughput falls with it. ' +
       'CV = standard deviation / mean of the loads: 0 is perfect. Gini: 0 is perfect, near 1 means a few experts take almost everything. Normalised entropy of the load shares: 1 is perfect, lower is more concentrated.' +
-      `\n\nDead experts got no token at all (0 is good). Hot share is the share of all load carried by the ${hot} busiest experts (ceil(E/10)); an even layer gives ${formatNumber(hot / E)}.`,
+      `\n\nDead experts got no token at all (0 is good). Hot share is the share of all load carried by the ${hot === 1 ? 'busiest expert' : `${hot} busiest experts`} (ceil(E/10)); an even layer gives ${formatNumber(hot / E)}.`,
     spec: chartGrid([
       comparedLineChart(points('maxvio'), { title: 'MaxVio (0 = balanced)', yTitle: 'MaxVio', rule: { value: 0, label: 'balanced' }, ...small }),
       comparedLineChart(points('cv'), { title: 'coefficient of variation (0 = balanced)', yTitle: 'CV', rule: { value: 0, label: 'balanced' }, ...small }),
       comparedLineChart(points('gini'), { title: 'Gini (0 = balanced)', yTitle: 'Gini', rule: { value: 0, label: 'balanced' }, ...small }),
       comparedLineChart(points('entropy'), { title: 'normalised entropy (1 = balanced)', yTitle: 'entropy', rule: { value: 1, label: 'balanced' }, ...small }),
       comparedLineChart(points('dead'), { title: 'dead experts (0 = good)', yTitle: 'experts with no load', integer: true, ...small }),
-      comparedLineChart(points('hot_share'), { title: `load share of the ${hot} busiest experts`, yTitle: 'hot share', rule: { value: hot / E, label: 'even share' }, ...small }),
+      comparedLineChart(points('hot_share'), { title: `load share of the ${hot === 1 ? 'busiest expert' : `${hot} busiest experts`}`, yTitle: 'hot share', rule: { value: hot / E, label: 'even share' }, ...small }),
     ]),
   };
 }
@@ -166,7 +167,7 @@ function spreadSections(traces: InputAnalysis[]): ReportSection[] {
     {
       title: 'GPUs per token',
       explanation:
-        `How many distinct GPUs (of ${gpus}) each token's ${K} experts live on: each one is a message in the expert-parallel all-to-all, so fewer is cheaper. ` +
+        `How many distinct GPUs (of ${gpus}) each token's ${plural(K, 'expert')} ${noun(K, 'lives', 'live')} on: each one is a message in the expert-parallel all-to-all, so fewer is cheaper. ` +
         (contiguous ? 'The dashed line is what uniformly random routing would give. ' : "With replicas, an expert's tokens go round robin over its replicas. ") +
         (nodes > 1 ? 'Nodes per token counts the same for whole nodes, whose links are slower. ' : '') +
         'Routing that keeps related experts on one GPU lowers it; the heatmap shows the share of tokens that touch 1, 2, ... GPUs.',
@@ -190,16 +191,16 @@ function groupsSection(traces: InputAnalysis[]): ReportSection[] {
   );
   const notes = withGroups.flatMap((a) =>
     a.figures.groups!.limit.enforced && a.figures.groups!.perLayer.some((g) => g.violations)
-      ? [`${a.name}: some tokens touch more than ${a.figures.groups!.limit.topkGroup} groups although the model enforces that limit; the trace is suspect.`]
+      ? [`${a.name}: some tokens touch more than ${plural(a.figures.groups!.limit.topkGroup!, 'group')} although the model enforces that limit; the trace is suspect.`]
       : [],
   );
   return [
     {
       title: 'Expert groups per token',
       explanation:
-        `The ${E} experts form ${limit.nGroup} groups of ${E / limit.nGroup} contiguous experts; this counts the distinct groups each token's experts fall in. ` +
+        `The ${E} experts form ${plural(limit.nGroup, 'group')} of ${plural(E / limit.nGroup, 'contiguous expert')}; this counts the distinct groups each token's experts fall in. ` +
         (limit.topkGroup !== undefined
-          ? `The model allows at most ${limit.topkGroup} groups per token (the dashed line)${limit.enforced ? ' and its router enforces it, so no token may ever exceed it (the tooltip counts tokens over the limit)' : ''}. Group-limited routing keeps a token on few nodes when each node holds whole groups.`
+          ? `The model allows at most ${plural(limit.topkGroup, 'group')} per token (the dashed line)${limit.enforced ? ' and its router enforces it, so no token may ever exceed it (the tooltip counts tokens over the limit)' : ''}. Group-limited routing keeps a token on few nodes when each node holds whole groups.`
           : "The model's router limits no token to a number of groups (it is greedy); the groups are the model's n_group, or else the ones given with --groups."),
       spec: comparedLineChart(points, {
         title: 'groups per token (mean)',

@@ -5,7 +5,11 @@
  * Order of work: chunks are grouped into passes; a pass loads each layer's weights once and runs every chunk
  * of the pass through it, so the weights in memory are one layer's whatever the model's depth. When all
  * layers fit in the weight budget they stay loaded and a pass is a single chunk. A pass's chunks are saved to
- * the work folder when it finishes; `--resume` skips them.
+ * the work folder when it finishes; `--resume` skips them. A pass of streamed layers also saves its state after
+ * every layer (pass-state.ts), so `--resume` continues it from its last finished layer.
+ *
+ * SIGINT and SIGTERM stop the run at the next layer (or chunk) boundary, after saving; a second signal stops it
+ * at once.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -13,16 +17,20 @@ import path from 'node:path';
 import { fileError, InputError } from '../errors.js';
 import { Checkpoint } from '../loaders/checkpoint.js';
 import { float32ToF16 } from '../loaders/dtypes.js';
-import { readPrompts, type Prompt } from '../loaders/prompts.js';
+import { readPromptFile, type Prompt } from '../loaders/prompts.js';
 import { PromptTokenizer } from '../loaders/tokenizer.js';
 import { moeLayers, readModelConfig, type ModelConfig } from '../models/config.js';
+import { plural } from '../plural.js';
 import { createProgress } from '../progress.js';
 import { ModelRunner } from '../runtime/model-runner.js';
 import type { Device } from '../runtime/execution-provider.js';
 import { ffnKindOf, layerWeightBytes } from '../runtime/layer-weights.js';
+import { Interrupted, watchSignals } from '../signals.js';
 import { writeTrace } from '../trace.js';
 import { version } from '../version.js';
 import { planChunks, type Chunk } from './chunks.js';
+import { passStatePath, readPassState, removePassState, savePassState, type PassDims, type PassState } from './pass-state.js';
+import { signalAfterLayerForTest } from './test-interrupt.js';
 import { WorkDir, type ChunkRecord, type RunFingerprint } from './work-dir.js';
 
 export interface RouteOptions {
@@ -42,6 +50,10 @@ export interface RouteOptions {
   /** Hidden states held at once when layers are streamed (bounds the tokens of one pass). */
   activationBudgetBytes?: number;
   warn?: (line: string) => void;
+  /** What the run does beyond its output (what it resumed); default: a line on stderr. */
+  note?: (line: string) => void;
+  /** How the user continues an interrupted run, for the line printed on SIGINT/SIGTERM. */
+  resumeHint?: string;
   /** Timing of each phase, for benchmarks: opening sessions, loading a layer's weights, running a layer on a chunk. */
   onTiming?: (timing: Timing) => void;
 }
@@ -67,8 +79,13 @@ export interface RouteResult {
   out: string;
   tokens: number;
   prompts: number;
+  /** Blank lines of the prompts file skipped, and prompts cut by --max-prompt-tokens. */
+  blankLines: number;
+  truncatedPrompts: number;
   chunks: number;
+  /** Chunks the interrupted run had finished, and the pass it had saved between layers, when resuming. */
   resumedChunks: number;
+  resumedPass?: { pass: number; passes: number; afterLayer: number };
   provider: string;
 }
 
@@ -99,13 +116,13 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
 
   if (path.resolve(out) === path.resolve(promptsFile)) throw fileError(out, 'usage-out-is-input', '--out names the prompts file itself; choose another output');
   const config = readModelConfig(model);
-  const prompts = readPrompts(promptsFile);
+  const { prompts, blankLines } = readPromptFile(promptsFile);
   const tokenizer = PromptTokenizer.load(model);
   const encoded = encodePrompts(prompts, tokenizer, config, promptsFile, { bos, maxPromptTokens });
   const lengths = encoded.ids.map((ids) => ids.length);
   const chunks = planChunks(lengths, batchTokens);
   const layers = moeLayers(config);
-  if (layers.length === 0) throw fileError(path.join(model, 'config.json'), 'config-no-moe', `the model has no MoE layer (${config.numLayers} layers, first_k_dense_replace ${config.firstKDenseReplace}): there is no routing to record`);
+  if (layers.length === 0) throw fileError(path.join(model, 'config.json'), 'config-no-moe', `the model has no MoE layer (${plural(config.numLayers, 'layer')}, first_k_dense_replace ${config.firstKDenseReplace}): there is no routing to record`);
   const { topK: K, nRoutedExperts: E } = config;
 
   const checkpoint = Checkpoint.open(model);
@@ -117,28 +134,57 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const runner = await ModelRunner.open(checkpoint, config, { device, saveProbs, keepAllWeights, expertBudgetBytes, warn: options.warn });
   options.onTiming?.({ phase: 'open', seconds: (performance.now() - opening) / 1000 });
   // The work folder is made only once the model has loaded, so bad input leaves nothing to clear away.
+  const tokensPerPass = keepAllWeights ? 0 : Math.max(1, Math.floor(activationBudgetBytes / (4 * config.hiddenSize)));
+  const passNumbers = numberPasses(chunks, tokensPerPass);
+  const dims = { H: config.hiddenSize, L: layers.length, K, E };
+  const resuming = resume && fs.existsSync(WorkDir.pathFor(out));
   let work: WorkDir;
+  let savedPass: PassState | undefined;
   try {
     work = WorkDir.open(out, fingerprint, resume);
+    savedPass = resuming ? resumablePass(work, chunks, dims, saveProbs, config.numLayers) : undefined;
   } catch (error) {
     await runner.close();
     checkpoint.close();
     throw error;
   }
-  const pending = chunks.filter((c) => !work.isDone(c.index));
+  const note = options.note ?? ((line: string) => process.stderr.write(`moe-inspect: ${line}\n`));
+  const pending = chunks.filter((c) => !work.isDone(c.index) && !savedPass?.chunks.includes(c.index));
+  const passes = [...(savedPass ? [savedPass.chunks.map((i) => chunks[i])] : []), ...groupIntoPasses(pending, tokensPerPass)];
+  const finishedChunks = () => chunks.filter((c) => work.isDone(c.index)).length;
+  const resumedChunks = finishedChunks();
+  if (resuming) note(resumeLine(savedPass, resumedChunks, chunks.length));
+
   const totalTokens = lengths.reduce((a, b) => a + b, 0);
-  const progress = createProgress('route', pending.reduce((sum, c) => sum + c.tokenEnd - c.tokenStart, 0), 'tok');
+  const layersLeft = (pass: Chunk[]) => config.numLayers - (pass === passes[0] && savedPass ? savedPass.afterLayer + 1 : 0);
+  const progress = createProgress('route', passes.reduce((sum, pass) => sum + (passTokens(pass) * layersLeft(pass)) / config.numLayers, 0), 'tok');
+  const saved = () => `${finishedChunks()} of ${plural(chunks.length, 'chunk')}`;
+  const resumeHint = options.resumeHint ?? 'run again with --resume to continue';
+  const inProgress = keepAllWeights ? 'chunk' : 'layer';
+  const watch = watchSignals({ onSecond: () => `interrupted again: stopped at once; the ${inProgress} in progress is lost, what was saved before it is in ${work.dir}; ${resumeHint}` });
   try {
-    const tokensPerPass = keepAllWeights ? 0 : Math.max(1, Math.floor(activationBudgetBytes / (4 * config.hiddenSize)));
-    for (const pass of groupIntoPasses(pending, tokensPerPass)) {
-      const records = await runPass(runner, config, layers, pass, encoded.ids, saveProbs, (tokens) => progress.advance(tokens / config.numLayers), options.onTiming);
+    for (const pass of passes) {
+      const { pass: number, passes: count } = passNumbers(pass[0].index);
+      // After each layer of a streamed pass, its state is saved; a signal received meanwhile stops the run there.
+      const layerDone = keepAllWeights
+        ? undefined
+        : async (layer: number, hidden: Float32Array[], records: ChunkRecord[]) => {
+            await signalAfterLayerForTest(layer, watch);
+            savePassState(work.dir, { pass: number, passes: count, chunks: pass.map((c) => c.index), afterLayer: layer, hidden, records }, dims);
+            if (watch.received) throw new Interrupted(watch.received, `interrupted: saved pass ${number} of ${count} after layer ${layer} and ${saved()} in ${work.dir}; ${resumeHint}`);
+          };
+      const resumeFrom = pass === passes[0] ? savedPass : undefined;
+      const records = await runPass(runner, config, layers, pass, encoded.ids, saveProbs, resumeFrom, { advance: (tokens) => progress.advance(tokens / config.numLayers), onTiming: options.onTiming, layerDone });
       pass.forEach((chunk, i) => work.save(chunk.index, chunk.tokenEnd - chunk.tokenStart, layers.length, K, E, records[i]));
+      removePassState(work.dir);
+      if (watch.received && pass !== passes[passes.length - 1]) throw new Interrupted(watch.received, `interrupted: saved ${saved()} in ${work.dir}; ${resumeHint}`);
     }
   } catch (error) {
-    // A run that fails before finishing any chunk leaves nothing worth resuming.
-    if (!chunks.some((c) => work.isDone(c.index))) work.remove();
+    // A run that fails before finishing any chunk or layer leaves nothing worth resuming.
+    if (!(error instanceof Interrupted) && finishedChunks() === 0 && !fs.existsSync(passStatePath(work.dir))) work.remove();
     throw error;
   } finally {
+    watch.dispose();
     await runner.close();
     checkpoint.close();
   }
@@ -169,12 +215,23 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
     tokenText: tokenText(encoded),
     promptText: { bytes: concat(encoded.bytes, (n) => new Uint8Array(n)), offsets: cumulative(encoded.bytes.map((b) => b.length)) },
     promptLabels: promptLabels(prompts),
+    promptLines: Int32Array.from(prompts, (p) => p.line),
   });
   work.remove();
-  return { out, tokens: totalTokens, prompts: prompts.length, chunks: chunks.length, resumedChunks: chunks.length - pending.length, provider: runner.provider };
+  return { out, tokens: totalTokens, prompts: prompts.length, blankLines, truncatedPrompts: encoded.truncated, chunks: chunks.length, resumedChunks, resumedPass: savedPass && { pass: savedPass.pass, passes: savedPass.passes, afterLayer: savedPass.afterLayer }, provider: runner.provider };
 }
 
-/** Runs the chunks of one pass through every layer; returns each chunk's routing record. */
+interface PassHooks {
+  advance: (tokens: number) => void;
+  onTiming: RouteOptions['onTiming'];
+  /** After every layer but the last: the chunks' hidden states and their routing so far. */
+  layerDone?: (layer: number, hidden: Float32Array[], records: ChunkRecord[]) => Promise<void>;
+}
+
+/**
+ * Runs the chunks of one pass through every layer, or through the layers after a saved state's; returns each
+ * chunk's routing record.
+ */
 async function runPass(
   runner: ModelRunner,
   config: ModelConfig,
@@ -182,20 +239,23 @@ async function runPass(
   pass: Chunk[],
   ids: Int32Array[],
   saveProbs: boolean,
-  advance: (tokens: number) => void,
-  onTiming: RouteOptions['onTiming'],
+  resumeFrom: PassState | undefined,
+  { advance, onTiming, layerDone }: PassHooks,
 ): Promise<ChunkRecord[]> {
   const { topK: K, nRoutedExperts: E } = config;
   const L = layers.length;
   const activations = pass.map((chunk) => runner.embed(ids.slice(chunk.promptStart, chunk.promptEnd)));
   const attentionPairs = pass.map((chunk) => ids.slice(chunk.promptStart, chunk.promptEnd).reduce((sum, p) => sum + (p.length * (p.length + 1)) / 2, 0));
-  const records: ChunkRecord[] = activations.map(({ tokens }) => ({
-    topkIds: new Int32Array(tokens * L * K),
-    topkWeights: new Float32Array(tokens * L * K),
-    scoreSum: new Float64Array(L * E),
-    scores: saveProbs ? new Uint16Array(tokens * L * E) : undefined,
-  }));
-  for (let layer = 0; layer < config.numLayers; layer++) {
+  const records: ChunkRecord[] =
+    resumeFrom?.records ??
+    activations.map(({ tokens }) => ({
+      topkIds: new Int32Array(tokens * L * K),
+      topkWeights: new Float32Array(tokens * L * K),
+      scoreSum: new Float64Array(L * E),
+      scores: saveProbs ? new Uint16Array(tokens * L * E) : undefined,
+    }));
+  resumeFrom?.hidden.forEach((hidden, c) => (activations[c].hidden = hidden));
+  for (let layer = resumeFrom ? resumeFrom.afterLayer + 1 : 0; layer < config.numLayers; layer++) {
     const loading = performance.now();
     runner.loadLayer(layer);
     onTiming?.({ phase: 'load', layer, seconds: (performance.now() - loading) / 1000 });
@@ -222,8 +282,49 @@ async function runPass(
       }
       for (let e = 0; e < E; e++) record.scoreSum[slot * E + e] += routing.scoreSum[e];
     }
+    if (layer < config.numLayers - 1) await layerDone?.(layer, activations.map((a) => a.hidden), records);
   }
   return records;
+}
+
+/** Pass number (1-based) and pass count of the pass that starts with a chunk, in the run's plan of all its chunks. */
+function numberPasses(chunks: Chunk[], tokensPerPass: number): (firstChunk: number) => { pass: number; passes: number } {
+  const passes = groupIntoPasses(chunks, tokensPerPass);
+  const passOf = new Map(passes.flatMap((pass, p) => pass.map((chunk) => [chunk.index, p + 1] as const)));
+  return (firstChunk) => ({ pass: passOf.get(firstChunk)!, passes: passes.length });
+}
+
+/**
+ * The saved state of an interrupted pass, checked against this run, or undefined when there is none or all of
+ * its chunks were saved whole after all (a kill between saving them and removing the state).
+ */
+function resumablePass(work: WorkDir, chunks: Chunk[], { H, L, K, E }: PassDims, saveProbs: boolean, numLayers: number): PassState | undefined {
+  const state = readPassState(work.dir);
+  if (!state) return undefined;
+  const mismatch = () => fileError(passStatePath(work.dir), 'pass-state', 'the saved pass does not match this run\'s chunks; delete the work folder to start over');
+  if (state.chunks.some((index) => !chunks[index]) || state.afterLayer >= numLayers - 1) throw mismatch();
+  state.chunks.forEach((index, c) => {
+    const T = chunks[index].tokenEnd - chunks[index].tokenStart;
+    const record = state.records[c];
+    const sizes = [state.hidden[c].length === T * H, record.topkIds.length === T * L * K, record.topkWeights.length === T * L * K, record.scoreSum.length === L * E];
+    if (sizes.includes(false) || (record.scores !== undefined) !== saveProbs) throw mismatch();
+  });
+  if (state.chunks.every((index) => work.isDone(index))) {
+    removePassState(work.dir);
+    return undefined;
+  }
+  return state;
+}
+
+function resumeLine(savedPass: PassState | undefined, finished: number, total: number): string {
+  const chunksLine = `${finished} of ${plural(total, 'chunk')} finished`;
+  if (savedPass) return `resumed pass ${savedPass.pass} of ${savedPass.passes} after layer ${savedPass.afterLayer} (${chunksLine} before it)`;
+  if (finished > 0) return `resumed after ${chunksLine}`;
+  return 'nothing to resume: the interrupted run had finished no chunk and no layer; starting from the beginning';
+}
+
+function passTokens(pass: Chunk[]): number {
+  return pass.reduce((sum, chunk) => sum + chunk.tokenEnd - chunk.tokenStart, 0);
 }
 
 /** Consecutive chunks up to `tokensPerPass` tokens together (0: one chunk per pass). */
@@ -255,12 +356,12 @@ function encodePrompts(
   }
   const encoded: EncodedPrompts = { ids: [], spans: [], bytes: [], truncated: 0 };
   const encoder = new TextEncoder();
-  prompts.forEach((prompt, p) => {
+  prompts.forEach((prompt) => {
     let { ids, byteSpans } = tokenizer.encode(prompt.text, { addBos: options.bos });
     let bytes = encoder.encode(prompt.text);
     if (ids.length > (options.maxPromptTokens ?? limit)) {
       if (options.maxPromptTokens === undefined) {
-        throw fileError(file, 'prompt-too-long', `prompt ${p + 1} has ${ids.length} tokens, more than the model's max_position_embeddings ${limit} (add --max-prompt-tokens N to truncate)`);
+        throw fileError(file, 'prompt-too-long', `the prompt on line ${prompt.line} has ${ids.length} tokens, more than the model's max_position_embeddings ${limit} (add --max-prompt-tokens N to truncate)`);
       }
       ids = ids.slice(0, options.maxPromptTokens);
       byteSpans = byteSpans.slice(0, options.maxPromptTokens);

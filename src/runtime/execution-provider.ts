@@ -1,6 +1,7 @@
 import os from 'node:os';
 import ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
+import { providerFailureInChild } from './child-probe.js';
 import { GraphBuilder } from './graph-builder.js';
 import { TensorType } from './onnx-proto.js';
 
@@ -64,6 +65,12 @@ export async function openSessionFactory(device: Device, probeModel: Uint8Array,
   ort.env.logLevel = 'fatal';
   const failures: string[] = [];
   for (const name of candidates(device)) {
+    // WebGPU's Dawn logs straight to stderr when it fails, so it is tried in a child process first.
+    const childFailure = name === 'webgpu' ? providerFailureInChild(probeModel, sessionOptions(name)) : undefined;
+    if (childFailure) {
+      failures.push(`${name} failed to load (${firstLine(childFailure)})`);
+      continue;
+    }
     try {
       const probe = await ort.InferenceSession.create(probeModel, sessionOptions(name));
       await probe.release();

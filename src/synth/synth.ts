@@ -17,6 +17,7 @@ import { SafetensorsWriter, type TensorSpec } from '../loaders/safetensors-write
 import { isMoeLayer, moeLayers, parseModelConfig, type ModelConfig } from '../models/config.js';
 import { attentionTensors, checkpointTensors, expertTensors, ffnTensors, tensorNames } from '../models/tensor-names.js';
 import { writeAtomically } from '../files.js';
+import { yieldToSignals } from '../signals.js';
 import { trainByteLevelBpe } from './bpe-trainer.js';
 import { trainMetaspaceBpe } from './metaspace-bpe-trainer.js';
 import { findPreset, type Preset } from './presets.js';
@@ -128,6 +129,11 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
     if (!Number.isInteger(options.layers) || options.layers < 1 || options.layers > available) {
       throw new InputError(`invalid --layers: ${options.layers} (preset ${preset.name} has 1 to ${available} layers)`, 'usage-layers');
     }
+    // A model without a MoE layer has no routing to record: refused here rather than by route later.
+    const firstMoe = moeLayers(parseModelConfig(preset.config(), `preset ${preset.name}`))[0];
+    if (options.layers <= firstMoe) {
+      throw new InputError(`invalid --layers: ${options.layers} leaves no MoE layer (the first MoE layer of preset ${preset.name} is layer ${firstMoe}; use --layers ${firstMoe + 1} or more)`, 'usage-layers');
+    }
     rawConfig.num_hidden_layers = options.layers;
   }
 
@@ -150,7 +156,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
 
   prepareOutput(out, force);
   checkFreeSpace(out, totalBytes, preset.name);
-  await writeAtomically(out, (tmpDir) => {
+  await writeAtomically(out, async (tmpDir) => {
     fs.mkdirSync(tmpDir, { recursive: true });
     let written = 0;
     const onBytes = (bytes: number) => {
@@ -160,7 +166,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
     for (const shard of shards) {
       const writer = SafetensorsWriter.create(path.join(tmpDir, shard.file), shard.tensors.flatMap(fileEntries), { format: 'pt' });
       try {
-        for (const tensor of shard.tensors) writeTensor(writer, tensor, draw, config.fp8BlockSize, onBytes);
+        for (const tensor of shard.tensors) await writeTensor(writer, tensor, draw, config.fp8BlockSize, onBytes);
         writer.finish();
       } catch (error) {
         writer.abort();
@@ -223,7 +229,7 @@ interface DrawContext {
  * Generates one tensor in row parts and writes each part in its stored dtype. FP8 parts are whole block rows;
  * their scales are gathered (they are small) and written after the weight, as the released shards order them.
  */
-function writeTensor(writer: SafetensorsWriter, tensor: PlannedTensor, draw: DrawContext, fp8Block: [number, number] | null, onBytes: (bytes: number) => void): void {
+async function writeTensor(writer: SafetensorsWriter, tensor: PlannedTensor, draw: DrawContext, fp8Block: [number, number] | null, onBytes: (bytes: number) => void): Promise<void> {
   const [rows, cols] = tensor.shape.length === 1 ? [1, tensor.shape[0]] : tensor.shape;
   const fp8 = tensor.dtype === 'F8_E4M3' ? { block: fp8Block!, scaleInv: new Float32Array(tensor.scaleInv!.shape[0] * tensor.scaleInv!.shape[1]) } : undefined;
   const partRows = rowsPerPart(cols, fp8 ? fp8.block[0] : 1);
@@ -245,6 +251,8 @@ function writeTensor(writer: SafetensorsWriter, tensor: PlannedTensor, draw: Dra
     }
     writer.write(tensor.name, stored);
     onBytes(stored.byteLength);
+    // Gigabytes take a while: a Ctrl-C meanwhile is handled here (writeAtomically then removes the temporary folder).
+    await yieldToSignals();
   }
   if (fp8) {
     writer.write(tensor.scaleInv!.name, fp8.scaleInv);

@@ -9,6 +9,7 @@
 import { irregularForms } from './irregular-forms.js';
 import { alphanumericCore } from './locate.js';
 import type { WicPair } from './wic-data.js';
+import { plural } from '../plural.js';
 
 /** One sentence of one pair whose word does not look like the target (wic.json `suspect_pairs`). */
 export interface SuspectPair {
@@ -62,7 +63,7 @@ export function suspectPairsWarning(suspects: SuspectPair[], data: string, skipB
   const pairs = new Set(suspects.map((s) => s.index)).size;
   const what = skipBadPairs ? 'skipped' : 'used anyway (--skip-bad-pairs leaves them out of the figures)';
   return (
-    `${data}: warning: ${pairs} pair${pairs === 1 ? '' : 's'} whose index points at another word than the target, ` +
+    `${data}: warning: ${plural(pairs, 'pair')} whose index points at another word than the target, ` +
     `e.g. line ${first.index + 1}, sentence ${first.sentence}: ${JSON.stringify(first.found)} for ${JSON.stringify(first.target)}; ${what}`
   );
 }

@@ -12,6 +12,7 @@ import { tokenDisplay, type DisplayText } from '../page/token-display.js';
 import type { WicPair } from './wic-data.js';
 import { wicOverlaySection } from './wic-overlay.js';
 import type { WicAnalysis, WicLayerJson } from './wic-result.js';
+import { noun, plural } from '../plural.js';
 
 export interface WicPageInputs {
   data: string;
@@ -38,12 +39,12 @@ export function buildWicPage({ wic, skipped, wordTokenBytes }: WicAnalysis, inpu
   const chance = chanceOverlap(wic.k, wic.n_experts);
 
   const notes: string[] = [];
-  if (skipped.length > 0) notes.push(`${skipped.length} of ${wic.pairs.length} pairs were skipped because the word could not be found in a sentence or the word at the index does not look like the target; they are left out of every figure (listed under "Pairs").`);
+  if (skipped.length > 0) notes.push(`${skipped.length} of ${plural(wic.pairs.length, 'pair')} ${noun(skipped.length, 'was', 'were')} skipped because the word could not be found in a sentence or the word at the index does not look like the target; ${noun(skipped.length, 'it is', 'they are')} left out of every figure (listed under "Pairs").`);
   const usedSuspects = wic.suspect_pairs.filter((s) => !wic.pairs.find((p) => p.index === s.index)?.skipped);
   const suspectUsed = new Set(usedSuspects.map((s) => s.index));
   if (suspectUsed.size > 0) {
     const [first] = usedSuspects;
-    notes.push(`${suspectUsed.size} pair${suspectUsed.size === 1 ? '' : 's'} whose index points at another word than the target are counted in the figures (e.g. line ${first.index + 1}: "${first.found}" for "${first.target}"; wic.json lists them under suspect_pairs); --skip-bad-pairs leaves them out.`);
+    notes.push(`${plural(suspectUsed.size, 'pair')} whose index points at another word than the target ${noun(suspectUsed.size, 'is', 'are')} counted in the figures (e.g. line ${first.index + 1}: "${first.found}" for "${first.target}"; wic.json lists them under suspect_pairs); --skip-bad-pairs leaves them out.`);
   }
   if (nSame === 0 || nDiff === 0) notes.push(`There are no ${nSame === 0 ? 'same-sense' : 'different-sense'} pairs, so that condition's overlap and kappa, and the AUC, are not defined.`);
 
@@ -87,7 +88,7 @@ export function buildWicPage({ wic, skipped, wordTokenBytes }: WicAnalysis, inpu
       {
         title: 'Overlap per layer: same sense versus different sense',
         explanation: [
-          `For every pair the target word is routed to K = ${wic.k} experts in each of its two sentences (for a word split into several tokens, its ${wic.word_token} token). Overlap is the share of those K experts the two sentences have in common: 1 means the very same experts, 0 none. The lines are the mean overlap over same-sense pairs (gold T) and over different-sense pairs (gold F) at each MoE layer; the dashed line is K/E, what random routing would give. Hover a point for the exact value.`,
+          `For every pair the target word is routed to K = ${plural(wic.k, 'expert')} in each of its two sentences (for a word split into several tokens, its ${wic.word_token} token). Overlap is the share of those K experts the two sentences have in common: 1 means the very same experts, 0 none. The lines are the mean overlap over same-sense pairs (gold T) and over different-sense pairs (gold F) at each MoE layer; the dashed line is K/E, what random routing would give. Hover a point for the exact value.`,
           'How to read it: both lines far above chance mean the router follows the word itself whatever its sense, as expected in early layers. The same-sense line above the different-sense line means routing also follows the sense; the wider the gap, the more experts specialise in meaning. Lines on top of each other mean that layer does not tell the senses apart. Olson et al. (2025, arXiv 2502.10928) found the two conditions separate after about the first ten layers of DeepSeek-R1, and far less in Mixtral.',
         ].join('\n\n'),
         spec: overlapSpec,

@@ -1,5 +1,6 @@
 import { deviceBalanceLoss, expertBalanceLoss } from '../balance-loss.js';
 import type { Figure } from '../figure.js';
+import { noun, plural } from '../../plural.js';
 
 /** Per layer; device-level is undefined where the GPUs do not split the experts evenly. */
 export interface BalanceLosses {
@@ -15,7 +16,7 @@ export const balanceLossFigure: Figure<'balanceLoss', BalanceLosses> = {
     finish: () => {
       if (!trace.hasProbSum) note('the trace has no router_prob_sum, so the DeepSeekMoE balance losses are left out');
       const canDeviceLoss = E % cluster.gpus === 0;
-      if (trace.hasProbSum && !canDeviceLoss) note(`${cluster.gpus} GPUs do not split ${E} experts evenly, so the device-level balance loss is left out`);
+      if (trace.hasProbSum && !canDeviceLoss) note(`${plural(cluster.gpus, 'GPU')} ${noun(cluster.gpus, 'does', 'do')} not split ${plural(E, 'expert')} evenly, so the device-level balance loss is left out`);
       const probSum = trace.routerProbSum;
       if (!probSum) return undefined;
       const layerProbSum = (l: number) => probSum.subarray(l * E, (l + 1) * E);

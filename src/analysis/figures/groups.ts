@@ -1,6 +1,7 @@
 import type { Figure } from '../figure.js';
 import { DistinctPerTokenCounter } from '../distinct-per-token.js';
 import { groupBuckets, groupLimitFromConfig, groupsPerToken, type GroupLimit, type GroupsPerToken } from '../groups-per-token.js';
+import { noun, plural } from '../../plural.js';
 
 export interface GroupsFigure {
   limit: GroupLimit;
@@ -18,7 +19,7 @@ export const groupsFigure: Figure<'groups', GroupsFigure> = {
     const limit = (config && groupLimitFromConfig(config)) ?? (cluster.groups > 1 ? { nGroup: cluster.groups, enforced: false } : undefined);
     if (!limit) return undefined;
     if (E % limit.nGroup !== 0) {
-      note(`${limit.nGroup} groups do not split ${E} experts evenly, so groups per token are left out`);
+      note(`${plural(limit.nGroup, 'group')} ${noun(limit.nGroup, 'does', 'do')} not split ${plural(E, 'expert')} evenly, so groups per token are left out`);
       return undefined;
     }
     const counter = new DistinctPerTokenCounter(L, K, E, groupBuckets(L, E, limit.nGroup));
@@ -28,8 +29,8 @@ export const groupsFigure: Figure<'groups', GroupsFigure> = {
       finish: () => {
         const perLayer = Array.from({ length: L }, (_, l) => groupsPerToken(counter.layer(l), limit.topkGroup));
         if (limit.enforced) {
-          const bad = perLayer.flatMap((g, l) => (g.violations ? [`layer ${layers[l]}: ${g.violations} tokens`] : []));
-          if (bad.length > 0) note(`routing breaks the model's group limit (at most ${limit.topkGroup} of ${limit.nGroup} groups per token), which a correct V2/V3 trace never does: ${bad.join('; ')}`);
+          const bad = perLayer.flatMap((g, l) => (g.violations ? [`layer ${layers[l]}: ${plural(g.violations, 'token')}`] : []));
+          if (bad.length > 0) note(`routing breaks the model's group limit (at most ${limit.topkGroup} of ${plural(limit.nGroup, 'group')} per token), which a correct V2/V3 trace never does: ${bad.join('; ')}`);
         }
         return { limit, perLayer };
       },

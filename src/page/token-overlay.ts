@@ -1,5 +1,6 @@
 import type { TokenOverlay } from '../analysis/token-overlay.js';
 import { displayHtml, escapeHtml, scriptJson } from './html.js';
+import { plural } from '../plural.js';
 import { showToken, tokenJson } from './token-display.js';
 
 /**
@@ -18,7 +19,7 @@ export interface OverlayViewOptions {
   /** Items (and their first tokens) drawn in the static form. */
   staticItems?: number;
   staticTokens?: number;
-  /** What an item is called in the counts ("prompts", "sentences"). */
+  /** What an item is called in the counts, singular ("prompt", "sentence"). */
   noun?: string;
 }
 
@@ -53,7 +54,7 @@ export function overlayData(overlay: TokenOverlay, options: OverlayViewOptions) 
     colours: Array.from({ length: E }, (_, e) => expertColour(e)),
     initial: options.initial,
     maxMatches,
-    noun: options.noun ?? 'prompts',
+    noun: options.noun ?? 'prompt',
   };
 }
 
@@ -73,7 +74,7 @@ export function overlayHtml(overlay: TokenOverlay, options: OverlayViewOptions):
 <div class="overlay-tip" role="tooltip"></div>
 <script type="application/json" class="overlay-data">${scriptJson(data)}</script>
 </div>`;
-  return `${interactive}\n${staticOverlayHtml(overlay, colours, options.staticItems ?? 3, options.staticTokens ?? 40, options.noun ?? 'prompts')}`;
+  return `${interactive}\n${staticOverlayHtml(overlay, colours, options.staticItems ?? 3, options.staticTokens ?? 40, options.noun ?? 'prompt')}`;
 }
 
 /**
@@ -96,7 +97,7 @@ function staticOverlayHtml(overlay: TokenOverlay, colours: string[], itemCount: 
     const more = item.tokens.length > shown ? ` (first ${shown} of ${item.cut ?? item.tokens.length} tokens)` : '';
     return `<table class="overlay-static"><caption>${escapeHtml(item.title)}${more}</caption><thead><tr><th>layer</th><td></td></tr></thead><tbody>${rows.join('')}</tbody></table>`;
   });
-  return `<details class="overlay-print" open><summary>Printable form: every layer for the first ${tables.length} ${noun}</summary>${tables.join('\n')}</details>`;
+  return `<details class="overlay-print" open><summary>Printable form: every layer for the first ${plural(tables.length, noun)}</summary>${tables.join('\n')}</details>`;
 }
 
 function tokenHtml(bytes: Uint8Array): string {
@@ -161,7 +162,9 @@ export const overlayScript = `
       var l = data.layers.indexOf(Number(select.value));
       var query = search.value.trim().toLowerCase();
       var items = query ? data.items.filter(function (item) { return item.search.indexOf(query) >= 0; }) : data.items.slice(0, data.initial);
-      count.textContent = query ? items.length + ' of ' + data.items.length + ' embedded ' + data.noun + ' match' + (items.length > data.maxMatches ? ', the first ' + data.maxMatches + ' shown' : '') : 'the first ' + items.length + ' of ' + data.items.length + ' embedded ' + data.noun;
+      var embedded = data.items.length + ' embedded ' + data.noun + (data.items.length === 1 ? '' : 's');
+      if (!query) count.textContent = 'the first ' + items.length + ' of ' + embedded;
+      else count.textContent = items.length + ' of ' + embedded + (items.length === 1 ? ' matches' : ' match') + (items.length > data.maxMatches ? ', the first ' + data.maxMatches + ' shown' : '');
       items = items.slice(0, data.maxMatches);
       list.textContent = '';
       var seen = {};

@@ -3,7 +3,7 @@ import { tokenClasses } from '../analysis/token-classes.js';
 import { tokenSpecializationDefaults } from '../analysis/token-specialization.js';
 import { roundForChart, type Spec } from '../page/charts.js';
 import { formatNumber, type ReportSection } from '../page/html.js';
-import { showToken } from '../page/token-display.js';
+import { showToken, type DisplayText } from '../page/token-display.js';
 
 /** Experts listed open per section; the others are behind a disclosure. */
 const shownExperts = 10;
@@ -40,7 +40,9 @@ export function expertTokenSections(traces: InputAnalysis[]): ReportSection[] {
                 rows: experts.map(({ expert, tokens, lift }) => [
                   expert,
                   tokens.length > 0 ? lift : undefined,
-                  tokens.length > 0 ? tokens.map((t) => `${showToken(t.token)} (lift ${formatNumber(t.lift)}, ×${t.count}, ${Math.round(100 * t.share)}%)`).join(',  ') : `no token seen ${minOccurrences} times`,
+                  tokens.length > 0
+                    ? tokens.flatMap((t, i): DisplayText => [...(i > 0 ? [',  '] : []), ...showToken(t.token), ` (lift ${formatNumber(t.lift)}, ×${t.count}, ${Math.round(100 * t.share)}%)`])
+                    : `no token seen ${minOccurrences} times`,
                 ]),
                 shownRows: shownExperts,
               }

@@ -2,8 +2,9 @@ import type { InputAnalysis } from '../analysis/analyse.js';
 import type { PlantedClass } from '../analysis/token-classes.js';
 import { roundForChart, type Spec } from '../page/charts.js';
 import type { ReportSection } from '../page/html.js';
+import { plural } from '../plural.js';
 
-const className: Record<PlantedClass, string> = { digit: 'digit tokens', punct: 'punctuation tokens' };
+const className: Record<PlantedClass, string> = { digit: 'digit token', punct: 'punctuation token' };
 
 /**
  * For a model made by `synth --planted` (the demo's): the answer the report should find, stated, and how
@@ -17,7 +18,7 @@ export function plantedSections(traces: InputAnalysis[]): ReportSection[] {
     const both = (experts: number[]) => experts.join(' and ');
     const bars = perLayer.flatMap((row) =>
       row.classes.flatMap((c) => [
-        { series: `${className[c.cls]} → experts ${both(c.experts)}`, layer: row.layer, share: roundForChart(c.share), tokens: c.tokens },
+        { series: `${className[c.cls]}s → experts ${both(c.experts)}`, layer: row.layer, share: roundForChart(c.share), tokens: c.tokens },
         { series: `other tokens → experts ${both(c.experts)}`, layer: row.layer, share: roundForChart(c.otherShare), tokens: c.otherTokens },
       ]),
     );
@@ -25,7 +26,7 @@ export function plantedSections(traces: InputAnalysis[]): ReportSection[] {
     const percent = (x: number | undefined) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
     const found = answer.experts.digit.length > 0 && from.length > 0
       ? from
-          .map((row) => `layer ${row.layer}: ${row.classes.map((c) => `${percent(c.share)} of ${c.tokens} ${className[c.cls]} reach experts ${both(c.experts)} (other tokens: ${percent(c.otherShare)})`).join('; ')}`)
+          .map((row) => `layer ${row.layer}: ${row.classes.map((c) => `${percent(c.share)} of ${plural(c.tokens, className[c.cls])} reach experts ${both(c.experts)} (other tokens: ${percent(c.otherShare)})`).join('; ')}`)
           .join('. ')
       : 'no recorded layer is at or after the planted layer';
     return [

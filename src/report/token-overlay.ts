@@ -2,6 +2,7 @@ import type { InputAnalysis } from '../analysis/analyse.js';
 import { overlayLimits } from '../analysis/token-overlay.js';
 import type { ReportSection } from '../page/html.js';
 import { overlayHtml } from '../page/token-overlay.js';
+import { plural } from '../plural.js';
 
 /** Prompts shown before anything is searched. */
 const initialPrompts = 6;
@@ -14,8 +15,10 @@ export function tokenOverlaySections(traces: InputAnalysis[]): ReportSection[] {
     const embedded = overlay.items.length;
     const cut = overlay.items.filter((item) => item.cut !== undefined).length;
     const limits = [
-      `The page embeds the first ${embedded} of ${overlay.promptsInTrace} prompts${overlay.limitNote ? ` (${overlay.limitNote}, to keep the page small)` : ''}; the search box searches those.`,
-      ...(cut > 0 ? [`${cut} prompt${cut > 1 ? 's are' : ' is'} longer than ${overlayLimits.tokensPerPrompt} tokens and shown up to there.`] : []),
+      embedded === overlay.promptsInTrace
+        ? `The page embeds every prompt of the trace (${plural(embedded, 'prompt')}); the search box searches them.`
+        : `The page embeds the first ${embedded} of ${plural(overlay.promptsInTrace, 'prompt')}${overlay.limitNote ? ` (${overlay.limitNote}, to keep the page small)` : ''}; the search box searches those.`,
+      ...(cut > 0 ? [`${plural(cut, 'prompt')} longer than ${overlayLimits.tokensPerPrompt} tokens ${cut > 1 ? 'are' : 'is'} shown up to there.`] : []),
     ];
     // The planted layer where the model has one (the demo's), else the middle layer.
     const layer = a.figures.planted?.answer.fromLayer ?? a.layers[Math.floor(a.layers.length / 2)];

@@ -29,6 +29,6 @@ export function wicOverlaySection(overlay: TokenOverlay, pairCount: number): Rep
       'Hover a token for all its experts with their gate weights, and its bytes. Same colours on the word in both sentences mean the same top-1 expert; the charts above count all K. ' +
       'Spaces show as ␣; a token whose bytes are not valid UTF-8 alone shows them in hex. Search by the word or any text of the sentences.',
     notes: pairsShown < pairCount ? [`The page embeds the sentences of the first ${pairsShown} of ${pairCount} pairs${overlay.limitNote ? ` (${overlay.limitNote})` : ''}, to keep it small; wic.json lists every pair.`] : undefined,
-    html: overlayHtml(overlay, { initial: 10, layer: overlay.layers[Math.floor(overlay.layers.length / 2)], staticItems: 2, staticTokens: 40, noun: 'sentences' }),
+    html: overlayHtml(overlay, { initial: 10, layer: overlay.layers[Math.floor(overlay.layers.length / 2)], staticItems: 2, staticTokens: 40, noun: 'sentence' }),
   };
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Table from 'cli-table3';
 import { runReport } from '../src/report/report.js';
-import { mulberry32 } from '../src/synth/random.js';
+import { mulberry32 } from '../src/random.js';
 import { writeTrace } from '../src/trace.js';
 
 /**
@@ -71,15 +71,7 @@ export function synthesiseTrace(file: string, tokens: number, layers: number, k:
   const tokenIds = new Int32Array(tokens);
   for (let t = 0; t < tokens; t++) {
     if (t % shape.promptTokens === 0) continue; // id 0: BOS
-    const u = random() * zipf[shape.vocab - 1];
-    let lo = 0;
-    let hi = shape.vocab - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (zipf[mid] < u) lo = mid + 1;
-      else hi = mid;
-    }
-    tokenIds[t] = 1 + lo;
+    tokenIds[t] = 1 + pickCumulative(zipf, random() * zipf[shape.vocab - 1]);
   }
   const popularity = Array.from({ length: layers }, () => {
     const weights = Array.from({ length: experts }, () => Math.exp(0.8 * gaussian(random)));
@@ -158,7 +150,20 @@ function measure(trace: string, dir: string): void {
   process.send!({ seconds, peakRssMiB: process.resourceUsage().maxRSS / 1024 });
 }
 
-function hash(a: number, b: number, c: number): number {
+/** The first index whose cumulative weight reaches u (a draw from the weights when u is uniform below the total). */
+export function pickCumulative(cumulative: Float64Array, u: number): number {
+  let lo = 0;
+  let hi = cumulative.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cumulative[mid] < u) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** A well-mixed 32-bit hash of three integers (the synthetic traces' token-dependent expert choice). */
+export function hash(a: number, b: number, c: number): number {
   let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x632be5ab, 0xc2b2ae35) ^ Math.imul(c + 0x27d4eb2f, 0x165667b1);
   h ^= h >>> 15;
   h = Math.imul(h, 0x2c1b3c6d);
@@ -167,7 +172,7 @@ function hash(a: number, b: number, c: number): number {
 }
 
 
-function gaussian(random: () => number): number {
+export function gaussian(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
 }
 

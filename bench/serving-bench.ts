@@ -8,7 +8,7 @@ import { seriesFromSteps } from '../src/balance/time-series.js';
 import { defaultBandwidth, dispatchTraffic } from '../src/balance/traffic.js';
 import { readLoadMatrix } from '../src/loaders/load-matrix.js';
 import { aliasTable, drawLoadSeries } from '../src/synth/load-series.js';
-import { mulberry32 } from '../src/synth/random.js';
+import { mulberry32 } from '../src/random.js';
 import { openTrace, writeTrace } from '../src/trace.js';
 
 /**

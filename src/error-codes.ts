@@ -15,6 +15,9 @@ export const errorCodes = {
   'eplb-empty': 'load matrix has no layers to place',
   'eplb-ragged': 'the load rows given to EPLB differ in length',
   'eplb-shape': 'replicas, groups, nodes or GPUs do not fit the experts (EPLB\'s divisibility rules)',
+  // src/analysis/offloading.ts
+  'usage-cache-sizes': '--cache-sizes names a size below min(E, B x K) or above E',
+  'usage-prefetch-experts': '--prefetch-experts is not 1..E, or above K with the speculative predictor',
   // src/analysis/placement.ts
   'placement-shape': 'the GPUs, nodes, replicas or groups do not fit the experts',
   // src/analysis/routing-diff.ts
@@ -57,6 +60,7 @@ export const errorCodes = {
   'usage-model': 'no model given: neither --model nor MOE_INSPECT_MODEL',
   // src/commands/report.ts
   'usage-duplicate-input': 'report was given the same input twice',
+  'usage-offloading': '--cache-sizes or --cache-batch without --cache, or --prefetch-experts without --prefetch',
   'plan-with-replicas': 'report --plan (a given plan) together with --replicas (a plan per input)',
   // src/diff/diff.ts
   'diff-architecture': 'the two checkpoints differ in architecture or expert layout (the message names the first difference)',
@@ -199,7 +203,9 @@ export const errorCodes = {
   'trace-expert-id': 'tensor "topk_ids": token … has expert …, expected 0..…',
   'trace-no-weights': 'trace has no "topk_weights" tensor (made by import from records without weights?)',
   'trace-no-probs': 'trace has no "router_probs" tensor (record with route --save-probs)',
+  'trace-no-speculative': 'trace has no "spec_topk_ids" tensor (record with route --speculate), needed by --prefetch speculative',
   'trace-no-text': 'trace has no "token_text" tensor',
+  'trace-no-unbiased': 'trace has no "unbiased_topk_ids" tensor (recorded by route for models with e_score_correction_bias)',
   'trace-model-config': 'metadata "model_config" is not valid JSON (…)',
   'trace-metadata': 'metadata "…" is missing',
   'trace-missing-tensor': 'not a complete trace: tensor "…" is missing',

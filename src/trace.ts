@@ -14,6 +14,8 @@ import { version } from './version.js';
  *   router_probs F16 [T, L, E]?  token_text U8 + token_text_offsets I64 [T+1]?
  *   prompt_text U8 + prompt_text_offsets I64 [P+1]?             prompt_labels I32 [P]?
  *   prompt_lines I32 [P]?
+ *   spec_topk_ids I32 [T, L, K]? (route --speculate; -1 where a layer has no previous layer)
+ *   unbiased_topk_ids I32 [T, L, K]? (models with e_score_correction_bias: the choice without it)
  *
  * The per-token tensors are written from chunks and read back by token range, because a trace of a large
  * prompt set runs to gigabytes.
@@ -47,6 +49,8 @@ export interface TraceContent {
   routerProbSum?: Float64Array;
   /** f16 bits, [T, L, E] in chunks (only with --save-probs). */
   routerProbs?: Iterable<Uint16Array>;
+  /** Chunks in token order, together [T, L, K] (only with --speculate). */
+  specTopkIds?: Iterable<Int32Array>;
   /** offsets has T+1 entries. */
   tokenText?: { bytes: Uint8Array; offsets: ArrayLike<number> };
   /** offsets has P+1 entries. */
@@ -55,6 +59,8 @@ export interface TraceContent {
   promptLabels?: Int32Array;
   /** 1-based line of the prompts file each prompt came from. */
   promptLines?: Int32Array;
+  /** Chunks in token order, together [T, L, K]: the choice with e_score_correction_bias set to zero. */
+  unbiasedTopkIds?: Iterable<Int32Array>;
 }
 
 /** Streams a trace to `file` atomically; chunk sizes are checked against the shapes the header declares. */
@@ -97,10 +103,12 @@ export function writeTrace(file: string, content: TraceContent): void {
   if (content.topkWeights) specs.push(spec('topk_weights', 'F32', [T, L, K]));
   if (routerProbSum) specs.push(spec('router_prob_sum', 'F64', [L, E]));
   if (content.routerProbs) specs.push(spec('router_probs', 'F16', [T, L, E]));
+  if (content.specTopkIds) specs.push(spec('spec_topk_ids', 'I32', [T, L, K]));
   if (tokenText) specs.push(spec('token_text', 'U8', [tokenText.bytes.length]), spec('token_text_offsets', 'I64', [T + 1]));
   if (promptText) specs.push(spec('prompt_text', 'U8', [promptText.bytes.length]), spec('prompt_text_offsets', 'I64', [P + 1]));
   if (promptLabels) specs.push(spec('prompt_labels', 'I32', [P]));
   if (promptLines) specs.push(spec('prompt_lines', 'I32', [P]));
+  if (content.unbiasedTopkIds) specs.push(spec('unbiased_topk_ids', 'I32', [T, L, K]));
 
   const writer = SafetensorsWriter.create(file, specs, encodeMetadata(metadata));
   try {
@@ -111,6 +119,7 @@ export function writeTrace(file: string, content: TraceContent): void {
     for (const chunk of content.topkWeights ?? []) writer.write('topk_weights', chunk);
     if (routerProbSum) writer.write('router_prob_sum', routerProbSum);
     for (const chunk of content.routerProbs ?? []) writer.write('router_probs', chunk);
+    for (const chunk of content.specTopkIds ?? []) writer.write('spec_topk_ids', chunk);
     if (tokenText) {
       writer.write('token_text', tokenText.bytes);
       writer.write('token_text_offsets', toInt64(tokenText.offsets));
@@ -121,6 +130,7 @@ export function writeTrace(file: string, content: TraceContent): void {
     }
     if (promptLabels) writer.write('prompt_labels', promptLabels);
     if (promptLines) writer.write('prompt_lines', promptLines);
+    for (const chunk of content.unbiasedTopkIds ?? []) writer.write('unbiased_topk_ids', chunk);
     writer.finish();
   } catch (error) {
     writer.abort();
@@ -182,17 +192,25 @@ export interface Trace {
   hasWeights: boolean;
   hasProbSum: boolean;
   hasProbs: boolean;
+  /** spec_topk_ids is present (route --speculate). */
+  hasSpeculative: boolean;
   /** token_text is present (tokenBytes, tokenText). */
   hasText: boolean;
   /** prompt_text is present (promptText). */
   hasPromptText: boolean;
+  /** unbiased_topk_ids is present (readUnbiasedTopkIds). */
+  hasUnbiased: boolean;
   /** [L, E]. */
   routerProbSum?: Float64Array;
   /** [(end - start), L, K], read from the file for just that token range. */
   readTopkIds(tokenStart: number, tokenEnd: number): Int32Array;
+  /** [(end - start), L, K] of `unbiased_topk_ids`, checked like readTopkIds. */
+  readUnbiasedTopkIds(tokenStart: number, tokenEnd: number): Int32Array;
   readTopkWeights(tokenStart: number, tokenEnd: number): Float32Array;
   /** [(end - start), L, E], decoded from F16. */
   readRouterProbs(tokenStart: number, tokenEnd: number): Float32Array;
+  /** [(end - start), L, K]: the speculative gate's experts, -1 where a layer has no previous layer. */
+  readSpecTopkIds(tokenStart: number, tokenEnd: number): Int32Array;
   tokenBytes(t: number): Uint8Array;
   /** The token's bytes as text (a token that splits a UTF-8 character shows U+FFFD). */
   tokenText(t: number): string;
@@ -238,8 +256,10 @@ class TraceFile implements Trace {
   readonly hasWeights: boolean;
   readonly hasProbSum: boolean;
   readonly hasProbs: boolean;
+  readonly hasSpeculative: boolean;
   readonly hasText: boolean;
   readonly hasPromptText: boolean;
+  readonly hasUnbiased: boolean;
   readonly routerProbSum?: Float64Array;
   private tokenTextTable?: TextTable;
   private promptTextTable?: TextTable;
@@ -274,8 +294,10 @@ class TraceFile implements Trace {
     this.hasProbSum = this.optional('router_prob_sum', 'F64', [L, this.nExperts]);
     if (this.hasProbSum) this.routerProbSum = this.readFloat64('router_prob_sum');
     this.hasProbs = this.optional('router_probs', 'F16', [T, L, this.nExperts]);
+    this.hasSpeculative = this.optional('spec_topk_ids', 'I32', [T, L, this.k]);
     this.hasText = this.optionalPair('token_text', T);
     this.hasPromptText = this.optionalPair('prompt_text', P);
+    this.hasUnbiased = this.optional('unbiased_topk_ids', 'I32', [T, L, this.k]);
     if (this.optional('prompt_labels', 'I32', [P])) {
       const labels = this.readInt32('prompt_labels');
       const bad = labels.findIndex((label) => label < -1 || label >= this.labels.length);
@@ -291,13 +313,17 @@ class TraceFile implements Trace {
   }
 
   readTopkIds(tokenStart: number, tokenEnd: number): Int32Array {
-    const ids = this.readInt32('topk_ids', this.byteRange(tokenStart, tokenEnd, this.layers.length * this.k * 4));
-    const bad = ids.findIndex((id) => id < 0 || id >= this.nExperts);
-    if (bad >= 0) {
-      const perToken = this.layers.length * this.k;
-      throw fileError(this.file, 'trace-expert-id', `tensor "topk_ids": token ${tokenStart + Math.floor(bad / perToken)} has expert ${ids[bad]}, expected 0..${this.nExperts - 1}`);
-    }
-    return ids;
+    return this.readExpertIds('topk_ids', tokenStart, tokenEnd, 0);
+  }
+
+  readSpecTopkIds(tokenStart: number, tokenEnd: number): Int32Array {
+    if (!this.hasSpeculative) throw fileError(this.file, 'trace-no-speculative', 'trace has no "spec_topk_ids" tensor (record with route --speculate)');
+    return this.readExpertIds('spec_topk_ids', tokenStart, tokenEnd, -1);
+  }
+
+  readUnbiasedTopkIds(tokenStart: number, tokenEnd: number): Int32Array {
+    if (!this.hasUnbiased) throw fileError(this.file, 'trace-no-unbiased', 'trace has no "unbiased_topk_ids" tensor (recorded by route for models with e_score_correction_bias)');
+    return this.readExpertIds('unbiased_topk_ids', tokenStart, tokenEnd, 0);
   }
 
   readTopkWeights(tokenStart: number, tokenEnd: number): Float32Array {
@@ -412,6 +438,17 @@ class TraceFile implements Trace {
   }
 
   // --- reads ---------------------------------------------------------------------------------------------
+
+  /** A [T, L, K] expert-id tensor for a token range; ids below `lowest` or not below E are refused. */
+  private readExpertIds(name: string, tokenStart: number, tokenEnd: number, lowest: number): Int32Array {
+    const ids = this.readInt32(name, this.byteRange(tokenStart, tokenEnd, this.layers.length * this.k * 4));
+    const bad = ids.findIndex((id) => id < lowest || id >= this.nExperts);
+    if (bad >= 0) {
+      const perToken = this.layers.length * this.k;
+      throw fileError(this.file, 'trace-expert-id', `tensor "${name}": token ${tokenStart + Math.floor(bad / perToken)} has expert ${ids[bad]}, expected ${lowest}..${this.nExperts - 1}`);
+    }
+    return ids;
+  }
 
   /** Byte range of tokens [start, end) in a per-token tensor with `bytesPerToken`. */
   private byteRange(tokenStart: number, tokenEnd: number, bytesPerToken: number): [number, number] {

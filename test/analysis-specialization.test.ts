@@ -76,7 +76,7 @@ describe('co-activation', () => {
 describe('domain specialization', () => {
   test('mutual information and lift by hand', () => {
     // K = 1, E = 2: label 0 tokens go to experts 0,0,0,1; label 1 tokens to 0,1,1,1.
-    const counter = new DomainCounter(1, 1, 2, 2, Int32Array.of(0, 0, 0, 0, 1, 1, 1, 1, -1));
+    const counter = new DomainCounter(1, 1, 2, 2, Int32Array.from({ length: 9 }, (_, t) => t), Int32Array.of(0, 0, 0, 0, 1, 1, 1, 1, -1));
     counter.add({ start: 0, tokens: 9, ids: Int32Array.of(0, 0, 0, 1, 0, 1, 1, 1, 0) });
     const d = counter.layer(0)!;
     assert.deepEqual(d.counts, [[3, 1], [1, 3]]);
@@ -100,7 +100,7 @@ describe('domain specialization', () => {
 
   test('with K = 2, each choice counts once', () => {
     // Label 0's token picks {0,1}, label 1's token {2,3}: the label fixes the expert pair, I = H(label) = 1 bit.
-    const counter = new DomainCounter(1, 2, 4, 2, Int32Array.of(0, 1));
+    const counter = new DomainCounter(1, 2, 4, 2, Int32Array.of(0, 1), Int32Array.of(0, 1));
     counter.add({ start: 0, tokens: 2, ids: Int32Array.of(0, 1, 2, 3) });
     close(counter.layer(0)!.mutualInformation, 1, 'mutual information');
   });

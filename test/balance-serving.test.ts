@@ -20,7 +20,7 @@ import { readLoadSeries, seriesFromSteps } from '../src/balance/time-series.js';
 import { LayerCounter, ReplicaRoute, tokenBytes } from '../src/balance/traffic.js';
 import { loadMatrixFromRows, readLoadMatrix } from '../src/loaders/load-matrix.js';
 import { drawLoadSeries } from '../src/synth/load-series.js';
-import { mulberry32 } from '../src/synth/random.js';
+import { mulberry32 } from '../src/random.js';
 import { synthesize } from '../src/synth/synth.js';
 import { tempDir as makeTempDir } from './helpers/safetensors-bytes.js';
 import { repoRoot } from './helpers/cli.js';

@@ -134,8 +134,8 @@ describe('page snapshots', () => {
         ],
         suspect_pairs: [],
         per_layer: [
-          { layer: 1, overlap_same: 1, overlap_diff: 0.5, kappa_same: 1, kappa_diff: 0.2857142857142857, auc: 1 },
-          { layer: 2, overlap_same: 0.5, overlap_diff: 0.5, kappa_same: 0.2857142857142857, kappa_diff: 0.2857142857142857, auc: 0.5 },
+          { layer: 1, overlap_same: 1, overlap_diff: 0.5, kappa_same: 1, kappa_diff: 0.2857142857142857, auc: 1, overlap_same_ci: [1, 1], overlap_diff_ci: [0.5, 0.5], auc_ci: [1, 1] },
+          { layer: 2, overlap_same: 0.5, overlap_diff: 0.5, kappa_same: 0.2857142857142857, kappa_diff: 0.2857142857142857, auc: 0.5, overlap_same_ci: [0.5, 0.5], overlap_diff_ci: [0, 1], auc_ci: [0.25, 0.75] },
         ],
       },
       skipped: [{ index: 2, problem: 'word "ring" not found at index 3', suspect: false }],

@@ -367,6 +367,45 @@ describe('reference routing over whole prompts', () => {
     }
   });
 
+  it('speculative gate: none at layer 0; where the previous layer adds nothing, it is exactly the real choice', () => {
+    // With layer l-1's FFN output and layer l's attention output zeroed, and the two post-attention norms equal,
+    // layer l's FFN input equals layer l-1's, so layer l's gate applied to the latter is its real decision.
+    const cases: Array<[string, ModelConfig]> = [
+      ['V3 (dense layer 0 before MoE layer 1, MoE before MoE)', mlaConfig(6)],
+      ['Mixtral (MoE from layer 0)', mhaConfig('mixtral', 2, { shared_expert_intermediate_size: 0 })],
+    ];
+    for (const [what, config] of cases) {
+      const weights = randomWeights(config, 83);
+      const tokens = [3, 1, 4, 1, 5];
+      const original = referenceRoute(config, source(weights), tokens);
+      const silenced = new Map(weights);
+      const zero = (name: string) => silenced.set(name, new Float64Array(weights.get(name)!.length));
+      for (let l = 1; l < config.numLayers; l++) {
+        const previous = tensorNames(config).layer(l - 1);
+        const names = tensorNames(config).layer(l);
+        if (moeLayers(config).includes(l - 1)) {
+          for (let e = 0; e < config.nRoutedExperts; e++) zero(previous.expertDown(e));
+          if (config.sharedIntermediateSize > 0) zero(previous.sharedDown);
+        } else zero(previous.denseDown);
+        zero(names.o);
+        silenced.set(names.postNorm, silenced.get(previous.postNorm)!);
+      }
+      const routing = referenceRoute(config, source(silenced), tokens);
+      let differedBefore = 0;
+      routing.forEach((perLayer, t) =>
+        perLayer.forEach((decision, slot) => {
+          if (decision.layer === 0) return assert.equal(decision.speculative, undefined, `${what}: layer 0 has no previous layer`);
+          assert.ok(decision.speculative, `${what}: layer ${decision.layer} speculates`);
+          assert.deepEqual(decision.speculative.ids, decision.ids, `${what}: token ${t} layer ${decision.layer}`);
+          assertClose(decision.speculative.scores, decision.scores, 1e-12, `${what}: scores`);
+          const before = original[t][slot];
+          if (before.speculative!.ids.join() !== before.ids.join()) differedBefore++;
+        }),
+      );
+      assert.ok(differedBefore > 0, `${what}: with the original weights the speculative choice differs somewhere`);
+    }
+  });
+
   it("Qwen2-MoE shared expert: a zero gate weight halves the shared expert's output (sigmoid(0) = 1/2)", () => {
     const gated = mhaConfig('qwen2_moe', 4);
     assert.deepEqual(moeLayers(gated), [0, 1]);

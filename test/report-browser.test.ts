@@ -14,7 +14,7 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const evil = '</script><img src=x onerror=alert(1)>';
 
-/** Two traces of one model (E = 16, top-4, 3 layers, groups, labels, a hostile token and label) and a count matrix. */
+/** Two traces of one model (E = 16, top-4, 3 layers, groups, labels, a hostile token and label; the first with unbiased_topk_ids) and a count matrix. */
 function writeInputs(): string[] {
   const random = seededRandom(17);
   const files: string[] = [];
@@ -51,6 +51,8 @@ function writeInputs(): string[] {
       routerProbSum: Float64Array.from({ length: 3 * 16 }, () => (T / 16) * (0.5 + random())),
       tokenText: { bytes: new Uint8Array(Buffer.from(pieces.join(''))), offsets },
       promptLabels: Int32Array.from({ length: T / 50 }, (_, p) => p % 2),
+      // The base trace also has the choice without a balancing bias (as route records for DeepSeek-V3): every 7th choice differs.
+      unbiasedTopkIds: name === 'base' ? [Int32Array.from(ids, (e, i) => (i % 7 === 0 ? (e + 1) % 16 : e))] : undefined,
     });
     files.push(file);
   }
@@ -62,7 +64,8 @@ function writeInputs(): string[] {
 describe('report in headless Chromium', () => {
   test('every chart renders, nothing is fetched, the console stays clean, the page fits 1280 px and prints', { skip: chromiumMissing() ?? false, timeout: 120_000 }, async () => {
     const out = path.join(dir, 'report.html');
-    runReport(writeInputs(), { out, gpus: 4, nodes: 2 });
+    // With the offloading figures too (cache curves, prefetch precision, the transition map), for both traces.
+    runReport(writeInputs(), { out, gpus: 4, nodes: 2, offloading: { cache: { batch: 2 }, prefetch: {} } });
     await withPage(out, async ({ page, requests, errors, dialogs }) => {
       const charts = await renderedCharts(page);
       assert.ok(charts.length >= 15, `expected the full set of charts, found ${charts.length}`);

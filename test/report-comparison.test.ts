@@ -35,6 +35,24 @@ describe('report comparisons', () => {
     assert.deepEqual(diffs, [['A − B', 1, 0.25], ['A − B', 2, 0.000002]]);
   });
 
+  test("an input's companion lines (its shuffled-label baseline) are drawn beside it and never compared", () => {
+    const points: PerLayerPoint[] = [
+      { trace: 'B', layer: 1, value: 0.5 },
+      { trace: 'A', layer: 1, value: 0.75 },
+    ];
+    const companions = new Map([
+      ['B', [{ trace: 'B, shuffled', layer: 1, value: 0.125 }]],
+      ['A', [{ trace: 'A, shuffled', layer: 1, value: 0.0625 }]],
+    ]);
+    const [main, difference] = comparedLineChart(points, options, companions).vconcat as Spec[];
+    const colour = ((main.layer as Spec[])[0].encoding as Record<string, { scale?: { domain: string[] } }>).color;
+    assert.deepEqual(colour.scale!.domain, ['B', 'A', 'B, shuffled', 'A, shuffled']);
+    assert.deepEqual(data(difference).map((v) => [v.trace, v.value]), [['A − B', 0.25]]);
+    // Inputs that agree: one input drawn, with its own companion only.
+    const agreeing = comparedLineChart([points[0], { ...points[0], trace: 'A' }], options, companions);
+    assert.deepEqual(data(agreeing).map((v) => v.trace), ['B', 'B, shuffled']);
+  });
+
   test('a heatmap of inputs that agree cell by cell is one panel; one that differs keeps the panels in command order', () => {
     const cells = (shift: number): HeatmapCell[] => [0, 1].flatMap((row) => [0, 1, 2].map((column) => ({ trace: '', row, column, value: row + column / 4 + shift })));
     const same = [...cells(0).map((c) => ({ ...c, trace: 'Z' })), ...cells(5e-7).map((c) => ({ ...c, trace: 'A' }))];

@@ -71,7 +71,8 @@ describe('report SUMMARY.json', () => {
     const json = path.join(dir, 'full.json');
     runReport([trace], { out, json, gpus: 4 });
     const summary = JSON.parse(fs.readFileSync(json, 'utf8'));
-    assert.deepEqual(Object.keys(summary), ['traces', 'n_experts', 'k', 'per_layer']);
+    // The figure keys after per_layer are those of contract.md's "Report summary" this trace has (no unbiased_topk_ids).
+    assert.deepEqual(Object.keys(summary), ['traces', 'n_experts', 'k', 'per_layer', 'coactivation', 'token_specialization', 'domain_specialization', 'nodes_per_token', 'small_sample']);
     assert.deepEqual(summary.traces, ['sample.trace.safetensors']);
     assert.equal(summary.n_experts, 8);
     assert.equal(summary.k, 2);

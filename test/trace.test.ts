@@ -23,9 +23,12 @@ function sampleContent() {
   const random = seededRandom(7);
   const topkIds = Int32Array.from({ length: T * L * K }, () => Math.floor(random() * E));
   const topkWeights = Float32Array.from({ length: T * L * K }, () => Math.fround(random()));
+  const unbiasedTopkIds = Int32Array.from({ length: T * L * K }, () => Math.floor(random() * E));
   // Values exactly representable in f16, so decoding gives them back.
   const probs = Float32Array.from({ length: T * L * E }, () => Math.round(random() * 1024) / 1024);
   const routerProbSum = Float64Array.from({ length: L * E }, (_, i) => i * 0.5);
+  // The speculative choice: -1 at the first recorded layer, as for a model whose layer 0 is MoE.
+  const specTopkIds = Int32Array.from({ length: T * L * K }, (_, i) => (Math.floor(i / K) % L === 0 ? -1 : Math.floor(random() * E)));
   const prompts = ['hé', '', 'routing!'];
   const promptBytes = Buffer.from(prompts.join(''), 'utf8');
   // Token spans over prompt bytes: a BOS (empty) then pieces; "é" is split across two tokens on purpose.
@@ -49,13 +52,15 @@ function sampleContent() {
     tokenText: { bytes: tokenText, offsets: tokenTextOffsets },
     promptText: { bytes: new Uint8Array(promptBytes), offsets: [0, 3, 3, 11] },
     promptLabels: Int32Array.of(1, -1, 0),
+    specTopkIds: [specTopkIds.subarray(0, 10), specTopkIds.subarray(10)],
+    unbiasedTopkIds: [unbiasedTopkIds.subarray(0, 12), unbiasedTopkIds.subarray(12)],
   };
-  return { content, topkIds, topkWeights, probs, routerProbSum, prompts };
+  return { content, topkIds, topkWeights, probs, routerProbSum, specTopkIds, prompts, unbiasedTopkIds };
 }
 
 describe('trace', () => {
   test('writeTrace then openTrace: every tensor and metadata field comes back', () => {
-    const { content, topkIds, topkWeights, probs, routerProbSum, prompts } = sampleContent();
+    const { content, topkIds, topkWeights, probs, routerProbSum, specTopkIds, prompts } = sampleContent();
     const file = path.join(dir, 'full.trace.safetensors');
     writeTrace(file, content);
     const trace = openTrace(file);
@@ -82,6 +87,9 @@ describe('trace', () => {
       assert.deepEqual(trace.readTopkIds(0, T), topkIds);
       assert.deepEqual(trace.readTopkWeights(0, T), topkWeights);
       assert.deepEqual(trace.readRouterProbs(0, T), probs);
+      assert.equal(trace.hasSpeculative, true);
+      assert.deepEqual(trace.readSpecTopkIds(0, T), specTopkIds);
+      assert.deepEqual(trace.readSpecTopkIds(3, 7), specTopkIds.slice(3 * L * K, 7 * L * K));
       assert.deepEqual(trace.modelConfig(), { hidden_size: 16, n_routed_experts: E });
       assert.deepEqual(prompts.map((_, p) => trace.promptText(p)), prompts);
       assert.equal(trace.tokenText(0), '');
@@ -99,11 +107,12 @@ describe('trace', () => {
     assert.deepEqual(raw.tensors.get('topk_ids')!.shape, [T, L, K]);
     assert.equal(raw.tensors.get('prompt_offsets')!.dtype, 'I64');
     assert.equal(raw.tensors.get('router_probs')!.dtype, 'F16');
+    assert.deepEqual(raw.tensors.get('unbiased_topk_ids')!.shape, [T, L, K]);
     raw.close();
   });
 
   test('readTopkIds / readTopkWeights / readRouterProbs read just the token range asked for', () => {
-    const { content, topkIds, topkWeights, probs } = sampleContent();
+    const { content, topkIds, topkWeights, probs, unbiasedTopkIds } = sampleContent();
     const file = path.join(dir, 'ranges.trace.safetensors');
     writeTrace(file, content);
     const trace = openTrace(file);
@@ -112,6 +121,7 @@ describe('trace', () => {
         assert.deepEqual(trace.readTopkIds(start, end), topkIds.slice(start * L * K, end * L * K), `ids ${start}..${end}`);
         assert.deepEqual(trace.readTopkWeights(start, end), topkWeights.slice(start * L * K, end * L * K));
         assert.deepEqual(trace.readRouterProbs(start, end), probs.slice(start * L * E, end * L * E));
+        assert.deepEqual(trace.readUnbiasedTopkIds(start, end), unbiasedTopkIds.slice(start * L * K, end * L * K));
       }
       assert.throws(() => trace.readTopkIds(5, 10), RangeError);
       assert.throws(() => trace.readTopkIds(-1, 2), RangeError);
@@ -130,9 +140,13 @@ describe('trace', () => {
       assert.deepEqual([trace.hasWeights, trace.hasProbSum, trace.hasProbs, trace.hasText, trace.hasPromptText], [false, false, false, false, false]);
       assert.equal(trace.promptLabels, undefined);
       assert.equal(trace.routerProbSum, undefined);
+      assert.equal(trace.hasSpeculative, false);
+      assert.throws(() => trace.readSpecTopkIds(0, 1), { code: 'trace-no-speculative', message: /route --speculate/ });
       assert.throws(() => trace.readTopkWeights(0, 1), { code: 'trace-no-weights' });
       assert.throws(() => trace.readRouterProbs(0, 1), { code: 'trace-no-probs' });
       assert.throws(() => trace.tokenText(0), { code: 'trace-no-text' });
+      assert.equal(trace.hasUnbiased, false);
+      assert.throws(() => trace.readUnbiasedTopkIds(0, 1), { code: 'trace-no-unbiased' });
     } finally {
       trace.close();
     }
@@ -193,5 +207,18 @@ describe('trace', () => {
     assert.deepEqual(trace.readTopkIds(0, 3), new Int32Array(3 * L * K));
     assert.throws(() => trace.readTopkIds(0, T), { code: 'trace-expert-id', message: /token 3 has expert 5, expected 0..4/ });
     trace.close();
+
+    // spec_topk_ids may hold -1 (no previous layer) but nothing lower, and nothing past E - 1.
+    const speculative = (name: string, data: Int32Array) => variant(name, [...base, { name: 'spec_topk_ids', dtype: 'I32', shape: [T, L, K], data }]);
+    expectError(variant('spec-shape', [...base, { name: 'spec_topk_ids', dtype: 'I32', shape: [T, L, K + 1], data: new Int32Array(T * L * (K + 1)) }]), 'trace-tensor-shape', /"spec_topk_ids": shape expected \[9, 3, 2\]/);
+    const allowed = openTrace(speculative('spec-minus-one', new Int32Array(T * L * K).fill(-1)));
+    assert.deepEqual(allowed.readSpecTopkIds(0, T), new Int32Array(T * L * K).fill(-1));
+    allowed.close();
+    for (const [name, bad] of [['spec-minus-two', -2], ['spec-too-big', E]] as const) {
+      const refused = openTrace(speculative(name, new Int32Array(T * L * K).fill(bad, 13, 14)));
+      assert.throws(() => refused.readSpecTopkIds(0, T), { code: 'trace-expert-id', message: new RegExp(`"spec_topk_ids": token 2 has expert ${bad}, expected -1..4`) });
+      refused.close();
+    }
+
   });
 });

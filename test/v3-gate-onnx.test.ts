@@ -27,11 +27,13 @@ async function runGate(settings: GateSettings, logits: Float32Array, bias: Float
   const nodes = addGate(g, input, E, settings, biasInput);
   g.output(nodes.indices, 'indices', TensorType.int64, ['T', settings.topK]);
   g.output(nodes.weights, 'weights', TensorType.float, ['T', settings.topK]);
+  if (nodes.unbiasedIndices) g.output(nodes.unbiasedIndices, 'unbiased', TensorType.int64, ['T', settings.topK]);
   const session = await ort.InferenceSession.create(g.build());
   const feeds: Record<string, ort.Tensor> = { logits: new ort.Tensor('float32', logits, [T, E]) };
   if (biasInput) feeds.bias = new ort.Tensor('float32', bias, [E]);
   const out = await session.run(feeds);
-  return { indices: Array.from(out.indices.data as BigInt64Array, Number), weights: out.weights.data as Float32Array };
+  const unbiased = out.unbiased ? Array.from(out.unbiased.data as BigInt64Array, Number) : undefined;
+  return { indices: Array.from(out.indices.data as BigInt64Array, Number), weights: out.weights.data as Float32Array, unbiased };
 }
 
 describe('ONNX gate matches the float64 gate', () => {
@@ -59,6 +61,23 @@ describe('ONNX gate matches the float64 gate', () => {
         });
       }
       assert.ok(compared > 0.95 * T, `only ${compared} of ${T} tokens clear of near-ties`);
+
+      // With the bias, the gate also gives the choice with the bias set to zero (groups chosen again from
+      // the unbiased scores): the float64 gate with a zero bias, in the same order (descending score).
+      assert.equal(onnx.unbiased !== undefined, settings.topkMethod === 'noaux_tc');
+      if (!onnx.unbiased) return;
+      let unbiasedCompared = 0;
+      let changed = 0;
+      for (let t = 0; t < T; t++) {
+        const expected = gate(Float64Array.from(logits.subarray(t * E, (t + 1) * E)), settings, new Float64Array(E));
+        if (expected.margin < NEAR_TIE || expected.groupMargin < NEAR_TIE) continue;
+        const ids: number[] = onnx.unbiased.slice(t * K, (t + 1) * K);
+        assert.deepEqual(ids, expected.ids, `token ${t} without the bias`);
+        unbiasedCompared++;
+        if ([...ids].sort().join() !== [...onnx.indices.slice(t * K, (t + 1) * K)].sort().join()) changed++;
+      }
+      assert.ok(unbiasedCompared > 0.95 * T, `only ${unbiasedCompared} of ${T} tokens clear of near-ties without the bias`);
+      assert.ok(changed > 0, 'the bias changed no choice, so the comparison cannot tell biased from unbiased');
     });
   }
 });

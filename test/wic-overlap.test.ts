@@ -53,7 +53,8 @@ describe('wicOverlap', () => {
     // chance K/E = 0.25, kappa = (overlap - 0.25) / 0.75.
     // Layer 0: same (1 + 0) / 2 = 0.5, diff 0.5; AUC: 1 beats 0.5, 0 loses: 1/2.
     // Layer 1: same 0.5, diff 0; AUC: both 0.5 beat 0: 1.
-    assert.deepEqual(wicOverlap(pairs, 2, 2, 8), [
+    const pointEstimates = wicOverlap(pairs, 2, 2, 8).map(({ overlapSame, overlapDiff, kappaSame, kappaDiff, auc }) => ({ overlapSame, overlapDiff, kappaSame, kappaDiff, auc }));
+    assert.deepEqual(pointEstimates, [
       { overlapSame: 0.5, overlapDiff: 0.5, kappaSame: 1 / 3, kappaDiff: 1 / 3, auc: 0.5 },
       { overlapSame: 0.5, overlapDiff: 0, kappaSame: 1 / 3, kappaDiff: -1 / 3, auc: 1 },
     ]);
@@ -61,6 +62,53 @@ describe('wicOverlap', () => {
 
   test('a condition without pairs has no overlap, kappa or AUC', () => {
     const [figures] = wicOverlap([pair(true, [[0, 1]], [[0, 1]])], 1, 2, 8);
-    assert.deepEqual(figures, { overlapSame: 1, overlapDiff: undefined, kappaSame: 1, kappaDiff: undefined, auc: undefined });
+    assert.deepEqual(figures, { overlapSame: 1, overlapDiff: undefined, kappaSame: 1, kappaDiff: undefined, auc: undefined, overlapSameCi: [1, 1], overlapDiffCi: undefined, aucCi: undefined });
+  });
+});
+
+describe('wicOverlap bootstrap bands', () => {
+  const pair = (same: boolean, a: number[], b: number[]): WicPairRouting => ({ same, a: Int32Array.from(a), b: Int32Array.from(b) });
+
+  test('pairs that all agree give a band of width zero: every resample has the same mean and AUC', () => {
+    // Same-sense pairs share both experts (overlap 1), different-sense pairs none (overlap 0): AUC 1 in every draw.
+    const pairs = [...Array.from({ length: 5 }, () => pair(true, [0, 1], [1, 0])), ...Array.from({ length: 4 }, () => pair(false, [0, 1], [2, 3]))];
+    const [figures] = wicOverlap(pairs, 1, 2, 8);
+    assert.deepEqual([figures.overlapSameCi, figures.overlapDiffCi, figures.aucCi], [[1, 1], [0, 0], [1, 1]]);
+  });
+
+  test('reproducible with the seed, different with another seed, and the band holds the estimate', () => {
+    const random = seededRandom(11);
+    const experts = () => {
+      const a = Math.floor(random() * 4);
+      return [a, 4 + Math.floor(random() * 4)];
+    };
+    const pairs = Array.from({ length: 60 }, (_, i) => pair(i % 2 === 0, experts(), experts()));
+    const [first] = wicOverlap(pairs, 1, 2, 8, { seed: 3 });
+    const [again] = wicOverlap(pairs, 1, 2, 8, { seed: 3 });
+    const [other] = wicOverlap(pairs, 1, 2, 8, { seed: 4 });
+    assert.deepEqual(again, first);
+    assert.notDeepEqual([other.overlapSameCi, other.aucCi], [first.overlapSameCi, first.aucCi]);
+    for (const [estimate, band] of [[first.overlapSame, first.overlapSameCi], [first.overlapDiff, first.overlapDiffCi], [first.auc, first.aucCi]] as const) {
+      assert.ok(band![0] <= estimate! && estimate! <= band![1], `${estimate} in [${band}]`);
+    }
+  });
+
+  test('the mean overlap band agrees with the normal approximation mean ± 1.96 sd / sqrt(n)', () => {
+    // 400 same-sense pairs with overlaps 0, 0.5 or 1 drawn at random: the percentile bootstrap of a mean of
+    // many values is close to the textbook interval.
+    const random = seededRandom(2);
+    const pairs: WicPairRouting[] = [];
+    for (let i = 0; i < 400; i++) {
+      const shared = Math.floor(random() * 3); // experts in common: 0, 1 or 2
+      pairs.push(pair(true, [0, 1], shared === 2 ? [1, 0] : shared === 1 ? [0, 5] : [6, 7]));
+    }
+    const [figures] = wicOverlap(pairs, 1, 2, 8);
+    const values = pairs.map((p) => [...p.a].filter((e) => p.b.includes(e)).length / 2);
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / (values.length - 1));
+    const halfWidth = (1.96 * sd) / Math.sqrt(values.length);
+    const [lo, hi] = figures.overlapSameCi!;
+    assert.ok(Math.abs(lo - (mean - halfWidth)) < 0.2 * halfWidth, `lo ${lo} vs ${mean - halfWidth}`);
+    assert.ok(Math.abs(hi - (mean + halfWidth)) < 0.2 * halfWidth, `hi ${hi} vs ${mean + halfWidth}`);
   });
 });

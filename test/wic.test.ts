@@ -187,7 +187,7 @@ describe('wic end to end', () => {
           assert.ok(range![0] >= trace.promptOffsets[p] && range![0] <= range![1] && range![1] < trace.promptOffsets[p + 1], `pair ${i} sentence ${s}: ${range} outside prompt ${p}`);
         });
       });
-      for (const row of wic.per_layer) assert.deepEqual(Object.keys(row), ['layer', 'overlap_same', 'overlap_diff', 'kappa_same', 'kappa_diff', 'auc']);
+      for (const row of wic.per_layer) assert.deepEqual(Object.keys(row), ['layer', 'overlap_same', 'overlap_diff', 'kappa_same', 'kappa_diff', 'auc', 'overlap_same_ci', 'overlap_diff_ci', 'auc_ci']);
       assert.deepEqual(wic.per_layer.map((row: { layer: number }) => row.layer), trace.layers);
     } finally {
       trace.close();

@@ -4,9 +4,11 @@ import { parseMoeConfig, type MoeConfig } from '../models/config.js';
 import type { Trace } from '../trace.js';
 import { contiguousPlacement, gpuBalancedness } from './balancedness.js';
 import type { Figure, FigureRun, Known, TraceInput } from './figure.js';
+import type { OffloadingOptions } from './offloading.js';
 import { traceFigures, type FigureResults } from './figures/index.js';
 import { orderedRow, type LayerSummary } from './layer-summary.js';
 import { ExpertLoadCounter, loadSummary } from './load-stats.js';
+import { resamplingDefaults } from './resampling.js';
 import { placeLayers, resolveCluster, type Cluster, type ClusterOptions } from './placement.js';
 import { streamRouting, type RoutingAccumulator } from './routing-stream.js';
 import { tokenRows } from './token-expert-counts.js';
@@ -47,8 +49,12 @@ export interface AnalysisOptions extends ClusterOptions {
   blockTokens?: number;
   /** Memory for the per-token-id tables of one pass over the trace. */
   tableBudgetBytes?: number;
+  /** Seed of the resampling (shuffled labels); default 0. */
+  seed?: number;
   /** Tokens read so far out of the total over all passes. */
   onProgress?: (done: number, total: number) => void;
+  /** --cache and --prefetch: the offloading figure, when asked. */
+  offloading?: OffloadingOptions;
 }
 
 /**
@@ -57,7 +63,7 @@ export interface AnalysisOptions extends ClusterOptions {
  * later. Each pass streams the trace once to every figure that reads it in that pass.
  */
 export function analyseTrace(trace: Trace, options: AnalysisOptions): InputAnalysis {
-  const { name, blockTokens, tableBudgetBytes, onProgress } = options;
+  const { name, blockTokens, tableBudgetBytes, onProgress, offloading, seed = resamplingDefaults.seed } = options;
   const { nTokens: T, layers: modelLayers, k: K, nExperts: E } = trace;
   const L = modelLayers.length;
   if (T === 0) throw fileError(trace.file, 'trace-empty', 'trace has no tokens to analyse');
@@ -69,7 +75,7 @@ export function analyseTrace(trace: Trace, options: AnalysisOptions): InputAnaly
   const detail = detailLayerIndices(modelLayers, options.detailLayers, trace.file);
   const special = trace.hasText ? specialTokens(trace) : undefined;
   if (!special) notes.push('the trace has no token text, so special tokens (BOS) cannot be told apart: they are counted in same-token overlap and token specialization');
-  const input: TraceInput = { trace, layers: modelLayers, T, L, K, E, config, cluster, detail, special, rows: tokenRows(trace.tokenIds, special), tableBudgetBytes, note: (text) => notes.push(text) };
+  const input: TraceInput = { trace, layers: modelLayers, T, L, K, E, config, cluster, detail, special, rows: tokenRows(trace.tokenIds, special), tableBudgetBytes, offloading, seed, note: (text) => notes.push(text) };
 
   const loadCounter = new ExpertLoadCounter(L, K, E);
   const known: Known = { load: [], placements: [] };

@@ -54,17 +54,19 @@ export class DomainCounter implements RoutingAccumulator {
     readonly k: number,
     readonly experts: number,
     readonly labels: number,
-    /** Label index of every token of the trace, -1 where none. */
-    readonly tokenLabels: Int32Array,
+    /** Prompt index of every token of the trace. */
+    readonly tokenPrompts: Int32Array,
+    /** Label index of every prompt, -1 where none (shuffled copies share tokenPrompts). */
+    readonly promptLabels: Int32Array,
   ) {
     this.counts = Array.from({ length: layers }, () => new Float64Array(labels * experts));
     this.labelTokens = new Float64Array(labels);
   }
 
   add({ start, tokens, ids }: RoutingBlock): void {
-    const { layers, k, experts, counts, tokenLabels } = this;
+    const { layers, k, experts, counts, tokenPrompts, promptLabels } = this;
     for (let t = 0; t < tokens; t++) {
-      const label = tokenLabels[start + t];
+      const label = promptLabels[tokenPrompts[start + t]];
       if (label < 0) continue;
       this.labelTokens[label] += 1;
       for (let l = 0; l < layers; l++) {

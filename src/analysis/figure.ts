@@ -2,6 +2,7 @@ import type { MoeConfig } from '../models/config.js';
 import type { Trace } from '../trace.js';
 import type { Placement } from './balancedness.js';
 import type { LayerSummary } from './layer-summary.js';
+import type { OffloadingOptions } from './offloading.js';
 import type { Cluster } from './placement.js';
 import type { RoutingAccumulator } from './routing-stream.js';
 import type { TokenRows } from './token-expert-counts.js';
@@ -70,6 +71,10 @@ export interface TraceInput {
   rows: TokenRows;
   /** Memory for the per-token-id tables of one pass. */
   tableBudgetBytes?: number;
+  /** Seed of the resampling (shuffled labels); the same seed gives the same report. */
+  seed: number;
+  /** --cache and --prefetch, when asked (the offloading figure runs only then). */
+  offloading?: OffloadingOptions;
   /** Adds a note to the report (and stderr): what was left out or assumed, and why. */
   note(text: string): void;
 }

@@ -1,11 +1,13 @@
 import { kappa, overlap } from './overlap.js';
+import { bootstrapInterval, resamplingDefaults } from './resampling.js';
 
 /**
  * The Word-in-Context probe per MoE layer (analyses.md, "Overlap and specialization"): a target word in two
  * sentences, in the same sense or not. If the router follows word sense, the word's expert sets overlap
  * more for same-sense pairs than for different-sense pairs. Per layer: the mean overlap |S_a ∩ S_b| / K in
  * each condition, each mean's kappa (0 = chance K/E, 1 = identical), and the ROC AUC of overlap as a score
- * for "same sense" (0.5 = no separation).
+ * for "same sense" (0.5 = no separation). Each of these three comes with its 95% bootstrap interval
+ * (analyses.md, "Honest small samples"): pairs resampled within each condition, seeded.
  */
 
 export interface WicPairRouting {
@@ -23,10 +25,22 @@ export interface WicLayerFigures {
   kappaSame?: number;
   kappaDiff?: number;
   auc?: number;
+  /** 95% bootstrap intervals [lo, hi] of overlapSame, overlapDiff and auc. */
+  overlapSameCi?: [number, number];
+  overlapDiffCi?: [number, number];
+  aucCi?: [number, number];
+}
+
+export interface WicOverlapOptions {
+  /** Seed of the bootstrap (the same seed gives the same intervals); default 0. */
+  seed?: number;
+  /** Bootstrap draws; default 1,000. */
+  draws?: number;
 }
 
 /** One entry per recorded layer (in the routing's layer order). */
-export function wicOverlap(pairs: WicPairRouting[], layers: number, k: number, experts: number): WicLayerFigures[] {
+export function wicOverlap(pairs: WicPairRouting[], layers: number, k: number, experts: number, options: WicOverlapOptions = {}): WicLayerFigures[] {
+  const bootstrap = { seed: options.seed ?? resamplingDefaults.seed, draws: options.draws ?? resamplingDefaults.draws };
   return Array.from({ length: layers }, (_, l) => {
     const same: number[] = [];
     const diff: number[] = [];
@@ -42,6 +56,9 @@ export function wicOverlap(pairs: WicPairRouting[], layers: number, k: number, e
       kappaSame: overlapSame === undefined ? undefined : kappa(overlapSame, k, experts),
       kappaDiff: overlapDiff === undefined ? undefined : kappa(overlapDiff, k, experts),
       auc: mannWhitneyAuc(same, diff),
+      overlapSameCi: bootstrapInterval([same], ([s]) => mean(s), bootstrap),
+      overlapDiffCi: bootstrapInterval([diff], ([d]) => mean(d), bootstrap),
+      aucCi: bootstrapInterval([same, diff], ([s, d]) => mannWhitneyAuc(s, d), bootstrap),
     };
   });
 }

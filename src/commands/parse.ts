@@ -26,3 +26,9 @@ export function gibibytes(flag: string): (value: string) => number {
     return n * 1024 ** 3;
   };
 }
+
+/** commander argument parser for a comma-separated list of positive integers, e.g. "8,16,32". */
+export function positiveIntegerList(flag: string): (value: string) => number[] {
+  const one = positiveInteger(flag);
+  return (value) => value.split(',').map((part) => one(part.trim()));
+}

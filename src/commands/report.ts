@@ -1,11 +1,12 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { prefetchPredictors, type PrefetchPredictor } from '../analysis/prefetch.js';
 import { expertBytesFromModel } from '../balance/expert-bytes.js';
 import { InputError } from '../errors.js';
 import { createProgress, type Progress } from '../progress.js';
 import { runReport } from '../report/report.js';
 import { summaryTable } from '../report/summary.js';
 import { modelOptionHelp, optionalModel } from './model-option.js';
-import { positiveInteger } from './parse.js';
+import { nonNegativeInteger, positiveInteger, positiveIntegerList } from './parse.js';
 
 export function reportCommand(): Command {
   return new Command('report')
@@ -16,6 +17,7 @@ export function reportCommand(): Command {
         'Computes every figure of the analyses per MoE layer: load imbalance (MaxVio, CV, entropy, Gini, dead and hot experts), GPU balancedness for a placement, the DeepSeekMoE balance losses, GPUs/nodes/groups per token, same-token overlap, co-activation, token and domain specialization. Writes one self-contained HTML file (opens from disk, makes no network request) and prints the headline figures per layer.',
         'Inputs: traces (.safetensors, from route or import) and/or expert count matrices (.json, .csv, .npy, as for balance), which give the figures counts allow. Several inputs are compared side by side per layer; they must have the same number of experts.',
         "Placement: without --replicas, experts are split contiguously, E/D per GPU. With --replicas R, each input gets DeepSeek's EPLB plan made from its own load (R - E redundant experts; --groups defaults to the model's n_group).",
+        'Offloading (traces only): --cache simulates a per-layer expert cache (LRU, LFU and Belady hit rates against cache size, the size needed for 90/95/99%); --prefetch measures how well the next layer\'s experts can be guessed early (history of the previous layer, or the speculative gate recorded by route --speculate) and, with --cache, the hit rate of cache + prefetch. The prompt tokens stand in for decoded tokens.',
       ].join('\n\n'),
     )
     .argument('<inputs...>', 'traces (.safetensors) or expert count matrices (.json, .csv, .npy)')
@@ -29,16 +31,26 @@ export function reportCommand(): Command {
     .option('--expert-bytes <N>', "one expert's weight bytes, for the plan's memory", positiveInteger('--expert-bytes'))
     .option('--model <DIR>', modelOptionHelp("model folder whose headers give one expert's bytes, for --plan's memory (instead of --expert-bytes)"))
     .option('--layers <list>', 'model layers to show in detail (co-activation, top tokens), e.g. 1,5,10-12 (default: 4 spread over depth)', layerList)
+    .option('--seed <n>', 'seed of the shuffled-label baseline of domain specialization (the same seed gives the same report)', nonNegativeInteger('--seed'), 0)
+    .option('--cache', 'simulate a per-layer expert cache: LRU, LFU and Belady hit rate against cache size')
+    .option('--cache-sizes <list>', 'cache sizes (experts per layer) to report, e.g. 8,16,32 (default: every size from min(E, B x K) to E)', positiveIntegerList('--cache-sizes'))
+    .option('--cache-batch <B>', 'prompts decoded together, one token each per step (default 1)', positiveInteger('--cache-batch'))
+    .option('--prefetch [predictors]', 'prefetch predictors, history and/or speculative (default: history, and speculative where the trace records spec_topk_ids)', predictorList)
+    .option('--prefetch-experts <p>', 'experts each predictor guesses per token and layer (default K)', positiveInteger('--prefetch-experts'))
     .addHelpText(
       'after',
       '\nExamples:\n' +
         '  moe-inspect report prompts.trace.safetensors --out report.html --json summary.json\n' +
         '  moe-inspect report base.trace.safetensors tuned.trace.safetensors --out compare.html --layers 3,12\n' +
-        '  moe-inspect report trace.safetensors --gpus 32 --nodes 4 --replicas 288 --groups 8 --out eplb.html',
+        '  moe-inspect report trace.safetensors --gpus 32 --nodes 4 --replicas 288 --groups 8 --out eplb.html\n' +
+        '  moe-inspect report spec.trace.safetensors --cache --prefetch history,speculative --out offload.html',
     )
     .action((inputs: string[], flags) => {
       const duplicate = inputs.find((input, i) => inputs.indexOf(input) !== i);
       if (duplicate !== undefined) throw new InputError(`${duplicate}: given twice; each input is one column of the report`, 'usage-duplicate-input');
+      for (const [option, needs] of [['cacheSizes', 'cache'], ['cacheBatch', 'cache'], ['prefetchExperts', 'prefetch']] as const) {
+        if (flags[option] !== undefined && !flags[needs]) throw new InputError(`--${kebab(option)} is an option of --${needs}; add --${needs}`, 'usage-offloading');
+      }
       if (flags.plan !== undefined && flags.replicas !== undefined) {
         throw new InputError(`${flags.plan}: --plan shows a given plan, --replicas makes one per input; use one or the other`, 'plan-with-replicas');
       }
@@ -51,6 +63,11 @@ export function reportCommand(): Command {
         replicas: flags.replicas,
         groups: flags.groups,
         layers: flags.layers,
+        seed: flags.seed,
+        offloading: flags.cache || flags.prefetch ? {
+          cache: flags.cache ? { sizes: flags.cacheSizes, batch: flags.cacheBatch ?? 1 } : undefined,
+          prefetch: flags.prefetch ? { predictors: flags.prefetch === true ? undefined : flags.prefetch, experts: flags.prefetchExperts } : undefined,
+        } : undefined,
         plan: flags.plan,
         expertBytes: flags.plan === undefined ? undefined : planExpertBytes(flags.expertBytes, optionalModel(flags.model)),
         onProgress: (input, done, total) => {
@@ -80,6 +97,18 @@ function layerList(value: string): number[] {
     for (let layer = first; layer <= last; layer++) if (!layers.includes(layer)) layers.push(layer);
   }
   return layers;
+}
+
+/** "history,speculative" -> the predictors, each named once. */
+function predictorList(value: string): PrefetchPredictor[] {
+  const names = value.split(',').map((name) => name.trim());
+  const unknown = names.find((name) => !(prefetchPredictors as readonly string[]).includes(name));
+  if (unknown !== undefined) throw new InvalidArgumentError(`--prefetch expects ${prefetchPredictors.join(' and/or ')}, found "${unknown}"`);
+  return [...new Set(names)] as PrefetchPredictor[];
+}
+
+function kebab(camel: string): string {
+  return camel.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
 /** One expert's bytes for the plan's memory: given, or read from the model's headers, or unknown. */

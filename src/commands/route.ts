@@ -23,6 +23,7 @@ export function routeCommand(): Command {
     .option('--batch-tokens <n>', 'tokens per chunk of whole prompts', positiveInteger('--batch-tokens'), routeDefaults.batchTokens)
     .option('--max-prompt-tokens <n>', 'truncate longer prompts to N tokens instead of refusing prompts longer than the model allows', positiveInteger('--max-prompt-tokens'))
     .option('--save-probs', 'also store every expert\'s routing score per token (F16, T x L x E)', routeDefaults.saveProbs)
+    .option('--speculate', 'also record each MoE layer\'s router applied to the previous layer\'s FFN input (spec_topk_ids, for report --prefetch speculative)', routeDefaults.speculate)
     .option('--resume', 'continue an interrupted run from its last finished chunk or layer', routeDefaults.resume)
     .option('--no-bos', 'do not add the BOS token even where tokenizer_config.json asks for it')
     .addOption(
@@ -47,6 +48,7 @@ export function routeCommand(): Command {
         batchTokens: flags.batchTokens,
         maxPromptTokens: flags.maxPromptTokens,
         saveProbs: flags.saveProbs,
+        speculate: flags.speculate,
         resume: flags.resume,
         bos: flags.bos,
         expertBudgetBytes: flags.expertMemory,

@@ -4,6 +4,7 @@ import { devices, parseDevice } from '../runtime/execution-provider.js';
 import { runWic, wicDefaults } from '../wic/wic.js';
 import { wordTokens } from '../wic/wic-result.js';
 import { modelOption, modelOptionHelp } from './model-option.js';
+import { nonNegativeInteger } from './parse.js';
 import { wicTable } from '../wic/wic-table.js';
 import { plural } from '../plural.js';
 
@@ -23,6 +24,7 @@ export function wicCommand(): Command {
     .requiredOption('--out <dir>', 'output folder for trace.safetensors, wic.json and report.html (created if missing)')
     .addOption(new Option('--word-token <which>', 'sub-token that stands for a word split into several tokens').choices(wordTokens).default(wicDefaults.wordToken))
     .addOption(new Option('--device <device>', 'execution provider for routing the sentences (as in route)').choices(devices).default(routeDefaults.device))
+    .option('--seed <n>', 'seed of the bootstrap intervals of overlap and AUC (the same seed gives the same intervals)', nonNegativeInteger('--seed'), wicDefaults.seed)
     .option('--skip-bad-pairs', 'keep pairs whose word cannot be found as "skipped" (out of the figures) instead of stopping with an error; skip suspect pairs (whose word does not look like the target) too', wicDefaults.skipBadPairs)
     .addHelpText(
       'after',
@@ -40,6 +42,7 @@ export function wicCommand(): Command {
         wordToken: flags.wordToken,
         skipBadPairs: flags.skipBadPairs,
         device: parseDevice(flags.device),
+        seed: flags.seed,
         warn: (line) => process.stderr.write(`${line}
 `),
       });

@@ -126,6 +126,24 @@ export class Checkpoint {
   }
 
   /**
+   * Where a tensor's bytes (and an FP8 matrix's block scales) are, for readers on other threads
+   * (runtime/weight-conversion.ts), checked as readFloat32 checks them.
+   */
+  stored(name: string): { tensor: TensorInfo; scales?: { tensor: TensorInfo; block: [number, number] } } {
+    const entry = this.entry(name);
+    const scaleName = `${name}_scale_inv`;
+    if (entry.info.dtype === 'F8_E4M3' && this.tensors.has(scaleName)) {
+      const scale = this.entry(scaleName);
+      this.checkScales(entry.info, scale.info);
+      return { tensor: entry.info, scales: { tensor: scale.info, block: this.fp8BlockSize } };
+    }
+    if (entry.info.dtype === 'F8_E4M3' && this.fp8Quantized) {
+      throw fileError(entry.info.file, 'fp8-scale-missing', `tensor "${name}" is FP8 but its "${scaleName}" is missing (config.json declares block-quantised weights)`);
+    }
+    return { tensor: entry.info };
+  }
+
+  /**
    * The same as float64, for the reference forward pass. Dequantised FP8 goes through the float32 product on
    * purpose, so both forward passes see identical weights; every other dtype converts exactly.
    */
@@ -151,19 +169,24 @@ export class Checkpoint {
   private dequantize(matrix: ShardTensor, scale: ShardTensor, out?: Float32Array): Float32Array {
     const { info } = matrix;
     const { info: scaleInfo } = scale;
-    const scaleName = scaleInfo.name;
+    this.checkScales(info, scaleInfo);
+    const [rows, cols] = info.shape;
+    // The scales go through the byte scratch first, before the matrix reuses it.
+    const scaleCount = scaleInfo.shape[0] * scaleInfo.shape[1];
+    if (this.scaleScratch.length < scaleCount) this.scaleScratch = new Float32Array(scaleCount);
+    const scales = toFloat32(scaleInfo.dtype, this.readScratch(scale), this.scaleScratch.subarray(0, scaleCount));
+    return dequantizeFp8Blocks(this.readScratch(matrix), rows, cols, scales, this.fp8BlockSize, out);
+  }
+
+  /** An FP8 matrix's scale_inv must hold one scale per block. */
+  private checkScales(info: TensorInfo, scaleInfo: TensorInfo): void {
     const [blockRows, blockCols] = this.fp8BlockSize;
     if (info.shape.length !== 2) throw fileError(info.file, 'fp8-shape', `tensor "${info.name}": FP8 with a scale_inv must be a matrix, found shape [${info.shape.join(', ')}]`);
     const [rows, cols] = info.shape;
     const expected = [Math.ceil(rows / blockRows), Math.ceil(cols / blockCols)];
     if (scaleInfo.shape.length !== 2 || scaleInfo.shape[0] !== expected[0] || scaleInfo.shape[1] !== expected[1]) {
-      throw fileError(scaleInfo.file, 'fp8-scale-shape', `tensor "${scaleName}": shape expected [${expected.join(', ')}] for [${rows}, ${cols}] in ${blockRows}x${blockCols} blocks, found [${scaleInfo.shape.join(', ')}]`);
+      throw fileError(scaleInfo.file, 'fp8-scale-shape', `tensor "${scaleInfo.name}": shape expected [${expected.join(', ')}] for [${rows}, ${cols}] in ${blockRows}x${blockCols} blocks, found [${scaleInfo.shape.join(', ')}]`);
     }
-    // The scales go through the byte scratch first, before the matrix reuses it.
-    const scaleCount = expected[0] * expected[1];
-    if (this.scaleScratch.length < scaleCount) this.scaleScratch = new Float32Array(scaleCount);
-    const scales = toFloat32(scaleInfo.dtype, this.readScratch(scale), this.scaleScratch.subarray(0, scaleCount));
-    return dequantizeFp8Blocks(this.readScratch(matrix), rows, cols, scales, this.fp8BlockSize, out);
   }
 
   /** Reads a tensor's bytes into the scratch buffer; valid until the next read. */

@@ -102,7 +102,7 @@ export class SafetensorsFile {
 }
 
 /** readSync may return fewer bytes than asked; loop, and treat an early end of file as the file having changed. */
-function readFully(file: string, fd: number, into: Uint8Array, position: number): void {
+export function readFully(file: string, fd: number, into: Uint8Array, position: number): void {
   let done = 0;
   while (done < into.length) {
     const n = fs.readSync(fd, into, done, into.length - done, position + done);

@@ -3,9 +3,11 @@
  * standard attention for DeepSeek V1, Mixtral, Qwen2-MoE and OLMoE (architecture.md 4.1 and section 6), and
  * multi-head latent attention for DeepSeek V2/V3 (4.2-4.4).
  *
- * Prompts of a chunk are packed one after another: `mask` is the additive block-diagonal causal mask that keeps
- * every prompt to itself, and `positions` restart at 0 for each prompt. Weights are graph inputs, so one session
- * serves every layer. cos/sin come in as tables (models/rope.ts), so YaRN is only a different table.
+ * Prompts are packed one after another and every projection runs on the packed tokens; `positions` restart at 0
+ * for each prompt. Attention proper runs on a padded batch of the prompts (runtime/attention-groups.ts):
+ * `pad_rows` gathers queries, keys and values into (B, S) slots, `mask` keeps each query to its own prompt's
+ * causal block, and `unpad_slots` gathers the results back to the packed tokens. Weights are graph inputs, so
+ * one session serves every layer. cos/sin come in as tables (models/rope.ts), so YaRN is only a different table.
  */
 import { attr, GraphBuilder } from '../runtime/graph-builder.js';
 import { TensorType } from '../runtime/onnx-proto.js';
@@ -19,7 +21,9 @@ function commonInputs(g: GraphBuilder, config: ModelConfig) {
   return {
     h: g.input('hidden', float, ['T', H]),
     positions: g.input('positions', int64, [1, 'T']),
-    mask: g.input('mask', float, ['T', 'T']),
+    padRows: g.input('pad_rows', int64, ['B', 'S']),
+    unpadSlots: g.input('unpad_slots', int64, ['T']),
+    mask: g.input('mask', float, ['B', 1, 'S', 'S']),
     cos: g.input('cos', float, ['P', config.rope.dim / 2]),
     sin: g.input('sin', float, ['P', config.rope.dim / 2]),
     wNorm: g.input('w_input_norm', float, [H]),
@@ -35,7 +39,7 @@ function buildMhaGraph(config: ModelConfig, attention: MhaAttention): Uint8Array
   const { numHeads, numKvHeads, headDim: D, qkvBias, qkNorm } = attention;
   const H = config.hiddenSize;
   const g = new GraphBuilder('mha_attention');
-  const { h, positions, mask, cos, sin, wNorm } = commonInputs(g, config);
+  const { h, positions, padRows, unpadSlots, mask, cos, sin, wNorm } = commonInputs(g, config);
   const wq = g.input('w_q', float, [numHeads * D, H]);
   const wk = g.input('w_k', float, [numKvHeads * D, H]);
   const wv = g.input('w_v', float, [numKvHeads * D, H]);
@@ -60,9 +64,10 @@ function buildMhaGraph(config: ModelConfig, attention: MhaAttention): Uint8Array
   const rope = (t: string, heads: number) =>
     g.node('RotaryEmbedding', [g.reshape(t, [1, -1, heads * D]), cos, sin, positions], { interleaved: attr.int(0), num_heads: attr.int(heads) });
   // softmax(q kᵀ · scale + mask) v per head; kv head j serves query heads j·G .. j·G + G - 1
-  addAttentionOutput(g, { h, wo, mask, queries: rope(q, numHeads), keys: rope(k, numKvHeads), values: g.reshape(v, [1, -1, numKvHeads * D]) }, {
+  addAttentionOutput(g, { h, wo, padRows, unpadSlots, mask, queries: rope(q, numHeads), keys: rope(k, numKvHeads), values: v }, {
     heads: numHeads,
     kvHeads: numKvHeads,
+    keyWidth: D,
     valueWidth: D,
     scale: attention.softmaxScale,
     hiddenSize: H,
@@ -70,18 +75,29 @@ function buildMhaGraph(config: ModelConfig, attention: MhaAttention): Uint8Array
   return g.build();
 }
 
-/** softmax(Q Kᵀ · scale + mask) V per head, then the output `out` = h + heads Woᵀ   (T, H). */
+/**
+ * softmax(Q Kᵀ · scale + mask) V per head over the padded batch, back to the packed tokens, then the output
+ * `out` = h + heads Woᵀ   (T, H). Queries, keys and values come packed, one row per token.
+ */
 function addAttentionOutput(
   g: GraphBuilder,
-  tensors: { h: string; wo: string; mask: string; queries: string; keys: string; values: string },
-  shape: { heads: number; kvHeads: number; valueWidth: number; scale: number; hiddenSize: number },
+  tensors: { h: string; wo: string; padRows: string; unpadSlots: string; mask: string; queries: string; keys: string; values: string },
+  shape: { heads: number; kvHeads: number; keyWidth: number; valueWidth: number; scale: number; hiddenSize: number },
 ): void {
-  const attended = g.node('Attention', [tensors.queries, tensors.keys, tensors.values, tensors.mask], {
+  // one row per token (T, width) -> slots (B, S, width)
+  const padded = (t: string, width: number) => g.node('Gather', [g.reshape(t, [-1, width]), tensors.padRows], { axis: attr.int(0) });
+  const { heads, kvHeads, keyWidth, valueWidth } = shape;
+  const queries = padded(tensors.queries, heads * keyWidth);
+  const keys = padded(tensors.keys, kvHeads * keyWidth);
+  const values = padded(tensors.values, kvHeads * valueWidth);
+  const attended = g.node('Attention', [queries, keys, values, tensors.mask], {
     q_num_heads: attr.int(shape.heads),
     kv_num_heads: attr.int(shape.kvHeads),
     scale: attr.float(shape.scale),
   });
-  const a = g.add(tensors.h, g.gemmT(g.reshape(attended, [-1, shape.heads * shape.valueWidth]), tensors.wo));
+  const width = heads * valueWidth;
+  const packed = g.node('Gather', [g.reshape(attended, [-1, width]), tensors.unpadSlots], { axis: attr.int(0) });
+  const a = g.add(tensors.h, g.gemmT(packed, tensors.wo));
   g.output(a, 'out', float, ['T', shape.hiddenSize]);
 }
 
@@ -97,7 +113,7 @@ function buildMlaGraph(config: ModelConfig, attention: MlaAttention): Uint8Array
   // q_a_layernorm and kv_a_layernorm keep the RMSNorm constructor's default eps, not rms_norm_eps (architecture.md 1).
   const latentEps = 1e-6;
   const g = new GraphBuilder('mla_attention');
-  const { h, positions, mask, cos, sin, wNorm } = commonInputs(g, config);
+  const { h, positions, padRows, unpadSlots, mask, cos, sin, wNorm } = commonInputs(g, config);
   const q = qLoraRank === null
     ? { w: g.input('w_q', float, [nh * (dn + dr), H]) }
     : { a: g.input('w_q_a', float, [qLoraRank, H]), aNorm: g.input('w_q_a_norm', float, [qLoraRank]), b: g.input('w_q_b', float, [nh * (dn + dr), qLoraRank]) };
@@ -122,11 +138,10 @@ function buildMlaGraph(config: ModelConfig, attention: MlaAttention): Uint8Array
   const qPeRotated = g.reshape(rope(qPe, nh), [-1, nh, dr]);
   const kPeRotated = g.reshape(rope(kPe, 1), [-1, 1, dr]);
   const kPeEveryHead = g.node('Expand', [kPeRotated, g.int64s([1, nh, 1])]);
-  // Q_h = [q_nope_h | RoPE(q_pe_h)], K_h = [k_nope_h | RoPE(k_pe)]      (1, T, nh * (dn + dr))
-  const queries = g.reshape(g.node('Concat', [qNope, qPeRotated], { axis: attr.int(2) }), [1, -1, nh * (dn + dr)]);
-  const keys = g.reshape(g.node('Concat', [kNope, kPeEveryHead], { axis: attr.int(2) }), [1, -1, nh * (dn + dr)]);
-  const values = g.reshape(v, [1, -1, nh * dv]);
+  // Q_h = [q_nope_h | RoPE(q_pe_h)], K_h = [k_nope_h | RoPE(k_pe)]      (T, nh, dn + dr)
+  const queries = g.node('Concat', [qNope, qPeRotated], { axis: attr.int(2) });
+  const keys = g.node('Concat', [kNope, kPeEveryHead], { axis: attr.int(2) });
   // softmax(Q Kᵀ · s + mask) V per head, s with YaRN's mscale² (4.4); a = h + heads Woᵀ
-  addAttentionOutput(g, { h, wo, mask, queries, keys, values }, { heads: nh, kvHeads: nh, valueWidth: dv, scale: attention.softmaxScale, hiddenSize: H });
+  addAttentionOutput(g, { h, wo, padRows, unpadSlots, mask, queries, keys, values: v }, { heads: nh, kvHeads: nh, keyWidth: dn + dr, valueWidth: dv, scale: attention.softmaxScale, hiddenSize: H });
   return g.build();
 }

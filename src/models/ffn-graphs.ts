@@ -6,6 +6,10 @@
  *  - streamed, for layers too large to hold in fp32 (V3: 45 GB): a router graph routes and adds the shared
  *    expert, then the runtime runs each routed expert's gated MLP on the tokens that chose it, one expert's
  *    weights at a time (runtime/model-runner.ts).
+ * With `speculate` (route --speculate, analyses.md "Expert caching and prefetch"), every FFN graph also outputs
+ * its input x = RMSNorm_post(a), and a MoE layer's router graph takes the previous decoder layer's x as
+ * `x_previous` and applies its own gate to it too: `spec_topk_ids`, the experts this layer's router would have
+ * chosen one layer early.
  */
 import { InputError } from '../errors.js';
 import { attr, GraphBuilder } from '../runtime/graph-builder.js';
@@ -20,8 +24,16 @@ function gatedMlp(g: GraphBuilder, x: string, wGate: string, wUp: string, wDown:
   return g.gemmT(g.mul(g.silu(g.gemmT(x, wGate)), g.gemmT(x, wUp)), wDown);
 }
 
+/** What a graph records besides the layer's output. */
+export interface FfnGraphOptions {
+  /** Output every routing score (T, E). */
+  saveProbs: boolean;
+  /** Output x and, for MoE layers, the gate applied to `x_previous` (see the top of this file). */
+  speculate: boolean;
+}
+
 /** Dense gated MLP layer: h' = a + W_down (SiLU(W_gate x) ⊙ W_up x), x = RMSNorm_post(a). */
-export function buildDenseMlpGraph(config: ModelConfig): Uint8Array {
+export function buildDenseMlpGraph(config: ModelConfig, options: Pick<FfnGraphOptions, 'speculate'>): Uint8Array {
   const { hiddenSize: H, intermediateSize: I } = config;
   const g = new GraphBuilder('dense_mlp');
   const a = g.input('hidden', float, ['T', H]);
@@ -31,6 +43,7 @@ export function buildDenseMlpGraph(config: ModelConfig): Uint8Array {
   const wDown = g.input('w_down', float, [H, I]);
   const x = g.rmsNorm(a, wNorm, config.rmsNormEps);
   g.output(g.add(a, gatedMlp(g, x, wGate, wUp, wDown)), 'out', float, ['T', H]);
+  if (options.speculate) g.output(x, 'x', float, ['T', H]);
   return g.build();
 }
 
@@ -47,11 +60,11 @@ export function buildExpertGraph(config: ModelConfig): Uint8Array {
 }
 
 /**
- * The parts of a MoE layer outside the routed experts: x = RMSNorm_post(a), the router, and the shared expert.
- * Returns the graph's routing outputs and `base` = a + Shared(x), to which the routed experts are added.
+ * x = RMSNorm_post(a) and the router, with the routing outputs every MoE graph gives (and, speculating, the gate
+ * on x_previous).
  */
-function addRouterAndShared(g: GraphBuilder, config: ModelConfig, a: string, options: { saveProbs: boolean }) {
-  const { hiddenSize: H, nRoutedExperts: E, sharedIntermediateSize: S, topK: K } = config;
+function addRouter(g: GraphBuilder, config: ModelConfig, a: string, options: FfnGraphOptions) {
+  const { hiddenSize: H, nRoutedExperts: E, topK: K } = config;
   const wNorm = g.input('w_post_norm', float, [H]);
   const wRouter = g.input('w_router', float, [E, H]);
   const bias = config.topkMethod === 'noaux_tc' ? g.input('w_router_bias', float, [E]) : undefined;
@@ -61,6 +74,27 @@ function addRouterAndShared(g: GraphBuilder, config: ModelConfig, a: string, opt
   // logits = x W_gᵀ in fp32; the gate of the config picks idx and w (architecture.md 5)   (T, K)
   const logits = g.gemmT(x, wRouter);
   const gate = addGate(g, logits, E, config, bias);
+  g.output(g.node('Cast', [gate.indices], { to: attr.int(int32) }), 'topk_ids', int32, ['T', K]);
+  g.output(gate.weights, 'topk_weights', float, ['T', K]);
+  if (gate.unbiasedIndices) g.output(g.node('Cast', [gate.unbiasedIndices], { to: attr.int(int32) }), 'unbiased_topk_ids', int32, ['T', K]);
+  g.output(g.reduceSum(gate.scores, [0], false), 'score_sum', float, [E]);
+  if (options.saveProbs) g.output(gate.scores, 'scores', float, ['T', E]);
+  if (options.speculate) {
+    // The same gate on the previous decoder layer's FFN input: one more (T, H) x (H, E) product.
+    const xPrevious = g.input('x_previous', float, ['T', H]);
+    const speculative = addGate(g, g.gemmT(xPrevious, wRouter), E, config, bias);
+    g.output(g.node('Cast', [speculative.indices], { to: attr.int(int32) }), 'spec_topk_ids', int32, ['T', K]);
+  }
+  return { x, logits, gate };
+}
+
+/**
+ * The parts of a MoE layer outside the routed experts: the router, and the shared expert.
+ * Returns the graph's routing outputs and `base` = a + Shared(x), to which the routed experts are added.
+ */
+function addRouterAndShared(g: GraphBuilder, config: ModelConfig, a: string, options: FfnGraphOptions) {
+  const { hiddenSize: H, sharedIntermediateSize: S } = config;
+  const { x, logits, gate } = addRouter(g, config, a, options);
   // base = a + Shared(x): unweighted, or times sigmoid(x · w_seg) for Qwen2-MoE
   let base = a;
   if (S > 0) {
@@ -71,15 +105,21 @@ function addRouterAndShared(g: GraphBuilder, config: ModelConfig, a: string, opt
     if (config.sharedExpertGate) shared = g.mul(shared, g.node('Sigmoid', [g.gemmT(x, g.input('w_shared_expert_gate', float, [1, H]))]));
     base = g.add(a, shared);
   }
-  g.output(g.node('Cast', [gate.indices], { to: attr.int(int32) }), 'topk_ids', int32, ['T', K]);
-  g.output(gate.weights, 'topk_weights', float, ['T', K]);
-  g.output(g.reduceSum(gate.scores, [0], false), 'score_sum', float, [E]);
-  if (options.saveProbs) g.output(gate.scores, 'scores', float, ['T', E]);
   return { x, logits, gate, base };
 }
 
+/**
+ * The router alone, for the last MoE layer: nothing after its routing decision (its experts, later layers)
+ * changes any recorded routing, so none of it is run.
+ */
+export function buildRouterOnlyGraph(config: ModelConfig, options: FfnGraphOptions): Uint8Array {
+  const g = new GraphBuilder('moe_router_only');
+  addRouter(g, config, g.input('hidden', float, ['T', config.hiddenSize]), options);
+  return g.build();
+}
+
 /** Router and shared expert of a streamed MoE layer: outputs x for the experts and base = a + Shared(x). */
-export function buildRouterGraph(config: ModelConfig, options: { saveProbs: boolean }): Uint8Array {
+export function buildRouterGraph(config: ModelConfig, options: FfnGraphOptions): Uint8Array {
   const H = config.hiddenSize;
   const g = new GraphBuilder('moe_router');
   const a = g.input('hidden', float, ['T', H]);
@@ -96,7 +136,7 @@ export function buildRouterGraph(config: ModelConfig, options: { saveProbs: bool
  * experts and -1e30 elsewhere makes it use exactly our choice with weights w / Σw, and multiplying the output
  * by Σw restores w. So the routing decision is made once, by the gate, whatever the family's rule.
  */
-export function buildMoeGraph(config: ModelConfig, options: { saveProbs: boolean }): Uint8Array {
+export function buildMoeGraph(config: ModelConfig, options: FfnGraphOptions): Uint8Array {
   const { hiddenSize: H, moeIntermediateSize: Im, nRoutedExperts: E, topK: K } = config;
   if (H === Im) {
     // com.microsoft.MoE guesses its weight layout from shapes and takes H == Im for its legacy transposed layout.
@@ -124,5 +164,6 @@ export function buildMoeGraph(config: ModelConfig, options: { saveProbs: boolean
   // passes the output through unchanged and reads x after MoE, so x's buffer is never handed over.
   const routedNormalised = g.node('Where', [g.constantBool(true), moeOutput, x]);
   g.output(g.add(base, g.mul(routedNormalised, weightSum)), 'out', float, ['T', H]);
+  if (options.speculate) g.output(x, 'x', float, ['T', H]);
   return g.build();
 }

@@ -14,6 +14,11 @@ export interface GateNodes {
   indices: string;
   /** Their weights: normalised if asked, then scaled      (T, K) */
   weights: string;
+  /**
+   * noaux_tc only: the experts chosen with the bias set to zero, groups chosen again from the unbiased
+   * scores, best score first, int64 (T, K): what the balancing bias changed (analyses.md).
+   */
+  unbiasedIndices?: string;
 }
 
 /**
@@ -34,7 +39,10 @@ export function addGate(g: GraphBuilder, logits: string, experts: number, settin
     weights = g.node('Div', [weights, g.add(g.reduceSum(weights, [1], true), g.scalar(1e-20))]);
   }
   if (settings.routedScalingFactor !== 1) weights = g.mul(weights, g.scalar(settings.routedScalingFactor));
-  return { scores, indices, weights };
+  if (topkMethod !== 'noaux_tc') return { scores, indices, weights };
+  const unbiasedCandidates = maskToBestGroups(g, scores, experts, settings);
+  const [, unbiasedIndices] = g.multiNode('TopK', [unbiasedCandidates, g.int64s([K])], 2, { axis: attr.int(-1), largest: attr.int(1), sorted: attr.int(1) });
+  return { scores, indices, weights, unbiasedIndices };
 }
 
 /**

@@ -40,7 +40,7 @@ export interface PerLayerChartOptions {
   rule?: { value: number; label: string };
   /** Fixed y range, e.g. [0, 1] for shares. */
   yDomain?: [number, number];
-  /** Counts: whole-number ticks from 0. */
+  /** Counts: whole-number ticks. */
   integer?: boolean;
   width?: number;
   height?: number;
@@ -52,7 +52,9 @@ export function perLayerChart(points: PerLayerPoint[], options: PerLayerChartOpt
   const several = traceCount(points) > 1;
   const details = detailFields(points);
   const values = points.map((p) => ({ trace: p.trace, layer: p.layer, value: roundForChart(p.value), ...details.values(p.details) }));
-  const scale = yDomain ? { domain: yDomain } : { zero: integer };
+  // Every per-layer quantity of the reports is a share, a count or a non-negative ratio: its axis starts at
+  // zero, so a small difference is not drawn as a large one (analyses.md, "Honest small samples").
+  const scale = yDomain ? { domain: yDomain } : { zero: true };
   const y = { field: 'value', type: 'quantitative', title: yTitle, scale, ...(integer ? { axis: { format: 'd', tickMinStep: 1 } } : {}) };
   const lines: Spec = {
     mark: { type: 'line', point: { size: 30 }, tooltip: true },

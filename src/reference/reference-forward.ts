@@ -16,6 +16,13 @@ export type WeightSource = (name: string) => Float64Array;
 export interface ReferenceRouting extends GateDecision {
   /** Model layer index of the MoE layer. */
   layer: number;
+  /**
+   * The speculative gate (analyses.md "Expert caching and prefetch"): this layer's gate applied to the previous
+   * decoder layer's FFN input, RMSNorm_post of that layer, dense or MoE. None for layer 0.
+   */
+  speculative?: GateDecision;
+  /** With e_score_correction_bias: the gate's decision with the bias set to zero (analyses.md). */
+  unbiased?: GateDecision;
 }
 
 export interface ReferenceOptions {
@@ -37,6 +44,8 @@ export function referenceRoute(config: ModelConfig, weight: WeightSource, tokenI
   const embedding = weight(names.embedding);
   let hidden: Float64Array[] = tokenIds.map((id) => embedding.slice(id * H, (id + 1) * H));
   const routing: ReferenceRouting[][] = tokenIds.map(() => []);
+  // Each token's FFN input at the previous layer, for the speculative gate.
+  let previousFfnInput: Float64Array[] | undefined;
 
   for (let l = 0; l < config.numLayers; l++) {
     const layer = names.layer(l);
@@ -45,29 +54,39 @@ export function referenceRoute(config: ModelConfig, weight: WeightSource, tokenI
     const attended = referenceAttention(config, weight, l, attentionInput);
     const afterAttention = hidden.map((h, t) => add(h, attended[t]));
     // h = a + FFN_l(RMSNorm_post(a))
+    const ffnInput = afterAttention.map((a) => rmsNorm(a, weight(layer.postNorm), eps));
     hidden = afterAttention.map((a, t) => {
-      const x = rmsNorm(a, weight(layer.postNorm), eps);
+      const x = ffnInput[t];
       if (!isMoeLayer(config, l)) return add(a, gatedMlp(x, weight(layer.denseGate), weight(layer.denseUp), weight(layer.denseDown), config.intermediateSize));
       const route = routeToken(config, weight, l, t, x, options);
+      if (previousFfnInput) route.speculative = gateOf(config, weight, l, previousFfnInput[t]);
       routing[t].push(route);
       return add(a, moeFeedForward(config, weight, l, x, route));
     });
+    previousFfnInput = ffnInput;
   }
   return routing;
 }
 
 /** architecture.md 5.1-5.3 and section 6: router logits, then the gate the config names. */
 function routeToken(config: ModelConfig, weight: WeightSource, layer: number, position: number, x: Float64Array, options: ReferenceOptions): ReferenceRouting {
+  const decision = gateOf(config, weight, layer, x);
+  const override = options.overrideChoice?.(layer, position, decision);
+  const ids = override ?? decision.ids;
+  const weights = override ? gateWeights(override, decision.scores, config) : decision.weights;
+  // The counterfactual without the balancing bias: the same scores, groups and experts chosen from them alone.
+  const unbiased = config.topkMethod === 'noaux_tc' ? gateOf(config, weight, layer, x, { biasSetToZero: true }) : undefined;
+  return { ...decision, layer, ids, weights, unbiased };
+}
+
+/** Layer `layer`'s router logits for x, then its gate (with e_score_correction_bias, or with it set to zero). */
+function gateOf(config: ModelConfig, weight: WeightSource, layer: number, x: Float64Array, { biasSetToZero = false } = {}): GateDecision {
   const names = tensorNames(config).layer(layer);
   const logits = matVec(weight(names.router), x, config.nRoutedExperts);
   // V3's e_score_correction_bias steers which experts are chosen, never their weights; it is stored F32, so
   // reading it as float64 keeps it exact (architecture.md 5.3 step 2).
-  const bias = config.topkMethod === 'noaux_tc' ? weight(names.routerBias) : undefined;
-  const decision = gate(logits, config, bias);
-  const override = options.overrideChoice?.(layer, position, decision);
-  const ids = override ?? decision.ids;
-  const weights = override ? gateWeights(override, decision.scores, config) : decision.weights;
-  return { ...decision, layer, ids, weights };
+  const bias = config.topkMethod !== 'noaux_tc' ? undefined : biasSetToZero ? new Float64Array(config.nRoutedExperts) : weight(names.routerBias);
+  return gate(logits, config, bias);
 }
 
 /**

@@ -16,18 +16,25 @@ export function inputOrder(items: Array<{ trace: string }>): string[] {
   return [...new Set(items.map((item) => item.trace))];
 }
 
-/** A per-layer line chart of one or more inputs; with several, collapsed when they agree, else with a difference view. */
-export function comparedLineChart(points: PerLayerPoint[], options: PerLayerChartOptions): Spec {
+/**
+ * A per-layer line chart of one or more inputs; with several, collapsed when they agree, else with a difference
+ * view. `companions` are reference lines of an input (e.g. its shuffled-label baseline), keyed by input name:
+ * drawn beside that input's line, never compared.
+ */
+export function comparedLineChart(points: PerLayerPoint[], options: PerLayerChartOptions, companions = new Map<string, PerLayerPoint[]>()): Spec {
   const order = inputOrder(points);
-  if (order.length < 2) return perLayerChart(points, options);
+  const withCompanions = (names: string[]) => {
+    // Inputs first, then their companions: each input keeps the colour it has in every other chart.
+    const lines = [...names.flatMap((name) => points.filter((p) => p.trace === name)), ...names.flatMap((name) => companions.get(name) ?? [])];
+    return { lines, order: inputOrder(lines) };
+  };
+  if (order.length < 2) return perLayerChart(withCompanions(order).lines, options);
   const [base, ...others] = order;
   const byInput = new Map(order.map((name) => [name, new Map(points.filter((p) => p.trace === name).map((p) => [p.layer, p.value]))]));
   const baseValues = byInput.get(base)!;
   if (others.every((name) => sameValues(baseValues, byInput.get(name)!))) {
-    return perLayerChart(
-      points.filter((p) => p.trace === base),
-      { ...options, subtitle: `${order.join(' and ')} agree within ${agreement.toExponential()} at every layer: one line drawn` },
-    );
+    const drawn = withCompanions([base]);
+    return perLayerChart(drawn.lines, { ...options, order: drawn.order, subtitle: `${order.join(' and ')} agree within ${agreement.toExponential()} at every layer: one line drawn` });
   }
   const differences: PerLayerPoint[] = others.flatMap((name) =>
     [...byInput.get(name)!].flatMap(([layer, value]) => {
@@ -35,7 +42,8 @@ export function comparedLineChart(points: PerLayerPoint[], options: PerLayerChar
       return value === undefined || from === undefined ? [] : [{ trace: `${name} − ${base}`, layer, value: value - from }];
     }),
   );
-  const main = perLayerChart(points, { ...options, order });
+  const drawn = withCompanions(order);
+  const main = perLayerChart(drawn.lines, { ...options, order: drawn.order });
   if (differences.length === 0) return main;
   const difference = perLayerChart(differences, {
     title: `difference: ${others.length === 1 ? `${others[0]} − ${base}` : `each input − ${base}`}`,

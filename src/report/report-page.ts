@@ -1,6 +1,7 @@
 import type { InputAnalysis } from '../analysis/analyse.js';
 import { layerSummaryColumns, type LayerSummary } from '../analysis/layer-summary.js';
 import { randomRoutingSpread } from '../analysis/distinct-per-token.js';
+import { resamplingDefaults } from '../analysis/resampling.js';
 import { chartGrid, rendererFor, type HeatmapCell, type PerLayerPoint } from '../page/charts.js';
 import { comparedHeatmap, comparedLineChart, loadDifferenceSections } from './comparison.js';
 import { formatNumber, type ReportPage, type ReportSection } from '../page/html.js';
@@ -8,8 +9,11 @@ import { showToken } from '../page/token-display.js';
 import { noun, plural } from '../plural.js';
 import { overlayScript, overlayStyles } from '../page/token-overlay.js';
 import { expertTokenSections } from './expert-tokens.js';
+import { offloadingSections } from './offloading-report.js';
 import { plantedSections } from './planted.js';
+import { smallSampleNotes } from './small-sample-notes.js';
 import { tokenOverlaySections } from './token-overlay.js';
+import { unbiasedSections } from './unbiased-section.js';
 
 /**
  * The sections of `report`'s HTML page, in reading order: load, imbalance, balancedness, balance losses,
@@ -26,6 +30,7 @@ export function buildReportPage(analyses: InputAnalysis[], summaryRows: LayerSum
     ...loadDifferenceSections(analyses),
     imbalanceSection(analyses, E),
     balancednessSection(analyses),
+    ...unbiasedSections(traces),
     ...balanceLossSection(traces),
     ...spreadSections(traces),
     ...groupsSection(traces),
@@ -35,6 +40,7 @@ export function buildReportPage(analyses: InputAnalysis[], summaryRows: LayerSum
     ...tokenOverlaySections(traces),
     ...coactivationSections(traces),
     ...domainSections(traces),
+    ...offloadingSections(traces),
     tableSection(summaryRows, analyses.length > 1),
   ];
   const facts: Array<[string, string]> = analyses.map((a) => [a.name, inputFacts(a)]);
@@ -80,6 +86,7 @@ function loadSection(analyses: InputAnalysis[]): ReportSection {
       'A well-balanced model is pale everywhere; a vertical orange stripe is an expert that is hot at every depth. Colours stop at 3x the mean; the tooltip has the exact numbers.',
     spec: comparedHeatmap(cells, { title: 'load / mean load', rowTitle: 'layer', columnTitle: 'expert', valueTitle: 'load / mean', mid: 1, domain: [0, 3] }),
     renderer: rendererFor(cells.length),
+    notes: smallSampleNotes(analyses, 'load'),
   };
 }
 
@@ -102,6 +109,7 @@ function imbalanceSection(analyses: InputAnalysis[], E: number): ReportSection {
       comparedLineChart(points('dead'), { title: 'dead experts (0 = good)', yTitle: 'experts with no load', integer: true, ...small }),
       comparedLineChart(points('hot_share'), { title: `load share of the ${hot === 1 ? 'busiest expert' : `${hot} busiest experts`}`, yTitle: 'hot share', rule: { value: hot / E, label: 'even share' }, ...small }),
     ]),
+    notes: smallSampleNotes(analyses, 'load'),
   };
 }
 
@@ -115,6 +123,7 @@ function balancednessSection(analyses: InputAnalysis[]): ReportSection {
       `Placement: ${placementText(analyses[0])}.` +
       (eplb ? ' EPLB planned on the same traffic it is measured on here, so this is its best case; a replica carries its expert\'s load divided by the replica count.' : ' Add --replicas R to see what DeepSeek\'s EPLB placement would reach with R - E redundant experts.'),
     spec: comparedLineChart(points, { title: 'balancedness (1 = every GPU equally busy)', yTitle: 'mean / max GPU load', rule: { value: 1, label: 'perfect' }, width: 960 }),
+    notes: smallSampleNotes(analyses, 'load'),
   };
 }
 
@@ -133,6 +142,7 @@ function balanceLossSection(traces: InputAnalysis[]): ReportSection[] {
         comparedLineChart(point('expert_balance_loss'), { title: 'expert-level balance loss (1 = balanced)', yTitle: 'L_ExpBal', rule: { value: 1, label: 'balanced softmax' } }),
         comparedLineChart(point('device_balance_loss'), { title: 'device-level balance loss (1 = balanced)', yTitle: 'L_DevBal', rule: { value: 1, label: 'balanced softmax' } }),
       ]),
+      notes: smallSampleNotes(traces, 'load'),
     },
   ];
 }
@@ -172,6 +182,7 @@ function spreadSections(traces: InputAnalysis[]): ReportSection[] {
         (nodes > 1 ? 'Nodes per token counts the same for whole nodes, whose links are slower. ' : '') +
         'Routing that keeps related experts on one GPU lowers it; the heatmap shows the share of tokens that touch 1, 2, ... GPUs.',
       spec: chartGrid(charts),
+      notes: smallSampleNotes(traces, 'load'),
     },
     {
       title: 'GPUs per token: distribution',
@@ -208,7 +219,7 @@ function groupsSection(traces: InputAnalysis[]): ReportSection[] {
         rule: limit.topkGroup !== undefined ? { value: limit.topkGroup, label: 'topk_group limit' } : { value: randomRoutingSpread(E, E / limit.nGroup, withGroups[0].k!), label: 'uniformly random routing' },
         width: 960,
       }),
-      notes,
+      notes: [...notes, ...smallSampleNotes(withGroups, 'load')],
     },
   ];
 }
@@ -229,6 +240,7 @@ function overlapSection(traces: InputAnalysis[]): ReportSection[] {
         `Uniformly random routing gives K/E = ${formatNumber(k! / experts)} (dashed line); 1 means a token always goes to the same experts whatever its context. ` +
         'High values mean the router keys on the token itself (typical of early layers); lower values deeper in the model mean routing follows context. Kappa in the tooltip rescales it so that 0 is chance.',
       spec: comparedLineChart(points, { title: 'same-token overlap', yTitle: 'overlap', rule: { value: k! / experts, label: 'chance K/E' }, yDomain: [0, 1], width: 960 }),
+      notes: smallSampleNotes(traces, 'same_token_overlap'),
     },
   ];
 }
@@ -247,6 +259,7 @@ function tokenSpecializationSections(traces: InputAnalysis[]): ReportSection[] {
         `1 means every token id has an expert that takes all its occurrences; a random expert would take K/E = ${formatNumber(k! / experts)} (dashed line), and random routing still scores somewhat above that because the busiest of E counts is picked. ` +
         'The tables below list the most specialized tokens and, per expert, the tokens it receives most.',
       spec: comparedLineChart(points, { title: "share of a token's occurrences at its top expert", yTitle: 'top-expert share', rule: { value: k! / experts, label: 'K/E' }, yDomain: [0, 1], width: 960 }),
+      notes: smallSampleNotes(traces, 'token_specialization'),
       table: {
         columns: [...(traces.length > 1 ? ['input'] : []), 'layer', 'token', 'id', 'occurrences', 'top expert', 'routed there', 'share'],
         rows: traces.flatMap((a) =>
@@ -277,6 +290,7 @@ function coactivationSections(traces: InputAnalysis[]): ReportSection[] {
           '1 (white) means i and j are chosen independently. Orange pairs fire together more than chance: experts that behave as a team, which placement can keep on one GPU. Blue pairs avoid each other. Colours stop at 3.',
         spec: comparedHeatmap(cells, { title: `co-activation lift, layer ${layer}`, rowTitle: 'expert i', columnTitle: 'expert j', valueTitle: 'lift', mid: 1, domain: [0, 3] }),
         renderer: rendererFor(cells.length),
+        notes: smallSampleNotes(traces, 'load'),
       },
     ];
   });
@@ -285,8 +299,16 @@ function coactivationSections(traces: InputAnalysis[]): ReportSection[] {
 function domainSections(traces: InputAnalysis[]): ReportSection[] {
   const labelled = traces.filter((a) => a.figures.domain);
   if (labelled.length === 0) return [];
+  // Each input's real mutual information, compared across inputs; beside it, not compared, the mean over
+  // shuffles of that input's labels among its prompts.
   const points = labelled.flatMap((a) =>
     a.figures.domain!.perLayer.flatMap((d, l) => (d ? [{ trace: a.name, layer: a.layers[l], value: d.mutualInformation, details: { 'label entropy (bits)': d.labelEntropy } }] : [])),
+  );
+  const shuffled = new Map(
+    labelled.map((a) => [
+      a.name,
+      a.figures.domain!.perLayer.flatMap((d, l) => (d ? [{ trace: `${a.name}, labels shuffled`, layer: a.layers[l], value: a.figures.domain!.shuffledMutualInformation[l] }] : [])),
+    ]),
   );
   const sections: ReportSection[] = [
     {
@@ -294,8 +316,10 @@ function domainSections(traces: InputAnalysis[]): ReportSection[] {
       explanation:
         'Mutual information in bits between the label of a prompt and the experts its tokens are routed to (each of a token\'s K choices counts once). ' +
         "0 means the experts ignore the domain; the most it can be is the labels' entropy (tooltip), reached only if every label had experts of its own. " +
-        'Rising values with depth are the usual sign of experts specializing in domains rather than in surface tokens.',
-      spec: comparedLineChart(points, { title: 'mutual information between label and expert', yTitle: 'bits', width: 960 }),
+        'Rising values with depth are the usual sign of experts specializing in domains rather than in surface tokens. ' +
+        `The line "labels shuffled" is the mean over ${resamplingDefaults.shuffles} shuffles of the labels among the labelled prompts (seeded by --seed): what a sample of this size shows when labels and experts are unrelated. Only the distance above it is evidence of specialization.`,
+      spec: comparedLineChart(points, { title: 'mutual information between label and expert', yTitle: 'bits', width: 960 }, shuffled),
+      notes: smallSampleNotes(labelled, 'domain_specialization'),
     },
   ];
   for (const layer of detailLayers(labelled)) {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { analyseLoadMatrix, analyseTrace, type InputAnalysis } from '../analysis/analyse.js';
+import type { OffloadingOptions } from '../analysis/offloading.js';
 import type { ClusterOptions } from '../analysis/placement.js';
 import { writeFileAtomically } from '../files.js';
 import { readLoadMatrix } from '../loaders/load-matrix.js';
@@ -22,12 +23,16 @@ export interface ReportOptions extends ClusterOptions {
   layers?: number[];
   blockTokens?: number;
   tableBudgetBytes?: number;
+  /** Seed of the resampling (shuffled labels); default 0. */
+  seed?: number;
   /** PLAN.json to render against the first input (contract.md, `report --plan`). */
   plan?: string;
   /** One expert's weight bytes, for the plan's memory. */
   expertBytes?: number;
   /** Progress over one input's passes. */
   onProgress?: (input: string, done: number, total: number) => void;
+  /** --cache and --prefetch: the offloading what-ifs (traces only). */
+  offloading?: OffloadingOptions;
 }
 
 export interface ReportResult {
@@ -40,7 +45,11 @@ export function runReport(inputs: string[], options: ReportOptions): ReportResul
   const names = inputNames(inputs);
   const analyses = inputs.map((file, i) => {
     const common = { ...analysisOptions, name: names[i], detailLayers: layers };
-    if (!isTrace(file)) return analyseLoadMatrix(readLoadMatrix(file), common);
+    if (!isTrace(file)) {
+      const analysis = analyseLoadMatrix(readLoadMatrix(file), common);
+      if (options.offloading) analysis.notes.push('a count matrix has no per-token routing, so it has no expert cache or prefetch figures');
+      return analysis;
+    }
     const trace = openTrace(file);
     try {
       return analyseTrace(trace, { ...common, onProgress: (done, total) => onProgress?.(names[i], done, total) });

@@ -2,15 +2,24 @@ import Table from 'cli-table3';
 import type { InputAnalysis } from '../analysis/analyse.js';
 import { layerSummaryColumns, type LayerSummary } from '../analysis/layer-summary.js';
 import { InputError } from '../errors.js';
+import { offloadingSummary, type CacheSummary, type PrefetchSummary } from './offloading-report.js';
 import { compactRows } from '../terminal-table.js';
+import { tokenSpecializationDefaults } from '../analysis/token-specialization.js';
+import { figureSummaries, type FigureSummaries } from './summary-figures.js';
 
-/** SUMMARY.json (contract.md, "Report summary"): the same per-layer numbers the HTML report shows. */
-export interface ReportSummary {
+/**
+ * SUMMARY.json (contract.md, "Report summary"): the same per-layer numbers the HTML report shows, then the
+ * figures that are not one number per layer under their own keys (summary-figures.ts).
+ */
+export interface ReportSummary extends FigureSummaries {
   traces: string[];
   n_experts: number;
   /** K; absent when every input is a count matrix. */
   k?: number;
   per_layer: LayerSummary[];
+  /** --cache and --prefetch (contract.md): each under its own key. */
+  cache?: CacheSummary;
+  prefetch?: PrefetchSummary;
 }
 
 /** All inputs of one report must describe the same expert layout. */
@@ -32,6 +41,8 @@ export function reportSummary(analyses: InputAnalysis[]): ReportSummary {
     n_experts: first.experts,
     ...(withK.length > 0 ? { k: withK[0].k } : {}),
     per_layer: analyses.flatMap((a) => a.perLayer),
+    ...offloadingSummary(analyses),
+    ...figureSummaries(analyses, tokenSpecializationDefaults.minOccurrences),
   };
 }
 

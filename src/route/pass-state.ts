@@ -1,7 +1,8 @@
 /**
  * The state of a layer-streamed pass between two layers, kept in the work folder as `pass.safetensors` so a
  * killed run loses at most the layer in progress: each chunk's hidden states after the last finished layer and
- * the routing its MoE layers recorded so far. It is written under a temporary name and renamed, so the file is
+ * the routing its MoE layers recorded so far (with --speculate also that layer's FFN input, which the next MoE
+ * layer's speculative gate reads). It is written under a temporary name and renamed, so the file is
  * always the state after some finished layer: a kill during the save leaves the previous state as it was.
  */
 import fs from 'node:fs';
@@ -22,6 +23,8 @@ export interface PassState {
   afterLayer: number;
   /** Per chunk: hidden states (T, H) after that layer. */
   hidden: Float32Array[];
+  /** Per chunk, with --speculate: that layer's FFN input (T, H). */
+  ffnInput?: Float32Array[];
   /** Per chunk: the routing of the MoE layers up to that layer (later layers' entries still zero). */
   records: ChunkRecord[];
 }
@@ -51,6 +54,9 @@ export function savePassState(workDir: string, state: PassState, { H, L, K, E }:
       { name: `${chunk}.score_sum`, dtype: 'F64', shape: [L, E], data: record.scoreSum },
     ];
     if (record.scores) chunkTensors.push({ name: `${chunk}.router_probs`, dtype: 'F16', shape: [T, L, E], data: record.scores });
+    if (state.ffnInput) chunkTensors.push({ name: `${chunk}.ffn_input`, dtype: 'F32', shape: [T, H], data: state.ffnInput[c] });
+    if (record.specTopkIds) chunkTensors.push({ name: `${chunk}.spec_topk_ids`, dtype: 'I32', shape: [T, L, K], data: record.specTopkIds });
+    if (record.unbiasedTopkIds) chunkTensors.push({ name: `${chunk}.unbiased_topk_ids`, dtype: 'I32', shape: [T, L, K], data: record.unbiasedTopkIds });
     return chunkTensors;
   });
   const metadata = { pass: String(state.pass), passes: String(state.passes), chunks: JSON.stringify(state.chunks), after_layer: String(state.afterLayer) };
@@ -81,17 +87,22 @@ export function readPassState(workDir: string): PassState | undefined {
     // Copies into fresh buffers, so each view is aligned whatever the tensor's offset in the file.
     const read = (name: string) => saved.read(name).slice().buffer;
     const scoresSaved = saved.tensors.has(`${chunks[0]}.router_probs`);
+    const speculated = saved.tensors.has(`${chunks[0]}.spec_topk_ids`);
+    const unbiasedSaved = saved.tensors.has(`${chunks[0]}.unbiased_topk_ids`);
     return {
       pass: Number(pass),
       passes: Number(passes),
       chunks,
       afterLayer: Number(afterLayer),
       hidden: chunks.map((chunk) => new Float32Array(read(`${chunk}.hidden`))),
+      ffnInput: speculated ? chunks.map((chunk) => new Float32Array(read(`${chunk}.ffn_input`))) : undefined,
       records: chunks.map((chunk) => ({
         topkIds: new Int32Array(read(`${chunk}.topk_ids`)),
         topkWeights: new Float32Array(read(`${chunk}.topk_weights`)),
         scoreSum: new Float64Array(read(`${chunk}.score_sum`)),
         scores: scoresSaved ? new Uint16Array(read(`${chunk}.router_probs`)) : undefined,
+        specTopkIds: speculated ? new Int32Array(read(`${chunk}.spec_topk_ids`)) : undefined,
+        unbiasedTopkIds: unbiasedSaved ? new Int32Array(read(`${chunk}.unbiased_topk_ids`)) : undefined,
       })),
     };
   } finally {

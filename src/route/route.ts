@@ -24,7 +24,7 @@ import { plural } from '../plural.js';
 import { createProgress } from '../progress.js';
 import { ModelRunner } from '../runtime/model-runner.js';
 import type { Device } from '../runtime/execution-provider.js';
-import { ffnKindOf, layerWeightBytes } from '../runtime/layer-weights.js';
+import { ffnKindOf, layersToRun, layerWeightBytes } from '../runtime/layer-weights.js';
 import { Interrupted, watchSignals } from '../signals.js';
 import { writeTrace } from '../trace.js';
 import { version } from '../version.js';
@@ -41,6 +41,8 @@ export interface RouteOptions {
   batchTokens?: number;
   maxPromptTokens?: number;
   saveProbs?: boolean;
+  /** Record spec_topk_ids: each MoE layer's gate applied to the previous layer's FFN input (analyses.md). */
+  speculate?: boolean;
   resume?: boolean;
   bos?: boolean;
   /** Keep all layers' fp32 weights loaded when they fit in this many bytes. */
@@ -68,6 +70,7 @@ export const routeDefaults = {
   device: 'auto' as Device,
   batchTokens: 2048,
   saveProbs: false,
+  speculate: false,
   resume: false,
   bos: true,
   weightBudgetBytes: 2 * 1024 ** 3,
@@ -106,6 +109,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
     batchTokens = routeDefaults.batchTokens,
     maxPromptTokens,
     saveProbs = routeDefaults.saveProbs,
+    speculate = routeDefaults.speculate,
     resume = routeDefaults.resume,
     bos = routeDefaults.bos,
     weightBudgetBytes = routeDefaults.weightBudgetBytes,
@@ -124,17 +128,21 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   const layers = moeLayers(config);
   if (layers.length === 0) throw fileError(path.join(model, 'config.json'), 'config-no-moe', `the model has no MoE layer (${plural(config.numLayers, 'layer')}, first_k_dense_replace ${config.firstKDenseReplace}): there is no routing to record`);
   const { topK: K, nRoutedExperts: E } = config;
+  // Models with e_score_correction_bias also record the choice without it (analyses.md).
+  const hasBias = config.topkMethod === 'noaux_tc';
 
   const checkpoint = Checkpoint.open(model);
-  const fingerprint = runFingerprint(promptsFile, model, checkpoint, { batchTokens, maxPromptTokens: maxPromptTokens ?? null, saveProbs, bos, expertBudgetBytes });
+  const fingerprint = runFingerprint(promptsFile, model, checkpoint, { batchTokens, maxPromptTokens: maxPromptTokens ?? null, saveProbs, speculate, bos, expertBudgetBytes });
   const kindOf = ffnKindOf(config, expertBudgetBytes);
-  const totalWeightBytes = Array.from({ length: config.numLayers }, (_, l) => layerWeightBytes(config, l, kindOf(l))).reduce((a, b) => a + b, 0);
+  const totalWeightBytes = Array.from({ length: layersToRun(config) }, (_, l) => layerWeightBytes(config, l, kindOf(l))).reduce((a, b) => a + b, 0);
   const keepAllWeights = totalWeightBytes <= weightBudgetBytes;
   const opening = performance.now();
-  const runner = await ModelRunner.open(checkpoint, config, { device, saveProbs, keepAllWeights, expertBudgetBytes, warn: options.warn });
+  const runner = await ModelRunner.open(checkpoint, config, { device, saveProbs, speculate, keepAllWeights, expertBudgetBytes, warn: options.warn });
   options.onTiming?.({ phase: 'open', seconds: (performance.now() - opening) / 1000 });
   // The work folder is made only once the model has loaded, so bad input leaves nothing to clear away.
-  const tokensPerPass = keepAllWeights ? 0 : Math.max(1, Math.floor(activationBudgetBytes / (4 * config.hiddenSize)));
+  // Speculating keeps each token's FFN input beside its hidden state: two (H) fp32 vectors a token.
+  const activationBytesPerToken = 4 * config.hiddenSize * (speculate ? 2 : 1);
+  const tokensPerPass = keepAllWeights ? 0 : Math.max(1, Math.floor(activationBudgetBytes / activationBytesPerToken));
   const passNumbers = numberPasses(chunks, tokensPerPass);
   const dims = { H: config.hiddenSize, L: layers.length, K, E };
   const resuming = resume && fs.existsSync(WorkDir.pathFor(out));
@@ -142,7 +150,7 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   let savedPass: PassState | undefined;
   try {
     work = WorkDir.open(out, fingerprint, resume);
-    savedPass = resuming ? resumablePass(work, chunks, dims, saveProbs, config.numLayers) : undefined;
+    savedPass = resuming ? resumablePass(work, chunks, dims, { saveProbs, speculate }, layersToRun(config)) : undefined;
   } catch (error) {
     await runner.close();
     checkpoint.close();
@@ -156,8 +164,8 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   if (resuming) note(resumeLine(savedPass, resumedChunks, chunks.length));
 
   const totalTokens = lengths.reduce((a, b) => a + b, 0);
-  const layersLeft = (pass: Chunk[]) => config.numLayers - (pass === passes[0] && savedPass ? savedPass.afterLayer + 1 : 0);
-  const progress = createProgress('route', passes.reduce((sum, pass) => sum + (passTokens(pass) * layersLeft(pass)) / config.numLayers, 0), 'tok');
+  const layersLeft = (pass: Chunk[]) => layersToRun(config) - (pass === passes[0] && savedPass ? savedPass.afterLayer + 1 : 0);
+  const progress = createProgress('route', passes.reduce((sum, pass) => sum + (passTokens(pass) * layersLeft(pass)) / layersToRun(config), 0), 'tok');
   const saved = () => `${finishedChunks()} of ${plural(chunks.length, 'chunk')}`;
   const resumeHint = options.resumeHint ?? 'run again with --resume to continue';
   const inProgress = keepAllWeights ? 'chunk' : 'layer';
@@ -168,13 +176,13 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
       // After each layer of a streamed pass, its state is saved; a signal received meanwhile stops the run there.
       const layerDone = keepAllWeights
         ? undefined
-        : async (layer: number, hidden: Float32Array[], records: ChunkRecord[]) => {
+        : async (layer: number, hidden: Float32Array[], records: ChunkRecord[], ffnInput?: Float32Array[]) => {
             await signalAfterLayerForTest(layer, watch);
-            savePassState(work.dir, { pass: number, passes: count, chunks: pass.map((c) => c.index), afterLayer: layer, hidden, records }, dims);
+            savePassState(work.dir, { pass: number, passes: count, chunks: pass.map((c) => c.index), afterLayer: layer, hidden, ffnInput, records }, dims);
             if (watch.received) throw new Interrupted(watch.received, `interrupted: saved pass ${number} of ${count} after layer ${layer} and ${saved()} in ${work.dir}; ${resumeHint}`);
           };
       const resumeFrom = pass === passes[0] ? savedPass : undefined;
-      const records = await runPass(runner, config, layers, pass, encoded.ids, saveProbs, resumeFrom, { advance: (tokens) => progress.advance(tokens / config.numLayers), onTiming: options.onTiming, layerDone });
+      const records = await runPass(runner, config, layers, pass, encoded.ids, { saveProbs, speculate }, resumeFrom, { advance: (tokens) => progress.advance(tokens / layersToRun(config)), onTiming: options.onTiming, layerDone });
       pass.forEach((chunk, i) => work.save(chunk.index, chunk.tokenEnd - chunk.tokenStart, layers.length, K, E, records[i]));
       removePassState(work.dir);
       if (watch.received && pass !== passes[passes.length - 1]) throw new Interrupted(watch.received, `interrupted: saved ${saved()} in ${work.dir}; ${resumeHint}`);
@@ -212,6 +220,8 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
     topkWeights: eachChunk(chunks, (index) => work.read(index, 'topk_weights')),
     routerProbSum: sumScoreSums(work, chunks, layers.length * E),
     routerProbs: saveProbs ? eachChunk(chunks, (index) => work.read(index, 'router_probs')) : undefined,
+    specTopkIds: speculate ? eachChunk(chunks, (index) => work.read(index, 'spec_topk_ids')) : undefined,
+    unbiasedTopkIds: hasBias ? eachChunk(chunks, (index) => work.read(index, 'unbiased_topk_ids')) : undefined,
     tokenText: tokenText(encoded),
     promptText: { bytes: concat(encoded.bytes, (n) => new Uint8Array(n)), offsets: cumulative(encoded.bytes.map((b) => b.length)) },
     promptLabels: promptLabels(prompts),
@@ -224,8 +234,8 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
 interface PassHooks {
   advance: (tokens: number) => void;
   onTiming: RouteOptions['onTiming'];
-  /** After every layer but the last: the chunks' hidden states and their routing so far. */
-  layerDone?: (layer: number, hidden: Float32Array[], records: ChunkRecord[]) => Promise<void>;
+  /** After every layer but the last: the chunks' hidden states, their routing so far, and with speculate their FFN inputs. */
+  layerDone?: (layer: number, hidden: Float32Array[], records: ChunkRecord[], ffnInput?: Float32Array[]) => Promise<void>;
 }
 
 /**
@@ -238,7 +248,7 @@ async function runPass(
   layers: number[],
   pass: Chunk[],
   ids: Int32Array[],
-  saveProbs: boolean,
+  recording: { saveProbs: boolean; speculate: boolean },
   resumeFrom: PassState | undefined,
   { advance, onTiming, layerDone }: PassHooks,
 ): Promise<ChunkRecord[]> {
@@ -252,12 +262,17 @@ async function runPass(
       topkIds: new Int32Array(tokens * L * K),
       topkWeights: new Float32Array(tokens * L * K),
       scoreSum: new Float64Array(L * E),
-      scores: saveProbs ? new Uint16Array(tokens * L * E) : undefined,
+      scores: recording.saveProbs ? new Uint16Array(tokens * L * E) : undefined,
+      // -1 stays where a MoE layer has no previous layer (layer 0).
+      specTopkIds: recording.speculate ? new Int32Array(tokens * L * K).fill(-1) : undefined,
+      unbiasedTopkIds: config.topkMethod === 'noaux_tc' ? new Int32Array(tokens * L * K) : undefined,
     }));
   resumeFrom?.hidden.forEach((hidden, c) => (activations[c].hidden = hidden));
-  for (let layer = resumeFrom ? resumeFrom.afterLayer + 1 : 0; layer < config.numLayers; layer++) {
+  resumeFrom?.ffnInput?.forEach((ffnInput, c) => (activations[c].ffnInput = ffnInput));
+  // Layers after the last MoE layer change no recorded routing: they are not run (nor the final norm and head).
+  for (let layer = resumeFrom ? resumeFrom.afterLayer + 1 : 0; layer < layersToRun(config); layer++) {
     const loading = performance.now();
-    runner.loadLayer(layer);
+    await runner.loadLayer(layer);
     onTiming?.({ phase: 'load', layer, seconds: (performance.now() - loading) / 1000 });
     const slot = layers.indexOf(layer);
     const started = performance.now();
@@ -278,11 +293,13 @@ async function runPass(
       for (let t = 0; t < T; t++) {
         record.topkIds.set(routing.topkIds.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
         record.topkWeights.set(routing.topkWeights.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
+        if (record.unbiasedTopkIds) record.unbiasedTopkIds.set(routing.unbiasedTopkIds!.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
         if (record.scores) record.scores.set(float32ToF16(routing.scores!.subarray(t * E, (t + 1) * E)), (t * L + slot) * E);
+        if (record.specTopkIds && routing.specTopkIds) record.specTopkIds.set(routing.specTopkIds.subarray(t * K, (t + 1) * K), (t * L + slot) * K);
       }
       for (let e = 0; e < E; e++) record.scoreSum[slot * E + e] += routing.scoreSum[e];
     }
-    if (layer < config.numLayers - 1) await layerDone?.(layer, activations.map((a) => a.hidden), records);
+    if (layer < layersToRun(config) - 1) await layerDone?.(layer, activations.map((a) => a.hidden), records, recording.speculate ? activations.map((a) => a.ffnInput!) : undefined);
   }
   return records;
 }
@@ -298,16 +315,17 @@ function numberPasses(chunks: Chunk[], tokensPerPass: number): (firstChunk: numb
  * The saved state of an interrupted pass, checked against this run, or undefined when there is none or all of
  * its chunks were saved whole after all (a kill between saving them and removing the state).
  */
-function resumablePass(work: WorkDir, chunks: Chunk[], { H, L, K, E }: PassDims, saveProbs: boolean, numLayers: number): PassState | undefined {
+function resumablePass(work: WorkDir, chunks: Chunk[], { H, L, K, E }: PassDims, recording: { saveProbs: boolean; speculate: boolean }, layersRun: number): PassState | undefined {
   const state = readPassState(work.dir);
   if (!state) return undefined;
   const mismatch = () => fileError(passStatePath(work.dir), 'pass-state', 'the saved pass does not match this run\'s chunks; delete the work folder to start over');
-  if (state.chunks.some((index) => !chunks[index]) || state.afterLayer >= numLayers - 1) throw mismatch();
+  if (state.chunks.some((index) => !chunks[index]) || state.afterLayer >= layersRun - 1) throw mismatch();
   state.chunks.forEach((index, c) => {
     const T = chunks[index].tokenEnd - chunks[index].tokenStart;
     const record = state.records[c];
     const sizes = [state.hidden[c].length === T * H, record.topkIds.length === T * L * K, record.topkWeights.length === T * L * K, record.scoreSum.length === L * E];
-    if (sizes.includes(false) || (record.scores !== undefined) !== saveProbs) throw mismatch();
+    if (recording.speculate) sizes.push(state.ffnInput?.[c].length === T * H, record.specTopkIds?.length === T * L * K);
+    if (sizes.includes(false) || (record.scores !== undefined) !== recording.saveProbs || (record.specTopkIds !== undefined) !== recording.speculate) throw mismatch();
   });
   if (state.chunks.every((index) => work.isDone(index))) {
     removePassState(work.dir);

@@ -21,6 +21,10 @@ export interface ChunkRecord {
   scoreSum: Float64Array;
   /** (T, L, E) f16 bits, only with --save-probs */
   scores?: Uint16Array;
+  /** (T, L, K), only with --speculate */
+  specTopkIds?: Int32Array;
+  /** (T, L, K) the choice without e_score_correction_bias, for models with it */
+  unbiasedTopkIds?: Int32Array;
 }
 
 export class WorkDir {
@@ -69,12 +73,14 @@ export class WorkDir {
       { name: 'topk_weights', dtype: 'F32', shape: [tokens, layers, k], data: record.topkWeights },
       { name: 'score_sum', dtype: 'F64', shape: [layers, experts], data: record.scoreSum },
     ];
+    if (record.unbiasedTopkIds) tensors.push({ name: 'unbiased_topk_ids', dtype: 'I32', shape: [tokens, layers, k], data: record.unbiasedTopkIds });
     if (record.scores) tensors.push({ name: 'router_probs', dtype: 'F16', shape: [tokens, layers, experts], data: record.scores });
+    if (record.specTopkIds) tensors.push({ name: 'spec_topk_ids', dtype: 'I32', shape: [tokens, layers, k], data: record.specTopkIds });
     writeSafetensors(this.chunkPath(index), tensors);
   }
 
   /** Reads one tensor of a finished chunk; assembling a trace takes each tensor in turn, so only it is read. */
-  read(index: number, name: 'topk_ids'): Int32Array;
+  read(index: number, name: 'topk_ids' | 'spec_topk_ids' | 'unbiased_topk_ids'): Int32Array;
   read(index: number, name: 'topk_weights'): Float32Array;
   read(index: number, name: 'score_sum'): Float64Array;
   read(index: number, name: 'router_probs'): Uint16Array;
@@ -84,7 +90,7 @@ export class WorkDir {
       const raw = file.read(name);
       // A copy into a fresh buffer, so the view is aligned whatever the tensor's offset in the file.
       const bytes = raw.slice().buffer;
-      const views = { topk_ids: Int32Array, topk_weights: Float32Array, score_sum: Float64Array, router_probs: Uint16Array };
+      const views = { topk_ids: Int32Array, topk_weights: Float32Array, score_sum: Float64Array, router_probs: Uint16Array, spec_topk_ids: Int32Array, unbiased_topk_ids: Int32Array };
       return new views[name as keyof typeof views](bytes);
     } finally {
       file.close();

@@ -10,25 +10,23 @@ import { toFloat32, dtypeBytes } from '../loaders/dtypes.js';
 import { fileError } from '../errors.js';
 import type { ModelConfig } from '../models/config.js';
 import { buildAttentionGraph } from '../models/attention-graphs.js';
-import { buildDenseMlpGraph, buildExpertGraph, buildMoeGraph, buildRouterGraph } from '../models/ffn-graphs.js';
+import { buildDenseMlpGraph, buildExpertGraph, buildMoeGraph, buildRouterGraph, buildRouterOnlyGraph } from '../models/ffn-graphs.js';
 import { ropeTables } from '../models/rope.js';
 import { tensorNames } from '../models/tensor-names.js';
+import { attentionGroups, type AttentionGroup } from './attention-groups.js';
 import { openSessionFactory, type Device } from './execution-provider.js';
-import { checkLayerTensors, ffnKindOf, LayerWeightLoader, type FfnKind } from './layer-weights.js';
-
-/** Additive mask value for attention between prompts; exp() of it is exactly 0 in fp32. */
-const MASKED = -1e30;
+import { checkLayerTensors, ffnKindOf, layersToRun, LayerWeightLoader, type FfnKind } from './layer-weights.js';
 
 /** The packed tokens of a chunk of whole prompts, and their hidden state as it moves through the layers. */
 export interface ChunkActivations {
   /** Token count T. */
   tokens: number;
-  /** Position of each token inside its prompt, (1, T). */
-  positions: ort.Tensor;
-  /** Block-diagonal causal mask, (T, T): token i sees token j iff both are in one prompt and j <= i. */
-  mask: ort.Tensor;
+  /** The prompts in groups of similar length, whose attention runs as padded batches. */
+  groups: AttentionGroup[];
   /** Residual stream h, (T, H). */
   hidden: Float32Array;
+  /** With speculate: the FFN input x = RMSNorm_post(a) of the layer last run, (T, H); none before layer 0. */
+  ffnInput?: Float32Array;
 }
 
 /** What one MoE layer's router did for the tokens of a chunk. */
@@ -41,11 +39,17 @@ export interface LayerRouting {
   scoreSum: Float32Array;
   /** (T, E) every routing score, only when asked for. */
   scores?: Float32Array;
+  /** (T, K) with speculate: this layer's gate on the previous layer's FFN input; none for layer 0. */
+  specTopkIds?: Int32Array;
+  /** (T, K) the choice with e_score_correction_bias set to zero; models with the bias only. */
+  unbiasedTopkIds?: Int32Array;
 }
 
 export interface RunnerOptions {
   device: Device;
   saveProbs: boolean;
+  /** Also record each MoE layer's gate applied to the previous layer's FFN input (route --speculate). */
+  speculate: boolean;
   /** Keep every layer's fp32 weights loaded (small models) instead of one layer at a time. */
   keepAllWeights: boolean;
   /** MoE layers whose routed experts take more fp32 bytes than this load them one expert at a time. */
@@ -59,6 +63,7 @@ interface Sessions {
   moe?: ort.InferenceSession;
   router?: ort.InferenceSession;
   expert?: ort.InferenceSession;
+  routerOnly?: ort.InferenceSession;
 }
 
 export class ModelRunner {
@@ -76,6 +81,7 @@ export class ModelRunner {
     private readonly config: ModelConfig,
     private readonly sessions: Sessions,
     readonly provider: string,
+    private readonly speculate: boolean,
     keepAllWeights: boolean,
     kindOf: (layer: number) => FfnKind,
   ) {
@@ -85,65 +91,59 @@ export class ModelRunner {
   static async open(checkpoint: Checkpoint, config: ModelConfig, options: RunnerOptions): Promise<ModelRunner> {
     checkLayerTensors(checkpoint, config);
     const kindOf = ffnKindOf(config, options.expertBudgetBytes);
-    const kinds = new Set(Array.from({ length: config.numLayers }, (_, l) => kindOf(l)));
+    const kinds = new Set(Array.from({ length: layersToRun(config) }, (_, l) => kindOf(l)));
     const attentionGraph = buildAttentionGraph(config);
     const factory = await openSessionFactory(options.device, attentionGraph, { warn: options.warn });
     const sessions: Sessions = { attention: await factory.create(attentionGraph) };
-    if (kinds.has('dense')) sessions.dense = await factory.create(buildDenseMlpGraph(config));
-    if (kinds.has('moe')) sessions.moe = await factory.create(buildMoeGraph(config, { saveProbs: options.saveProbs }));
+    const graphOptions = { saveProbs: options.saveProbs, speculate: options.speculate };
+    if (kinds.has('dense')) sessions.dense = await factory.create(buildDenseMlpGraph(config, graphOptions));
+    if (kinds.has('moe')) sessions.moe = await factory.create(buildMoeGraph(config, graphOptions));
     if (kinds.has('moe-streamed')) {
-      sessions.router = await factory.create(buildRouterGraph(config, { saveProbs: options.saveProbs }));
+      sessions.router = await factory.create(buildRouterGraph(config, graphOptions));
       sessions.expert = await factory.create(buildExpertGraph(config));
     }
-    return new ModelRunner(checkpoint, config, sessions, factory.provider, options.keepAllWeights, kindOf);
+    if (kinds.has('router')) sessions.routerOnly = await factory.create(buildRouterOnlyGraph(config, graphOptions));
+    return new ModelRunner(checkpoint, config, sessions, factory.provider, options.speculate, options.keepAllWeights, kindOf);
   }
 
-  /** Packs prompts into one sequence: h = E[token] for every token, with positions and the mask that keeps prompts apart. */
+  /** Packs prompts into one sequence: h = E[token] for every token, with the attention groups that keep prompts apart. */
   embed(prompts: Int32Array[]): ChunkActivations {
     const H = this.config.hiddenSize;
     const T = prompts.reduce((sum, p) => sum + p.length, 0);
     const hidden = new Float32Array(T * H);
-    const positions = new BigInt64Array(T);
-    const mask = new Float32Array(T * T).fill(MASKED);
     this.readEmbeddingRows(prompts, hidden);
-    let t = 0;
-    for (const prompt of prompts) {
-      for (let i = 0; i < prompt.length; i++) {
-        positions[t + i] = BigInt(i);
-        mask.fill(0, (t + i) * T + t, (t + i) * T + t + i + 1);
-      }
-      t += prompt.length;
-    }
-    return {
-      tokens: T,
-      positions: new ort.Tensor('int64', positions, [1, T]),
-      mask: new ort.Tensor('float32', mask, [T, T]),
-      hidden,
-    };
+    return { tokens: T, groups: attentionGroups(prompts.map((p) => p.length)), hidden };
   }
 
   /** Loads a layer's weights (a no-op when they are already loaded). */
-  loadLayer(layer: number): void {
-    this.weights.load(layer);
+  async loadLayer(layer: number): Promise<void> {
+    await this.weights.load(layer);
   }
 
   /**
    * Runs one layer on each chunk of a pass, updating their hidden states; returns each chunk's routing for a
-   * MoE layer. A streamed MoE layer loads each expert once for the whole pass.
+   * MoE layer. A streamed MoE layer loads each expert once for the whole pass; the last MoE layer runs its
+   * router only and leaves the hidden states as they were (nothing reads them after it).
    */
   async runLayer(layer: number, chunks: ChunkActivations[]): Promise<Array<LayerRouting | undefined>> {
-    const inputs = this.weights.load(layer);
-    // a = h + Attn(RMSNorm_in(h)) of one chunk
-    const attend = async (chunk: ChunkActivations) =>
-      (
-        await this.sessions.attention.run({
-          hidden: new ort.Tensor('float32', chunk.hidden, [chunk.tokens, this.config.hiddenSize]),
-          positions: chunk.positions,
-          mask: chunk.mask,
-          ...this.ropeTables(chunk.tokens),
-          ...inputs.attention,
-        })
-      ).out;
+    const inputs = await this.weights.load(layer);
+    const H = this.config.hiddenSize;
+    // a = h + Attn(RMSNorm_in(h)) of the tokens of one attention group
+    const attendGroup = async (hidden: Float32Array, group: AttentionGroup) =>
+      (await this.sessions.attention.run({ hidden: new ort.Tensor('float32', hidden, [group.tokens, H]), ...group.feeds, ...this.ropeTables(group.tokens), ...inputs.attention })).out;
+    // ... of one chunk: its groups' rows gathered, attended and put back in place
+    const attend = async (chunk: ChunkActivations): Promise<ort.Tensor> => {
+      if (chunk.groups.length === 1) return attendGroup(chunk.hidden, chunk.groups[0]);
+      const out = new Float32Array(chunk.tokens * H);
+      for (const group of chunk.groups) {
+        const rows = group.rows!;
+        const hidden = new Float32Array(group.tokens * H);
+        rows.forEach((r, i) => hidden.set(chunk.hidden.subarray(r * H, (r + 1) * H), i * H));
+        const y = (await attendGroup(hidden, group)).data as Float32Array;
+        rows.forEach((r, i) => out.set(y.subarray(i * H, (i + 1) * H), r * H));
+      }
+      return new ort.Tensor('float32', out, [chunk.tokens, H]);
+    };
     if (inputs.kind === 'moe-streamed') {
       // Every chunk's attention output is kept, so each expert is loaded once for them all.
       const attended: ort.Tensor[] = [];
@@ -151,11 +151,22 @@ export class ModelRunner {
       return this.runStreamedMoe(layer, chunks, attended, inputs.ffn);
     }
     const routings: Array<LayerRouting | undefined> = [];
+    if (inputs.kind === 'router') {
+      for (const chunk of chunks) {
+        const hadPrevious = chunk.ffnInput !== undefined;
+        const result = await this.sessions.routerOnly!.run({ hidden: await attend(chunk), ...this.previousFfnInput(chunk, inputs.kind), ...inputs.ffn });
+        routings.push(routingOf(result, hadPrevious));
+      }
+      return routings;
+    }
     for (const chunk of chunks) {
       const session = inputs.kind === 'dense' ? this.sessions.dense! : this.sessions.moe!;
-      const result = await session.run({ hidden: await attend(chunk), ...inputs.ffn });
+      const hadPrevious = chunk.ffnInput !== undefined;
+      const previous = this.previousFfnInput(chunk, inputs.kind);
+      const result = await session.run({ hidden: await attend(chunk), ...previous, ...inputs.ffn });
       chunk.hidden = result.out.data as Float32Array;
-      routings.push(inputs.kind === 'moe' ? routingOf(result) : undefined);
+      routings.push(inputs.kind === 'moe' ? routingOf(result, hadPrevious) : undefined);
+      if (this.speculate) chunk.ffnInput = result.x.data as Float32Array;
     }
     return routings;
   }
@@ -167,9 +178,9 @@ export class ModelRunner {
   private async runStreamedMoe(layer: number, chunks: ChunkActivations[], attended: ort.Tensor[], ffn: Record<string, ort.Tensor>): Promise<LayerRouting[]> {
     const { hiddenSize: H, nRoutedExperts: E, topK: K } = this.config;
     const routed: Array<{ x: Float32Array; out: Float32Array; routing: LayerRouting }> = [];
-    for (const a of attended) {
-      const result = await this.sessions.router!.run({ hidden: a, ...ffn });
-      routed.push({ x: result.x.data as Float32Array, out: result.base.data as Float32Array, routing: routingOf(result) });
+    for (const [c, a] of attended.entries()) {
+      const result = await this.sessions.router!.run({ hidden: a, ...this.previousFfnInput(chunks[c], 'moe-streamed'), ...ffn });
+      routed.push({ x: result.x.data as Float32Array, out: result.base.data as Float32Array, routing: routingOf(result, chunks[c].ffnInput !== undefined) });
     }
     // The (chunk, row, weight) triples that go to each expert.
     const assignments: Array<Array<{ chunk: number; row: number; weight: number }>> = Array.from({ length: E }, () => []);
@@ -178,7 +189,7 @@ export class ModelRunner {
     for (const [e, rows] of assignments.entries()) {
       if (rows.length === 0) continue;
       const loading = performance.now();
-      const expert = this.weights.loadExpert(layer, e);
+      const expert = await this.weights.loadExpert(layer, e);
       this.expertLoadSeconds += (performance.now() - loading) / 1000;
       const gathered = new Float32Array(rows.length * H);
       rows.forEach(({ chunk, row }, j) => gathered.set(routed[chunk].x.subarray(row * H, (row + 1) * H), j * H));
@@ -188,12 +199,25 @@ export class ModelRunner {
         for (let d = 0; d < H; d++) out[row * H + d] += weight * y[j * H + d];
       });
     }
-    routed.forEach(({ out }, c) => (chunks[c].hidden = out));
+    routed.forEach(({ x, out }, c) => {
+      chunks[c].hidden = out;
+      if (this.speculate) chunks[c].ffnInput = x;
+    });
     return routed.map(({ routing }) => routing);
   }
 
+  /**
+   * The `x_previous` input of a speculating MoE graph. Layer 0 has no previous FFN input: zeros stand in, and
+   * what the gate makes of them is dropped (routingOf), so one graph serves every layer.
+   */
+  private previousFfnInput(chunk: ChunkActivations, kind: FfnKind): { x_previous?: ort.Tensor } {
+    if (!this.speculate || kind === 'dense') return {};
+    const H = this.config.hiddenSize;
+    return { x_previous: new ort.Tensor('float32', chunk.ffnInput ?? new Float32Array(chunk.tokens * H), [chunk.tokens, H]) };
+  }
+
   async close(): Promise<void> {
-    await Promise.all(Object.values(this.sessions).map((s) => s.release()));
+    await Promise.all([...Object.values(this.sessions).map((s) => s.release()), this.weights.close()]);
   }
 
   /**
@@ -236,11 +260,14 @@ export class ModelRunner {
   }
 }
 
-function routingOf(result: ort.InferenceSession.ReturnType): LayerRouting {
+/** `hadPrevious`: the graph's x_previous was a real previous layer's FFN input, so its spec_topk_ids count. */
+function routingOf(result: ort.InferenceSession.ReturnType, hadPrevious: boolean): LayerRouting {
   return {
     topkIds: result.topk_ids.data as Int32Array,
     topkWeights: result.topk_weights.data as Float32Array,
     scoreSum: result.score_sum.data as Float32Array,
     scores: result.scores?.data as Float32Array | undefined,
+    specTopkIds: hadPrevious ? (result.spec_topk_ids?.data as Int32Array | undefined) : undefined,
+    unbiasedTopkIds: result.unbiased_topk_ids?.data as Int32Array | undefined,
   };
 }

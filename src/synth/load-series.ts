@@ -1,4 +1,4 @@
-import { mulberry32 } from './random.js';
+import { mulberry32 } from '../random.js';
 
 /**
  * A synthetic time series of expert counts drawn from real ones: each step and layer, `draws` expert

@@ -21,7 +21,7 @@ import { yieldToSignals } from '../signals.js';
 import { trainByteLevelBpe } from './bpe-trainer.js';
 import { trainMetaspaceBpe } from './metaspace-bpe-trainer.js';
 import { findPreset, type Preset } from './presets.js';
-import { tensorStream, unitVector } from './random.js';
+import { tensorStream, unitVector } from '../random.js';
 import { plantedClass, type PlantedClass } from '../analysis/token-classes.js';
 
 export interface SynthOptions {

@@ -6,6 +6,8 @@
 import { chanceOverlap } from '../analysis/overlap.js';
 import { perLayerChart, roundForChart, type Spec } from '../page/charts.js';
 import type { ReportPage, ReportTable } from '../page/html.js';
+import { resamplingDefaults } from '../analysis/resampling.js';
+import { smallSample } from '../analysis/small-sample.js';
 import type { TokenOverlay } from '../analysis/token-overlay.js';
 import { overlayScript, overlayStyles } from '../page/token-overlay.js';
 import { tokenDisplay, type DisplayText } from '../page/token-display.js';
@@ -48,12 +50,16 @@ export function buildWicPage({ wic, skipped, wordTokenBytes }: WicAnalysis, inpu
   }
   if (nSame === 0 || nDiff === 0) notes.push(`There are no ${nSame === 0 ? 'same-sense' : 'different-sense'} pairs, so that condition's overlap and kappa, and the AUC, are not defined.`);
 
-  const conditionRows = (pick: (row: WicLayerJson, same: boolean) => number | null) =>
+  const conditionRows = (pick: (row: WicLayerJson, same: boolean) => number | null, band?: (row: WicLayerJson, same: boolean) => [number, number] | null) =>
     wic.per_layer.flatMap((row) => [
-      { condition: conditions.same, layer: row.layer, value: pick(row, true), pairs: nSame },
-      { condition: conditions.diff, layer: row.layer, value: pick(row, false), pairs: nDiff },
+      { condition: conditions.same, layer: row.layer, value: pick(row, true), pairs: nSame, band: band?.(row, true) ?? null },
+      { condition: conditions.diff, layer: row.layer, value: pick(row, false), pairs: nDiff, band: band?.(row, false) ?? null },
     ]);
-  const overlapSpec = conditionChart(conditionRows((row, same) => (same ? row.overlap_same : row.overlap_diff)), {
+  const overlapRows = conditionRows(
+    (row, same) => (same ? row.overlap_same : row.overlap_diff),
+    (row, same) => (same ? row.overlap_same_ci : row.overlap_diff_ci),
+  );
+  const overlapSpec = conditionChart(overlapRows, {
     title: 'Expert overlap of the target word between its two sentences',
     yTitle: 'mean overlap |S_a ∩ S_b| / K',
     rule: { value: chance, label: `chance K/E = ${wic.k}/${wic.n_experts}` },
@@ -64,10 +70,18 @@ export function buildWicPage({ wic, skipped, wordTokenBytes }: WicAnalysis, inpu
     yTitle: 'kappa',
     rule: { value: 0, label: 'chance (kappa 0)' },
   });
-  const aucSpec = perLayerChart(
-    wic.per_layer.map((row) => ({ trace: 'AUC', layer: row.layer, value: row.auc ?? undefined })),
-    { title: 'How well overlap tells same from different sense (ROC AUC)', yTitle: 'ROC AUC', rule: { value: 0.5, label: 'no separation (0.5)' }, yDomain: [0, 1], width: 640 },
+  const aucSpec = withBand(
+    perLayerChart(
+      wic.per_layer.map((row) => ({ trace: 'AUC', layer: row.layer, value: row.auc ?? undefined })),
+      { title: 'How well overlap tells same from different sense (ROC AUC)', yTitle: 'ROC AUC', rule: { value: 0.5, label: 'no separation (0.5)' }, yDomain: [0, 1], width: 640 },
+    ),
+    wic.per_layer.map((row) => ({ layer: row.layer, band: row.auc_ci })),
   );
+  // Said next to each figure (analyses.md, "Honest small samples").
+  const fewPairs =
+    nSame < smallSample.wicPairs || nDiff < smallSample.wicPairs
+      ? [`Fewer than ${smallSample.wicPairs} pairs in a condition (${nSame} same sense, ${nDiff} different sense): read this figure as a rough estimate; the shaded bands show how far it may be off.`]
+      : undefined;
   // Standard deviation of the AUC of a score unrelated to the label (Hanley and McNeil 1982, no ties).
   const aucNoise = nSame > 0 && nDiff > 0 ? Math.sqrt((nSame + nDiff + 1) / (12 * nSame * nDiff)) : undefined;
 
@@ -88,10 +102,11 @@ export function buildWicPage({ wic, skipped, wordTokenBytes }: WicAnalysis, inpu
       {
         title: 'Overlap per layer: same sense versus different sense',
         explanation: [
-          `For every pair the target word is routed to K = ${plural(wic.k, 'expert')} in each of its two sentences (for a word split into several tokens, its ${wic.word_token} token). Overlap is the share of those K experts the two sentences have in common: 1 means the very same experts, 0 none. The lines are the mean overlap over same-sense pairs (gold T) and over different-sense pairs (gold F) at each MoE layer; the dashed line is K/E, what random routing would give. Hover a point for the exact value.`,
+          `For every pair the target word is routed to K = ${plural(wic.k, 'expert')} in each of its two sentences (for a word split into several tokens, its ${wic.word_token} token). Overlap is the share of those K experts the two sentences have in common: 1 means the very same experts, 0 none. The lines are the mean overlap over same-sense pairs (gold T) and over different-sense pairs (gold F) at each MoE layer; the dashed line is K/E, what random routing would give. Hover a point for the exact value. The shaded bands are 95% bootstrap intervals of each mean (${resamplingDefaults.draws.toLocaleString('en-US')} draws resampling the pairs within each condition, seeded by --seed): where the two bands overlap, the gap may be noise.`,
           'How to read it: both lines far above chance mean the router follows the word itself whatever its sense, as expected in early layers. The same-sense line above the different-sense line means routing also follows the sense; the wider the gap, the more experts specialise in meaning. Lines on top of each other mean that layer does not tell the senses apart. Olson et al. (2025, arXiv 2502.10928) found the two conditions separate after about the first ten layers of DeepSeek-R1, and far less in Mixtral.',
         ].join('\n\n'),
         spec: overlapSpec,
+        notes: fewPairs,
       },
       {
         title: 'Chance-corrected overlap (kappa)',
@@ -100,14 +115,16 @@ export function buildWicPage({ wic, skipped, wordTokenBytes }: WicAnalysis, inpu
           'Good: the same-sense kappa clearly above the different-sense kappa. Both near 0: the word\'s routing in the two sentences is no more alike than chance. Below 0: less alike than chance.',
         ].join('\n\n'),
         spec: kappaSpec,
+        notes: fewPairs,
       },
       {
         title: 'Separation of the senses by overlap (ROC AUC)',
         explanation: [
           'The chance that a randomly drawn same-sense pair has a higher overlap than a randomly drawn different-sense pair (equal overlaps count one half; the Mann-Whitney statistic). It measures how well the overlap of one pair predicts its label, whatever the level of overlap.',
-          `0.5 (dashed) means overlap carries no information about sense; 1 is perfect separation; below 0.5 means different-sense pairs overlap more.${aucNoise === undefined ? '' : ` With ${nSame} same-sense and ${nDiff} different-sense pairs, an AUC of a score unrelated to sense still scatters around 0.5 by about ±${formatShare(aucNoise)} (one standard deviation), so read smaller departures as noise.`}`,
+          `0.5 (dashed) means overlap carries no information about sense; 1 is perfect separation; below 0.5 means different-sense pairs overlap more.${aucNoise === undefined ? '' : ` With ${nSame} same-sense and ${nDiff} different-sense pairs, an AUC of a score unrelated to sense still scatters around 0.5 by about ±${formatShare(aucNoise)} (one standard deviation), so read smaller departures as noise.`} The shaded band is the AUC's 95% bootstrap interval.`,
         ].join('\n\n'),
         spec: aucSpec,
+        notes: fewPairs,
       },
       {
         title: 'Per-layer figures',
@@ -132,18 +149,51 @@ interface ConditionRow {
   layer: number;
   value: number | null;
   pairs: number;
+  /** 95% bootstrap interval, drawn as a shaded band; null where there is none. */
+  band: [number, number] | null;
+}
+
+/** The shaded 95% band [lo, hi] behind a one-line chart (perLayerChart's spec). */
+function withBand(spec: Spec, rows: Array<{ layer: number; band: [number, number] | null }>): Spec {
+  const values = rows.filter((row) => row.band).map((row) => ({ layer: row.layer, lo: roundForChart(row.band![0]), hi: roundForChart(row.band![1]) }));
+  const band: Spec = {
+    data: { values },
+    mark: { type: 'area', opacity: 0.2, color: '#4c78a8', tooltip: true },
+    encoding: {
+      x: { field: 'layer', type: 'quantitative' },
+      y: { field: 'lo', type: 'quantitative' },
+      y2: { field: 'hi' },
+      tooltip: [{ field: 'layer', title: 'layer' }, { field: 'lo', title: '95% interval from' }, { field: 'hi', title: 'to' }],
+    },
+  };
+  return { ...spec, layer: [band, ...(spec.layer as Spec[])] };
 }
 
 /** Two lines over the layers, one per condition, with a dashed reference line. */
 function conditionChart(rows: ConditionRow[], options: { title: string; yTitle: string; rule: { value: number; label: string }; yDomain?: [number, number] }): Spec {
   const { title, yTitle, rule, yDomain } = options;
-  const values = rows.map((row) => ({ ...row, value: roundForChart(row.value ?? undefined) }));
+  const values = rows.map(({ band, ...row }) => ({ ...row, value: roundForChart(row.value ?? undefined), lo: band ? roundForChart(band[0]) : null, hi: band ? roundForChart(band[1]) : null }));
+  const bands = rows.some((row) => row.band);
   return {
     title,
     width: 640,
     height: 260,
     data: { values },
     layer: [
+      // The 95% bootstrap band of each condition, behind its line.
+      ...(bands
+        ? [
+            {
+              mark: { type: 'area', opacity: 0.18 },
+              encoding: {
+                x: { field: 'layer', type: 'quantitative' },
+                y: { field: 'lo', type: 'quantitative' },
+                y2: { field: 'hi' },
+                color: { field: 'condition', type: 'nominal', scale: { domain: [conditions.same, conditions.diff], range: ['#1f77b4', '#ff7f0e'] }, legend: null },
+              },
+            },
+          ]
+        : []),
       {
         mark: { type: 'line', point: { size: 40 }, tooltip: true },
         encoding: {
@@ -160,6 +210,7 @@ function conditionChart(rows: ConditionRow[], options: { title: string; yTitle: 
             { field: 'layer', title: 'layer' },
             { field: 'value', title: yTitle },
             { field: 'pairs', title: 'number of pairs' },
+            ...(bands ? [{ field: 'lo', title: '95% interval from' }, { field: 'hi', title: 'to' }] : []),
           ],
         },
       },
@@ -176,15 +227,18 @@ function conditionChart(rows: ConditionRow[], options: { title: string; yTitle: 
 function layerTable(perLayer: WicLayerJson[]): ReportTable {
   const cell = (value: number | null) => value ?? undefined;
   return {
-    columns: ['layer', 'overlap same', 'overlap diff', 'gap', 'kappa same', 'kappa diff', 'AUC'],
+    columns: ['layer', 'overlap same', '95% interval', 'overlap diff', '95% interval', 'gap', 'kappa same', 'kappa diff', 'AUC', '95% interval'],
     rows: perLayer.map((row) => [
       row.layer,
       cell(row.overlap_same),
+      interval(row.overlap_same_ci),
       cell(row.overlap_diff),
+      interval(row.overlap_diff_ci),
       row.overlap_same !== null && row.overlap_diff !== null ? row.overlap_same - row.overlap_diff : undefined,
       cell(row.kappa_same),
       cell(row.kappa_diff),
       cell(row.auc),
+      interval(row.auc_ci),
     ]),
   };
 }
@@ -208,6 +262,10 @@ function pairTable({ wic, skipped, wordTokenBytes }: WicAnalysis, pairs: WicPair
       ...(withReasons ? [problems.get(pair.index) ?? ''] : []),
     ]),
   };
+}
+
+function interval(band: [number, number] | null): string {
+  return band ? `${formatShare(band[0])} to ${formatShare(band[1])}` : '';
 }
 
 function formatShare(value: number): string {

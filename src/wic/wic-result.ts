@@ -34,6 +34,10 @@ export interface WicLayerJson {
   kappa_same: number | null;
   kappa_diff: number | null;
   auc: number | null;
+  /** 95% bootstrap intervals [lo, hi] (analyses.md, "Honest small samples"); null where the figure is. */
+  overlap_same_ci: [number, number] | null;
+  overlap_diff_ci: [number, number] | null;
+  auc_ci: [number, number] | null;
 }
 
 export interface SkippedPair {

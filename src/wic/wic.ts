@@ -38,14 +38,16 @@ export interface WicOptions {
   skipBadPairs?: boolean;
   device?: Device;
   batchTokens?: number;
+  /** Seed of the bootstrap intervals; default 0. */
+  seed?: number;
   /** Called with the one warning line about suspect pairs, before any routing. */
   warn?: (line: string) => void;
 }
 
-export const wicDefaults = { wordToken: 'last' as WordToken, skipBadPairs: false, device: 'auto' as Device };
+export const wicDefaults = { wordToken: 'last' as WordToken, skipBadPairs: false, device: 'auto' as Device, seed: 0 };
 
 export async function runWic(options: WicOptions): Promise<WicResult> {
-  const { data, gold, model, out, wordToken = wicDefaults.wordToken, skipBadPairs = wicDefaults.skipBadPairs, device = wicDefaults.device, batchTokens, warn } = options;
+  const { data, gold, model, out, wordToken = wicDefaults.wordToken, skipBadPairs = wicDefaults.skipBadPairs, device = wicDefaults.device, batchTokens, warn, seed = wicDefaults.seed } = options;
   checkWordToken(wordToken);
   const pairs = readWicData(data, gold);
   // Refuse a word that cannot be found before the model spends any time on the sentences.
@@ -85,7 +87,7 @@ export async function runWic(options: WicOptions): Promise<WicResult> {
   let analysis: WicAnalysis;
   let overlay: TokenOverlay;
   try {
-    analysis = analyseWic(trace, pairs, { wordToken, skipBadPairs, data });
+    analysis = analyseWic(trace, pairs, { wordToken, skipBadPairs, data, seed });
     overlay = wicOverlay(trace, analysis.wic.pairs);
   } finally {
     trace.close();
@@ -100,8 +102,8 @@ export async function runWic(options: WicOptions): Promise<WicResult> {
  * The probe's figures from a trace whose prompts are the pairs' sentences in order (pair i = prompts 2i and
  * 2i+1). `data` names the data file in errors.
  */
-export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?: WordToken; skipBadPairs?: boolean; data: string }): WicAnalysis {
-  const { wordToken = wicDefaults.wordToken, skipBadPairs = wicDefaults.skipBadPairs, data } = options;
+export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?: WordToken; skipBadPairs?: boolean; data: string; seed?: number }): WicAnalysis {
+  const { wordToken = wicDefaults.wordToken, skipBadPairs = wicDefaults.skipBadPairs, data, seed = wicDefaults.seed } = options;
   checkWordToken(wordToken);
   if (trace.nPrompts !== 2 * pairs.length) {
     throw fileError(trace.file, 'wic-trace-prompts', `has ${trace.nPrompts} prompts, expected ${2 * pairs.length}: the two sentences of each of the ${pairs.length} pairs of ${data}`);
@@ -138,8 +140,8 @@ export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?
     }
   });
 
-  const figures = wicOverlap(routings, trace.layers.length, trace.k, trace.nExperts);
-  const orNull = (value: number | undefined) => value ?? null;
+  const figures = wicOverlap(routings, trace.layers.length, trace.k, trace.nExperts, { seed });
+  const orNull = <Value>(value: Value | undefined): Value | null => value ?? null;
   const wic: WicJson = {
     layers: trace.layers,
     k: trace.k,
@@ -154,6 +156,9 @@ export function analyseWic(trace: Trace, pairs: WicPair[], options: { wordToken?
       kappa_same: orNull(f.kappaSame),
       kappa_diff: orNull(f.kappaDiff),
       auc: orNull(f.auc),
+      overlap_same_ci: orNull(f.overlapSameCi),
+      overlap_diff_ci: orNull(f.overlapDiffCi),
+      auc_ci: orNull(f.aucCi),
     })),
   };
   return { wic, skipped, wordTokenBytes };

@@ -1,6 +1,8 @@
 /**
  * Holds `route` (onnxruntime, fp32) to the float64 TypeScript reference: at every token and MoE layer the
- * same set of experts, except at near-ties, and the same gate weights to 1e-4 relative.
+ * same set of experts, except at near-ties, and the same gate weights to 1e-4 relative; with --speculate, the
+ * same set of speculative experts (the layer's gate on the previous layer's FFN input), except at near-ties,
+ * and -1 where the layer has no previous layer.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -31,6 +33,14 @@ export interface ParityResult {
   /** Token-layer routings compared. */
   compared: number;
   nearTies: number;
+  /** Token-layer speculative choices compared (0 without --speculate), and those skipped as near-ties. */
+  speculativeCompared: number;
+  speculativeNearTies: number;
+  /** Token-layer choices without the balancing bias compared (models with e_score_correction_bias), and their near-ties. */
+  unbiasedCompared: number;
+  unbiasedNearTies: number;
+  /** Of those compared, the token-layers where the bias changed the set of experts. */
+  unbiasedChanged: number;
   /** The fast path's chosen experts, (tokens, MoE layers, K), and the trace's MoE layers. */
   topkIds: Int32Array;
   layers: number[];
@@ -55,10 +65,20 @@ export async function checkRouteParity(model: string, workDir: string, routeOpti
   const L = trace.layers.length;
   const ids = trace.readTopkIds(0, trace.nTokens);
   const weights = trace.readTopkWeights(0, trace.nTokens);
+  const specIds = trace.hasSpeculative ? trace.readSpecTopkIds(0, trace.nTokens) : undefined;
+  // Models with the balancing bias record the choice without it too, held to the reference the same way.
+  const hasBias = config.topkMethod === 'noaux_tc';
+  assert.equal(trace.hasUnbiased, hasBias, `unbiased_topk_ids recorded iff the model has e_score_correction_bias (${config.topkMethod})`);
+  const unbiasedIds = hasBias ? trace.readUnbiasedTopkIds(0, trace.nTokens) : undefined;
   const isNearTie = (r: Pick<ReferenceRouting, 'margin' | 'groupMargin'>) => r.margin < NEAR_TIE || r.groupMargin < NEAR_TIE;
 
   let compared = 0;
   let nearTies = 0;
+  let speculativeCompared = 0;
+  let speculativeNearTies = 0;
+  let unbiasedCompared = 0;
+  let unbiasedNearTies = 0;
+  let unbiasedChanged = 0;
   try {
     for (let p = 0; p < trace.nPrompts; p++) {
       const start = trace.promptOffsets[p];
@@ -76,6 +96,26 @@ export async function checkRouteParity(model: string, workDir: string, routeOpti
           const at = ((start + position) * L + slot) * K;
           const got = Array.from(ids.subarray(at, at + K));
           const where = `prompt ${p} token ${position} layer ${expected.layer}`;
+          if (specIds) {
+            const gotSpeculative = Array.from(specIds.subarray(at, at + K));
+            if (!expected.speculative) assert.deepEqual(gotSpeculative, new Array(K).fill(-1), `${where}: no previous layer, so no speculative choice`);
+            else if (isNearTie(expected.speculative)) speculativeNearTies++;
+            else {
+              const sorted = (list: number[]) => [...list].sort((a, b) => a - b);
+              assert.deepEqual(sorted(gotSpeculative), sorted(expected.speculative.ids), `${where}: speculative experts`);
+              speculativeCompared++;
+            }
+          }
+          if (unbiasedIds) {
+            const unbiased = expected.unbiased!;
+            if (isNearTie(unbiased)) unbiasedNearTies++;
+            else {
+              const gotUnbiased = Array.from(unbiasedIds.subarray(at, at + K)).sort((a, b) => a - b);
+              assert.deepEqual(gotUnbiased, [...unbiased.ids].sort((a, b) => a - b), `${where}: experts without the bias`);
+              unbiasedCompared++;
+              if (gotUnbiased.join() !== Array.from(ids.subarray(at, at + K)).sort((a, b) => a - b).join()) unbiasedChanged++;
+            }
+          }
           if (isNearTie(expected)) {
             nearTies++;
             return;
@@ -94,5 +134,5 @@ export async function checkRouteParity(model: string, workDir: string, routeOpti
     trace.close();
     checkpoint.close();
   }
-  return { config, compared, nearTies, topkIds: ids, layers: trace.layers, trace: out };
+  return { config, compared, nearTies, speculativeCompared, speculativeNearTies, unbiasedCompared, unbiasedNearTies, unbiasedChanged, topkIds: ids, layers: trace.layers, trace: out };
 }

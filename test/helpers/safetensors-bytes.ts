@@ -21,4 +21,4 @@ export function tempDir(prefix: string): string {
 }
 
 /** A small seeded generator, so fuzz cases replay exactly. Returns floats in [0, 1). */
-export { mulberry32 as seededRandom } from '../../src/synth/random.js';
+export { mulberry32 as seededRandom } from '../../src/random.js';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { mulberry32 } from '../../src/synth/random.js';
+import { mulberry32 } from '../../src/random.js';
 import { writeTrace } from '../../src/trace.js';
 
 /** A trace of `tokens` tokens in prompts of 10, 2 MoE layers (model layers 1 and 2) of 8 experts, top-2, hidden size 64. */

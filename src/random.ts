@@ -1,6 +1,7 @@
 /**
- * Seeded random numbers for synthetic weights. Each tensor gets its own stream, keyed by the seed and the
- * tensor's name, so a tensor's values do not depend on which other tensors are generated.
+ * Seeded random numbers, for synthetic weights (synth) and for the resampling of the analyses (bootstrap
+ * bands, shuffled labels). Each synthetic tensor gets its own stream, keyed by the seed and the tensor's
+ * name, so a tensor's values do not depend on which other tensors are generated.
  */
 
 /** FNV-1a over the key's UTF-16 code units: a 32-bit stream seed. */

@@ -1,0 +1,125 @@
+/**
+ * Stored weights straight into the fp32 buffers the graphs read, described as plain-data jobs so that the main
+ * thread and a worker thread (runtime/conversion-worker.ts) run the same code, each on its own share of a layer.
+ * A job reads one stored tensor and converts it row by row into its target buffer at a row stride: that is how
+ * the gate and up rows of every expert land interleaved in com.microsoft.MoE's fc1 input without a second copy.
+ */
+import fs from 'node:fs';
+import { dtypeBytes, toFloat32, type DType } from '../loaders/dtypes.js';
+import { readFully } from '../loaders/safetensors.js';
+
+/** Where a tensor's bytes are: enough to read it from any thread. */
+export interface StoredTensor {
+  file: string;
+  /** Absolute byte offset of the first byte. */
+  start: number;
+  byteLength: number;
+  dtype: DType;
+  shape: number[];
+}
+
+/** How one stored tensor becomes fp32 values of a target buffer. */
+export interface ConversionJob {
+  /** Name of the target buffer. */
+  target: string;
+  tensor: StoredTensor;
+  /** FP8 block scales (scale_inv, multiplied), one per `block` of rows x columns. */
+  scales?: { tensor: StoredTensor; block: [number, number] };
+  /** Row r of the tensor goes to target[offset + r * rowStride, + columns). */
+  offset: number;
+  rowStride: number;
+}
+
+/** Values a job writes. */
+export function jobValues(job: ConversionJob): number {
+  return job.tensor.byteLength / dtypeBytes[job.tensor.dtype];
+}
+
+/** Runs jobs with its own descriptors and scratch, so each thread has one. */
+export class JobRunner {
+  private readonly descriptors = new Map<string, number>();
+  private bytes = new Uint8Array(0);
+  private scaleValues = new Float32Array(0);
+
+  run(job: ConversionJob, target: Float32Array): void {
+    const { tensor, offset, rowStride } = job;
+    const n = jobValues(job);
+    const rows = tensor.shape.length === 2 ? tensor.shape[0] : 1;
+    const columns = n / rows;
+    const bytes = this.read(tensor, 'bytes');
+    if (tensor.dtype === 'BF16' && columns % 2 === 0 && offset % 2 === 0 && rowStride % 2 === 0) {
+      bf16Rows(bytes, rows, columns, target, offset, rowStride);
+      return;
+    }
+    if (rowStride === columns && !job.scales) {
+      toFloat32(tensor.dtype, bytes, target.subarray(offset, offset + n));
+      return;
+    }
+    const rowBytes = columns * dtypeBytes[tensor.dtype];
+    for (let r = 0; r < rows; r++) {
+      toFloat32(tensor.dtype, bytes.subarray(r * rowBytes, (r + 1) * rowBytes), target.subarray(offset + r * rowStride, offset + r * rowStride + columns));
+    }
+    if (job.scales) this.scale(job, target, rows, columns);
+  }
+
+  close(): void {
+    for (const fd of this.descriptors.values()) fs.closeSync(fd);
+    this.descriptors.clear();
+  }
+
+  /**
+   * W[i, j] = fp8(q[i, j]) * scaleInv[floor(i / br), floor(j / bc)] (DeepSeek-V3 `weight_dequant`), rounded to
+   * fp32 once, exactly as loaders/dtypes.ts dequantizeFp8Blocks does it.
+   */
+  private scale(job: ConversionJob, target: Float32Array, rows: number, columns: number): void {
+    const { tensor, block } = job.scales!;
+    const [blockRows, blockColumns] = block;
+    const scaleColumns = Math.ceil(columns / blockColumns);
+    const count = tensor.byteLength / dtypeBytes[tensor.dtype];
+    if (this.scaleValues.length < count) this.scaleValues = new Float32Array(count);
+    const scales = toFloat32(tensor.dtype, this.read(tensor, 'scales'), this.scaleValues.subarray(0, count));
+    for (let r = 0; r < rows; r++) {
+      const rowStart = job.offset + r * job.rowStride;
+      const scaleRow = Math.floor(r / blockRows) * scaleColumns;
+      for (let b = 0; b < scaleColumns; b++) {
+        const s = scales[scaleRow + b];
+        const end = rowStart + Math.min(columns, (b + 1) * blockColumns);
+        for (let j = rowStart + b * blockColumns; j < end; j++) target[j] *= s;
+      }
+    }
+  }
+
+  /** The tensor's bytes in this runner's scratch; the scales get a scratch of their own. */
+  private read(tensor: StoredTensor, into: 'bytes' | 'scales'): Uint8Array {
+    let fd = this.descriptors.get(tensor.file);
+    if (fd === undefined) {
+      fd = fs.openSync(tensor.file, 'r');
+      this.descriptors.set(tensor.file, fd);
+    }
+    const buffer = into === 'bytes' ? this.bytes : new Uint8Array(tensor.byteLength);
+    const out = buffer.length >= tensor.byteLength ? buffer.subarray(0, tensor.byteLength) : new Uint8Array(tensor.byteLength);
+    if (into === 'bytes' && out.buffer !== this.bytes.buffer) this.bytes = out;
+    readFully(tensor.file, fd, out, tensor.start);
+    return out;
+  }
+}
+
+/**
+ * The hot path (GBs of bf16 weights), rows to a stride without a call per row: a bf16 is the top half of a
+ * float32, so each u32 holding two bf16 values yields two float32 bit patterns with one shift and one mask.
+ * `bytes` is the runner's own scratch, so it is 4-aligned.
+ */
+function bf16Rows(bytes: Uint8Array, rows: number, columns: number, target: Float32Array, offset: number, rowStride: number): void {
+  const src = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
+  const dst = new Uint32Array(target.buffer, target.byteOffset, target.length);
+  const pairs = columns >> 1;
+  for (let r = 0; r < rows; r++) {
+    const from = r * pairs;
+    const to = offset + r * rowStride;
+    for (let i = 0; i < pairs; i++) {
+      const v = src[from + i];
+      dst[to + 2 * i] = v << 16;
+      dst[to + 2 * i + 1] = v & 0xffff0000;
+    }
+  }
+}

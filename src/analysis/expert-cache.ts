@@ -70,12 +70,13 @@ export function accessOrder(promptOffsets: ArrayLike<number>, batch: number): Ac
 
 /**
  * The experts each step needs at one layer: the union of its tokens' experts. `ids` is the layer's [T, K]
- * experts of every token (entries below 0, such as a speculative gate's -1, are skipped).
+ * experts of every token (entries below 0, such as a speculative gate's -1, are skipped). The sets are made in
+ * shared memory, so the worker threads that simulate the cache (cache-threads.ts) read them without a copy.
  */
 export function stepSets(order: AccessOrder, experts: number, ids: Int32Array, k: number): StepSets {
   const steps = order.offsets.length - 1;
-  const offsets = new Int32Array(steps + 1);
-  const out = new Int32Array(order.tokens.length * k);
+  const offsets = sharedInt32(steps + 1);
+  const out = sharedInt32(order.tokens.length * k);
   let written = 0;
   // seen[e] === s + 1 when expert e is already in step s's set.
   const seen = new Int32Array(experts);
@@ -92,6 +93,10 @@ export function stepSets(order: AccessOrder, experts: number, ids: Int32Array, k
     offsets[s + 1] = written;
   }
   return { offsets, experts: out.subarray(0, written) };
+}
+
+function sharedInt32(length: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(length * Int32Array.BYTES_PER_ELEMENT));
 }
 
 /** The largest set of one step: the smallest cache that can serve every step. */

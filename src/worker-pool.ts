@@ -43,36 +43,43 @@ export async function runJobs<Job, Result>(count: number, jobAt: (index: number)
     await new Promise<void>((resolve, reject) => {
       let next = 0;
       let done = 0;
-      // Making a job may throw (bad input found late): that rejects the run like a failed job.
+      // The first outcome settles the run; what the workers do after it (errors, exits when stopped) is ignored.
+      let settled = false;
+      const finish = (error?: unknown) => {
+        if (settled) return;
+        settled = true;
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const fail = (message: string, code?: ErrorCode) => finish(new InputError(code ? message : `a worker thread failed: ${message}`, code ?? 'worker-failed'));
+      // Making a job may throw (bad input found late): that fails the run like a failed job.
       const give = (worker: Worker) => {
-        if (next === count) return;
+        if (settled || next === count) return;
         const index = next++;
         try {
           const message: JobMessage<Job> = { index, job: jobAt(index) };
           worker.postMessage(message);
         } catch (error) {
-          reject(error);
+          finish(error);
         }
       };
-      const fail = (message: string, code?: ErrorCode) => reject(new InputError(code ? message : `a worker thread failed: ${message}`, code ?? 'worker-failed'));
       for (let t = 0; t < threads; t++) {
         const worker = new Worker(options.worker);
         workers.push(worker);
         worker.on('message', (reply: ReplyMessage<Result>) => {
           if ('error' in reply) return fail(reply.error.message, reply.error.code);
           results[reply.index] = reply.result;
-          if (++done === count) resolve();
+          if (++done === count) finish();
           else give(worker);
         });
         worker.on('error', (error) => fail(error.message));
         // A worker ends only when stopped, after the run; ending before means it died (process.exit, out of memory).
-        worker.on('exit', (code) => fail(`it stopped with exit code ${code} before its job was done`));
+        worker.on('exit', (code) => fail(`it stopped with exit code ${code} before its jobs were done`));
         give(worker);
       }
     });
   } finally {
-    // Once settled nothing more is listened to, and terminate() ends each worker whatever it was doing.
-    for (const worker of workers) worker.removeAllListeners();
+    // terminate() stops each worker whatever it is doing, so none is left to keep the process alive.
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
   return results;

@@ -143,9 +143,9 @@ function measureInChild(trace: string, dir: string): Promise<{ seconds: number; 
 }
 
 /** In the child: one report, timed, then its own peak RSS. */
-function measure(trace: string, dir: string): void {
+async function measure(trace: string, dir: string): Promise<void> {
   const started = process.hrtime.bigint();
-  runReport([trace], { out: path.join(dir, 'bench.html'), json: path.join(dir, 'bench.json') });
+  await runReport([trace], { out: path.join(dir, 'bench.html'), json: path.join(dir, 'bench.json') });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   process.send!({ seconds, peakRssMiB: process.resourceUsage().maxRSS / 1024 });
 }
@@ -179,7 +179,7 @@ export function gaussian(random: () => number): number {
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const args = process.argv.slice(2);
   if (args[0] === '--measure') {
-    measure(args[1], args[2]);
+    await measure(args[1], args[2]);
   } else {
     const cases = args.length > 0 ? args.map((tokens) => ({ tokens: Number(tokens) })) : undefined;
     const rows = await reportScaleBench(cases);

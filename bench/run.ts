@@ -62,8 +62,8 @@ if (!process.env.MOE_INSPECT_BENCH_DIR) fs.rmSync(workDir, { recursive: true, fo
 
 if (!only || only === 'cache') {
   log('expert cache simulation of 1,000,000 tokens x 27 layers x top-6 of 64 experts ...');
-  const cache = cacheBench();
-  process.stdout.write(`\ncache simulation: LRU, LFU and Belady at every cache size, one pass per layer and policy (target: under 30 s)\n${formatCacheTable(cache)}\n`);
+  const cache = await cacheBench();
+  process.stdout.write(`\ncache simulation: LRU, LFU and Belady at every cache size, one pass per layer and policy on ${cache.threads} thread${cache.threads === 1 ? '' : 's'} (target: under 30 s)\n${formatCacheTable(cache)}\n`);
 }
 
 if (!only) {

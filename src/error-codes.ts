@@ -227,6 +227,8 @@ export const errorCodes = {
   'wic-trace-text': 'has no "token_text" tensor, which finding the word in each sentence needs',
   'wic-word-not-found': 'line …: cannot find the word … in sentence …: … (--skip-bad-pairs keeps such pairs out of the figures)',
   'usage-word-token': 'invalid --word-token: … (expected …)',
+  // src/worker-pool.ts
+  'worker-failed': 'a worker thread failed: its job threw, or the thread died (out of memory, …)',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
-import { analyseLoadMatrix, analyseTrace, detailLayerIndices, type AnalysisOptions } from '../src/analysis/analyse.js';
+import { after, before, describe, test } from 'node:test';
+import { analyseLoadMatrix, analyseTrace, detailLayerIndices, type AnalysisOptions, type InputAnalysis } from '../src/analysis/analyse.js';
 import { rebalanceExperts } from '../src/analysis/eplb.js';
 import { loadStats } from '../src/analysis/load-stats.js';
 import { overlap } from '../src/analysis/overlap.js';
@@ -68,10 +68,10 @@ function makeTrace(name: string, options: { probSum?: boolean; text?: boolean; c
   return { file, tokenIds, sets, routerProbSum, special: pieces.map((p) => p === '') };
 }
 
-function analyse(file: string, options: Partial<AnalysisOptions> = {}) {
+async function analyse(file: string, options: Partial<AnalysisOptions> = {}): Promise<InputAnalysis> {
   const trace = openTrace(file);
   try {
-    return analyseTrace(trace, { name: 'test', ...options });
+    return await analyseTrace(trace, { name: 'test', ...options });
   } finally {
     trace.close();
   }
@@ -81,7 +81,10 @@ const near = (actual: number | undefined, expected: number, what: string) => ass
 
 describe('analyseTrace', () => {
   const { file, tokenIds, sets, routerProbSum, special } = makeTrace('random.trace.safetensors');
-  const analysis = analyse(file, { gpus: 4 });
+  let analysis: InputAnalysis;
+  before(async () => {
+    analysis = await analyse(file, { gpus: 4 });
+  });
 
   test('per-layer figures equal a direct computation from the token sets', () => {
     assert.equal(analysis.perLayer.length, L);
@@ -129,21 +132,21 @@ describe('analyseTrace', () => {
     for (const entry of top) assert.equal(Buffer.from(entry.token.bytes!).toString('utf8'), ` w${entry.id}`);
   });
 
-  test('small blocks and one layer per pass give exactly the same analysis', () => {
-    const split = analyse(file, { gpus: 4, blockTokens: 7, tableBudgetBytes: 1 });
+  test('small blocks and one layer per pass give exactly the same analysis', async () => {
+    const split = await analyse(file, { gpus: 4, blockTokens: 7, tableBudgetBytes: 1 });
     assert.deepEqual(split, analysis);
   });
 
-  test('progress runs over every pass to the total', () => {
+  test('progress runs over every pass to the total', async () => {
     const seen: Array<[number, number]> = [];
-    analyse(file, { tableBudgetBytes: 1, blockTokens: 100, onProgress: (done, total) => seen.push([done, total]) });
+    await analyse(file, { tableBudgetBytes: 1, blockTokens: 100, onProgress: (done, total) => seen.push([done, total]) });
     // 3 layers, one per pass: 3 passes of 3 blocks.
     assert.equal(seen.length, 9);
     assert.deepEqual(seen[seen.length - 1], [3 * T, 3 * T]);
   });
 
-  test('with --replicas: EPLB placement from the trace\'s own load, tokens round robin over replicas', () => {
-    const withReplicas = analyse(file, { gpus: 4, replicas: 12 });
+  test('with --replicas: EPLB placement from the trace\'s own load, tokens round robin over replicas', async () => {
+    const withReplicas = await analyse(file, { gpus: 4, replicas: 12 });
     assert.equal(withReplicas.cluster.policy, 'hierarchical');
     const plan = rebalanceExperts(analysis.load, 12, 4, 1, 4);
     for (let l = 0; l < L; l++) {
@@ -160,12 +163,12 @@ describe('analyseTrace', () => {
       near(withReplicas.perLayer[l].gpus_per_token, touched / T, 'GPUs per token');
     }
     // The same with the device pass riding along a later table pass.
-    assert.deepEqual(analyse(file, { gpus: 4, replicas: 12, tableBudgetBytes: 1 }), withReplicas);
+    assert.deepEqual(await analyse(file, { gpus: 4, replicas: 12, tableBudgetBytes: 1 }), withReplicas);
   });
 
-  test('a trace without scores or text: no balance losses, a note, special tokens counted', () => {
+  test('a trace without scores or text: no balance losses, a note, special tokens counted', async () => {
     const bare = makeTrace('bare.trace.safetensors', { probSum: false, text: false });
-    const result = analyse(bare.file, { gpus: 4 });
+    const result = await analyse(bare.file, { gpus: 4 });
     assert.equal(result.perLayer[0].expert_balance_loss, undefined);
     assert.ok(!('expert_balance_loss' in result.perLayer[0]));
     assert.ok(result.notes.some((n) => /router_prob_sum/.test(n)));
@@ -175,10 +178,10 @@ describe('analyseTrace', () => {
     assert.notEqual(result.perLayer[0].same_token_overlap, analysis.perLayer[0].same_token_overlap);
   });
 
-  test('a V3 trace over its enforced group limit is flagged, layer by layer', () => {
+  test('a V3 trace over its enforced group limit is flagged, layer by layer', async () => {
     // Same routing, but the config claims V3's noaux_tc with at most 1 group per token.
     const v3 = makeTrace('v3.trace.safetensors', { config: { model_type: 'deepseek_v3', ...routingConfig, n_group: 4, topk_group: 1, topk_method: 'noaux_tc' } });
-    const result = analyse(v3.file, { gpus: 4 });
+    const result = await analyse(v3.file, { gpus: 4 });
     assert.deepEqual(result.figures.groups!.limit, { nGroup: 4, topkGroup: 1, enforced: true });
     for (let l = 0; l < L; l++) {
       const over = v3.sets.filter((token) => new Set(token[l].map((e) => Math.floor(e / 2))).size > 1).length;
@@ -190,9 +193,9 @@ describe('analyseTrace', () => {
     assert.ok(!analysis.notes.some((n) => /group limit/.test(n)));
   });
 
-  test("transformers' native DeepSeek-V3 config (no gate fields): the report sees the group limit route routes with", () => {
+  test("transformers' native DeepSeek-V3 config (no gate fields): the report sees the group limit route routes with", async () => {
     const native = { model_type: 'deepseek_v3', ...routingConfig };
-    const result = analyse(makeTrace('native-v3.trace.safetensors', { config: native }).file, { gpus: 4 });
+    const result = await analyse(makeTrace('native-v3.trace.safetensors', { config: native }).file, { gpus: 4 });
     // route's reading of the same config, with the forward fields added: noaux_tc, 8 groups keep 4.
     const forward = { hidden_size: 64, num_attention_heads: 4, q_lora_rank: 16, kv_lora_rank: 16, qk_nope_head_dim: 8, qk_rope_head_dim: 8, v_head_dim: 8, intermediate_size: 128, moe_intermediate_size: 32, max_position_embeddings: 64, vocab_size: 100 };
     const routed = parseModelConfig({ ...native, ...forward }, 'config.json');
@@ -203,29 +206,29 @@ describe('analyseTrace', () => {
     for (const layer of result.figures.groups!.perLayer) assert.deepEqual([layer.mean, layer.violations], [K, 0]);
   });
 
-  test('a DeepSeekMoE V1 config with stray gate fields: route routes plain top-K, so the report declares no group limit and flags nothing', () => {
+  test('a DeepSeekMoE V1 config with stray gate fields: route routes plain top-K, so the report declares no group limit and flags nothing', async () => {
     const stray = { model_type: 'deepseek', ...routingConfig, n_group: 4, topk_group: 1, topk_method: 'group_limited_greedy' };
     const forward = { hidden_size: 64, num_attention_heads: 4, intermediate_size: 128, moe_intermediate_size: 32, max_position_embeddings: 64, vocab_size: 100 };
     assert.equal(parseModelConfig({ ...stray, ...forward }, 'config.json').topkMethod, 'greedy', 'route reads V1 as greedy');
-    const result = analyse(makeTrace('v1-stray.trace.safetensors', { config: stray }).file, { gpus: 4 });
+    const result = await analyse(makeTrace('v1-stray.trace.safetensors', { config: stray }).file, { gpus: 4 });
     assert.equal(result.figures.groups, undefined, 'no model groups (and no --groups)');
     assert.equal(result.cluster.groups, 1);
     assert.ok(!result.notes.some((n) => /group limit/.test(n)), result.notes.join('\n'));
     // With --groups the same partition is counted, still without a limit.
-    const grouped = analyse(makeTrace('v1-stray-groups.trace.safetensors', { config: stray }).file, { gpus: 4, groups: 4 });
+    const grouped = await analyse(makeTrace('v1-stray-groups.trace.safetensors', { config: stray }).file, { gpus: 4, groups: 4 });
     assert.deepEqual(grouped.figures.groups!.limit, { nGroup: 4, enforced: false });
     assert.ok(grouped.figures.groups!.perLayer.every((layer) => layer.violations === undefined));
   });
 
-  test('a model_config that cannot be read gives a note, not an error', () => {
-    const result = analyse(makeTrace('no-config.trace.safetensors', { config: {} }).file, { gpus: 4 });
+  test('a model_config that cannot be read gives a note, not an error', async () => {
+    const result = await analyse(makeTrace('no-config.trace.safetensors', { config: {} }).file, { gpus: 4 });
     assert.equal(result.figures.groups, undefined);
     assert.ok(result.notes.some((n) => /config\.json recorded in the trace cannot be read \(.*field "model_type" is missing\)/.test(n)), result.notes.join('\n'));
   });
 
-  test('placement errors name the trace', () => {
-    assert.throws(() => analyse(file, { gpus: 3 }), (error: unknown) => error instanceof InputError && error.message.includes(file) && /--gpus 3 does not divide the 8 experts/.test(error.message));
-    assert.throws(() => analyse(file, { gpus: 4, replicas: 6 }), (error: unknown) => error instanceof InputError && /replicas 6 must be at least/.test(error.message));
+  test('placement errors name the trace', async () => {
+    await assert.rejects(() => analyse(file, { gpus: 3 }), (error: unknown) => error instanceof InputError && error.message.includes(file) && /--gpus 3 does not divide the 8 experts/.test(error.message));
+    await assert.rejects(() => analyse(file, { gpus: 4, replicas: 6 }), (error: unknown) => error instanceof InputError && /replicas 6 must be at least/.test(error.message));
   });
 });
 

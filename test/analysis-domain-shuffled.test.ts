@@ -28,7 +28,7 @@ function pick(random: () => number, pool: number[]): number[] {
 }
 
 /** Labels 0/1 per prompt, with unlabelled prompts (-1) mixed in; `planted`: label 0 routes to experts 0-3, label 1 to 4-7. */
-function analyse(name: string, planted: boolean, seed: number, shuffleSeed?: number) {
+async function analyse(name: string, planted: boolean, seed: number, shuffleSeed?: number) {
   const random = seededRandom(seed);
   const labels = Int32Array.from({ length: prompts }, (_, p) => (p % 10 === 9 ? -1 : Math.floor(random() * 2)));
   const ids: number[] = [];
@@ -49,7 +49,7 @@ function analyse(name: string, planted: boolean, seed: number, shuffleSeed?: num
   });
   const trace = openTrace(file);
   try {
-    const domain = analyseTrace(trace, { name, seed: shuffleSeed }).figures.domain!;
+    const domain = (await analyseTrace(trace, { name, seed: shuffleSeed })).figures.domain!;
     return { labels, real: domain.perLayer[0]!, shuffled: domain.shuffledMutualInformation[0]! };
   } finally {
     trace.close();
@@ -57,14 +57,14 @@ function analyse(name: string, planted: boolean, seed: number, shuffleSeed?: num
 }
 
 describe('shuffled-label mutual information', () => {
-  test('labels random by construction: the real and the shuffled value are both near zero', () => {
-    const { real, shuffled } = analyse('random.trace.safetensors', false, 1);
+  test('labels random by construction: the real and the shuffled value are both near zero', async () => {
+    const { real, shuffled } = await analyse('random.trace.safetensors', false, 1);
     assert.ok(shuffled < 0.01, `shuffled ${shuffled} bits`);
     assert.ok(real.mutualInformation < 0.01, `real ${real.mutualInformation} bits`);
   });
 
-  test('a planted labelling: the real value is the label entropy (each label has experts of its own), the shuffled one near zero', () => {
-    const { labels, real, shuffled } = analyse('planted.trace.safetensors', true, 2);
+  test('a planted labelling: the real value is the label entropy (each label has experts of its own), the shuffled one near zero', async () => {
+    const { labels, real, shuffled } = await analyse('planted.trace.safetensors', true, 2);
     const labelled = Array.from(labels).filter((l) => l >= 0);
     const p = labelled.filter((l) => l === 0).length / labelled.length;
     const entropy = -(p * Math.log2(p) + (1 - p) * Math.log2(1 - p));
@@ -72,10 +72,10 @@ describe('shuffled-label mutual information', () => {
     assert.ok(shuffled < 0.05, `shuffled ${shuffled} bits`);
   });
 
-  test('report --seed: the same seed gives the same baseline, another seed another', () => {
-    const first = analyse('seeded.trace.safetensors', false, 3, 7).shuffled;
-    assert.equal(analyse('seeded.trace.safetensors', false, 3, 7).shuffled, first);
-    assert.notEqual(analyse('seeded.trace.safetensors', false, 3, 8).shuffled, first);
+  test('report --seed: the same seed gives the same baseline, another seed another', async () => {
+    const first = (await analyse('seeded.trace.safetensors', false, 3, 7)).shuffled;
+    assert.equal((await analyse('seeded.trace.safetensors', false, 3, 7)).shuffled, first);
+    assert.notEqual((await analyse('seeded.trace.safetensors', false, 3, 8)).shuffled, first);
   });
 
   test('shuffles permute labels among the labelled prompts only, reproducibly', () => {

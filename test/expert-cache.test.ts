@@ -150,6 +150,39 @@ describe('expert cache simulation', () => {
     }
   });
 
+  it('equals the naive simulation on random prompts decoded 1 and 3 at a time, at E = 64 and top-6 too (seeded)', () => {
+    // The shapes of the bench (64 experts, 6 a token) and small ones, so that the stacks fill, shift by whole
+    // segments, grow with first uses mid-trace, and steps of a batch differ in size.
+    const random = seededRandom(15);
+    for (const [experts, k] of [
+      [64, 6],
+      [16, 2],
+      [9, 3],
+    ]) {
+      for (const batch of [1, 3]) {
+        for (let trial = 0; trial < 3; trial++) {
+          const tokens = 200 + Math.floor(random() * 200);
+          const routing = randomSteps(random, tokens, experts, k);
+          const promptOffsets = [0];
+          while (promptOffsets[promptOffsets.length - 1] < tokens) promptOffsets.push(Math.min(tokens, promptOffsets[promptOffsets.length - 1] + Math.floor(random() * 40)));
+          const order = accessOrder(promptOffsets, batch);
+          const sets = stepSets(order, experts, Int32Array.from(routing.flat()), k);
+          const steps = Array.from({ length: sets.offsets.length - 1 }, (_, s) => [...sets.experts.subarray(sets.offsets[s], sets.offsets[s + 1])]);
+          const predicted = trial === 2 ? stepSets(order, experts, Int32Array.from(randomSteps(random, tokens, experts, 1).flat()), 1) : undefined;
+          const prefetch = predicted && Array.from({ length: steps.length }, (_, s) => [...predicted.experts.subarray(predicted.offsets[s], predicted.offsets[s + 1])]);
+          for (const policy of cachePolicies) {
+            const curve = cacheCurve(sets, experts, policy, predicted);
+            for (const size of new Set([curve.minSize, curve.minSize + 1, Math.ceil((curve.minSize + experts) / 2), experts - 1, experts])) {
+              if (size > experts) continue;
+              const where = `E ${experts} k ${k} batch ${batch} trial ${trial} ${policy} size ${size}${prefetch ? ' with prefetch' : ''}`;
+              assert.equal(curve.hits[size], naiveHits(steps, size, policy, prefetch), where);
+            }
+          }
+        }
+      }
+    }
+  });
+
   it('Belady is never below LRU or LFU, and every curve rises with the size (seeded random routings)', () => {
     const random = seededRandom(7);
     for (let trial = 0; trial < 40; trial++) {

@@ -231,12 +231,12 @@ describe('readMoeLayout', () => {
 });
 
 describe('runImport', () => {
-  test('a trace with unknown (-1) token ids reports: counts still use every token, per-token figures skip the unknown', () => {
+  test('a trace with unknown (-1) token ids reports: counts still use every token, per-token figures skip the unknown', async () => {
     const dir = tempDir();
     const out = path.join(dir, 'served.trace.safetensors');
     const routing = runImport([fixture('sglang_generate_routed_experts.jsonl')], { model: tinyModel, out });
     assert.ok(Array.from(routing.tokenIds).includes(-1), 'the SGLang sample has prompt tokens without ids');
-    const { summary } = runReport([out], { out: path.join(dir, 'r.html'), json: path.join(dir, 'r.json') });
+    const { summary } = await runReport([out], { out: path.join(dir, 'r.html'), json: path.join(dir, 'r.json') });
     assert.equal(summary.per_layer.length, 4);
     for (const row of summary.per_layer) assert.equal(row.tokens, 21);
     assert.ok(fs.existsSync(path.join(dir, 'r.html')));

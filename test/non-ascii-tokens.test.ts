@@ -105,10 +105,10 @@ describe('tokens that split characters', () => {
     assert.ok(tokens.some((bytes) => bytes.length > 1 && isValidUtf8(bytes) && /[^\x00-\x7f]/.test(strictUtf8.decode(bytes))), 'some token holds whole non-ASCII characters');
   });
 
-  test('report: no U+FFFD in the HTML, SUMMARY.json or the terminal table; shown tokens are the trace\'s bytes', () => {
+  test('report: no U+FFFD in the HTML, SUMMARY.json or the terminal table; shown tokens are the trace\'s bytes', async () => {
     const out = path.join(dir, 'report.html');
     const json = path.join(dir, 'summary.json');
-    const { summary } = runReport([traceFile], { out, json });
+    const { summary } = await runReport([traceFile], { out, json });
     const html = fs.readFileSync(out, 'utf8');
     assertNoReplacementCharacter(html, 'report.html');
     assertNoReplacementCharacter(fs.readFileSync(json, 'utf8'), 'SUMMARY.json');

@@ -71,9 +71,9 @@ function smallTrace(): string {
   return file;
 }
 
-describe('page snapshots', () => {
+describe('page snapshots', async () => {
   const trace = openTrace(smallTrace());
-  const analysis = analyseTrace(trace, { name: 'small.trace.safetensors', gpus: 4, nodes: 2 });
+  const analysis = await analyseTrace(trace, { name: 'small.trace.safetensors', gpus: 4, nodes: 2 });
   trace.close();
   const reportPage = buildReportPage([analysis], analysis.perLayer);
 

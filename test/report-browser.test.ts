@@ -65,7 +65,7 @@ describe('report in headless Chromium', () => {
   test('every chart renders, nothing is fetched, the console stays clean, the page fits 1280 px and prints', { skip: chromiumMissing() ?? false, timeout: 120_000 }, async () => {
     const out = path.join(dir, 'report.html');
     // With the offloading figures too (cache curves, prefetch precision, the transition map), for both traces.
-    runReport(writeInputs(), { out, gpus: 4, nodes: 2, offloading: { cache: { batch: 2 }, prefetch: {} } });
+    await runReport(writeInputs(), { out, gpus: 4, nodes: 2, offloading: { cache: { batch: 2 }, prefetch: {} } });
     await withPage(out, async ({ page, requests, errors, dialogs }) => {
       const charts = await renderedCharts(page);
       assert.ok(charts.length >= 15, `expected the full set of charts, found ${charts.length}`);
@@ -101,7 +101,7 @@ describe('report in headless Chromium', () => {
     const trace = path.join(dir, 'planted.trace.safetensors');
     await route({ prompts, model, out: trace, device: 'cpu' });
     const out = path.join(dir, 'planted.html');
-    runReport([trace], { out });
+    await runReport([trace], { out });
     await withPage(out, async ({ page, errors }) => {
       const overlay = page.locator('[data-overlay]');
       await overlay.locator('.overlay-search').fill('invoice');
@@ -149,7 +149,7 @@ describe('report in headless Chromium', () => {
     const [base, tuned] = writeInputs();
     const out = path.join(dir, 'two.html');
     // "tuned" first: alphabetical order would put "base" first, command order puts "tuned" first.
-    runReport([tuned, base], { out, gpus: 4 });
+    await runReport([tuned, base], { out, gpus: 4 });
     await withPage(out, async ({ page, errors }) => {
       await page.waitForFunction("document.querySelectorAll('[data-chart]:not([data-rendered])').length === 0", null, { timeout: 60_000 });
       /** Left edge of each input name's text in a section's chart, by input. */

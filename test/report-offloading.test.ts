@@ -45,10 +45,10 @@ describe('report --cache and --prefetch', () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('SUMMARY.json holds the hand-worked hit rates, predictor quality and transitions under the contract keys', () => {
+  it('SUMMARY.json holds the hand-worked hit rates, predictor quality and transitions under the contract keys', async () => {
     const json = path.join(dir, 'summary.json');
     const out = path.join(dir, 'report.html');
-    runReport([trace], { out, json, gpus: 2, offloading: { cache: { batch: 1, sizes: [1, 3, 8] }, prefetch: { predictors: ['history', 'speculative'] } } });
+    await runReport([trace], { out, json, gpus: 2, offloading: { cache: { batch: 1, sizes: [1, 3, 8] }, prefetch: { predictors: ['history', 'speculative'] } } });
     const summary = JSON.parse(fs.readFileSync(json, 'utf8'));
     const { cache, prefetch } = summary;
     assert.deepEqual(Object.keys(cache), ['batch', 'sizes', 'per_layer']);

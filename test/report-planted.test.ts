@@ -36,7 +36,7 @@ describe('report on a planted model', () => {
     await route({ prompts, model, out: trace, device: 'cpu' });
 
     const out = path.join(dir, 'report.html');
-    const { analyses } = runReport([trace], { out, gpus: 4 });
+    const { analyses } = await runReport([trace], { out, gpus: 4 });
     const [analysis] = analyses;
 
     // The report states the planted answer, read from the trace's model config, and the share of the planted

@@ -85,13 +85,13 @@ function mutualInformation(counts: number[][]): number {
   return bits;
 }
 
-describe('SUMMARY.json figure keys', () => {
+describe('SUMMARY.json figure keys', async () => {
   const fileA = path.join(dir, 'a.trace.safetensors');
   const fileB = path.join(dir, 'b.trace.safetensors');
   writeTraceA(fileA);
   writeTraceB(fileB);
   const json = path.join(dir, 'SUMMARY.json');
-  runReport([fileA, fileB], { out: path.join(dir, 'REPORT.html'), json, gpus: 2, nodes: 2 });
+  await runReport([fileA, fileB], { out: path.join(dir, 'REPORT.html'), json, gpus: 2, nodes: 2 });
   const summary = JSON.parse(fs.readFileSync(json, 'utf8'));
 
   test('unbiased: share of choices the bias changed, MaxVio and balancedness with and without it (by hand)', () => {
@@ -112,10 +112,10 @@ describe('SUMMARY.json figure keys', () => {
     assert.deepEqual(Object.keys(l3), ['trace', 'layer', 'changed_share', 'maxvio', 'maxvio_unbiased', 'balancedness', 'balancedness_unbiased']);
   });
 
-  test('unbiased: the same when the trace is read one token at a time', () => {
+  test('unbiased: the same when the trace is read one token at a time', async () => {
     const trace = openTrace(fileA);
     try {
-      assert.deepEqual(analyseTrace(trace, { name: 'a', gpus: 2, blockTokens: 1 }).figures.unbiased, analyseTrace(trace, { name: 'a', gpus: 2 }).figures.unbiased);
+      assert.deepEqual((await analyseTrace(trace, { name: 'a', gpus: 2, blockTokens: 1 })).figures.unbiased, (await analyseTrace(trace, { name: 'a', gpus: 2 })).figures.unbiased);
     } finally {
       trace.close();
     }

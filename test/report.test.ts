@@ -66,10 +66,10 @@ function chartsJson(html: string): unknown {
 }
 
 describe('report SUMMARY.json', () => {
-  test('a full trace: every key of contract.md, in its order', () => {
+  test('a full trace: every key of contract.md, in its order', async () => {
     const out = path.join(dir, 'full.html');
     const json = path.join(dir, 'full.json');
-    runReport([trace], { out, json, gpus: 4 });
+    await runReport([trace], { out, json, gpus: 4 });
     const summary = JSON.parse(fs.readFileSync(json, 'utf8'));
     // The figure keys after per_layer are those of contract.md's "Report summary" this trace has (no unbiased_topk_ids).
     assert.deepEqual(Object.keys(summary), ['traces', 'n_experts', 'k', 'per_layer', 'coactivation', 'token_specialization', 'domain_specialization', 'nodes_per_token', 'small_sample']);
@@ -84,11 +84,11 @@ describe('report SUMMARY.json', () => {
     assert.deepEqual(summary.per_layer.map((r: { layer: number }) => r.layer), [1, 2]);
   });
 
-  test('count matrices alone: no k, and only the keys counts allow', () => {
+  test('count matrices alone: no k, and only the keys counts allow', async () => {
     const load = path.join(dir, 'load.json');
     fs.writeFileSync(load, JSON.stringify({ logical_count: [[0, 0, 0, 0], [5, 1, 1, 1], [2, 2, 2, 2]] }));
     const json = path.join(dir, 'load-summary.json');
-    runReport([load], { out: path.join(dir, 'load.html'), json });
+    await runReport([load], { out: path.join(dir, 'load.html'), json });
     const summary = JSON.parse(fs.readFileSync(json, 'utf8'));
     assert.deepEqual(Object.keys(summary), ['traces', 'n_experts', 'per_layer']);
     assert.deepEqual(Object.keys(summary.per_layer[0]), ['trace', 'layer', 'maxvio', 'cv', 'entropy', 'gini', 'dead', 'hot_share', 'balancedness']);
@@ -97,27 +97,27 @@ describe('report SUMMARY.json', () => {
     assert.equal(summary.per_layer[1].layer, 2);
   });
 
-  test('a trace and a count matrix side by side; inputs of different E are refused', () => {
+  test('a trace and a count matrix side by side; inputs of different E are refused', async () => {
     const load = path.join(dir, 'load8.csv');
     fs.writeFileSync(load, '0,0,0,0,0,0,0,0\n1,2,3,4,5,6,7,8\n');
-    const { summary } = runReport([trace, load], { out: path.join(dir, 'mixed.html'), gpus: 4 });
+    const { summary } = await runReport([trace, load], { out: path.join(dir, 'mixed.html'), gpus: 4 });
     assert.deepEqual(summary.traces, ['sample.trace.safetensors', 'load8.csv']);
     assert.deepEqual(summary.per_layer.map((r) => [r.trace, r.layer]), [['sample.trace.safetensors', 1], ['sample.trace.safetensors', 2], ['load8.csv', 1]]);
     assert.match(summaryTable(summary), /input.*MaxVio/);
 
     const other = writeSampleTrace('sixteen.trace.safetensors', { experts: 16 });
-    assert.throws(() => runReport([trace, other], { out: path.join(dir, 'bad.html'), gpus: 4 }), (error: unknown) => error instanceof InputError && error.code === 'report-mismatch' && /16 experts/.test(error.message));
+    await assert.rejects(() => runReport([trace, other], { out: path.join(dir, 'bad.html'), gpus: 4 }), (error: unknown) => error instanceof InputError && error.code === 'report-mismatch' && /16 experts/.test(error.message));
     assert.ok(!fs.existsSync(path.join(dir, 'bad.html')), 'no report is written for refused inputs');
   });
 
-  test('inputs with the same file name are named by their path', () => {
+  test('inputs with the same file name are named by their path', async () => {
     assert.deepEqual(inputNames(['a/x.trace.safetensors', 'b/x.trace.safetensors', 'c/y.json']), ['a/x.trace.safetensors', 'b/x.trace.safetensors', 'y.json']);
   });
 });
 
-describe('report HTML', () => {
+describe('report HTML', async () => {
   const out = path.join(dir, 'hostile.html');
-  runReport([hostileName], { out, gpus: 4 });
+  await runReport([hostileName], { out, gpus: 4 });
   const html = fs.readFileSync(out, 'utf8');
   const libraries = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]).filter((code) => code.length > 50000);
   // The page without the inlined vega libraries: everything the report itself wrote.

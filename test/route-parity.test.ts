@@ -90,7 +90,7 @@ for (const { preset, dtype, streamed = false, layerByLayer = false, oneChunk = f
           assert.ok(groups.size <= config.topkGroup, `token-layer ${i / config.topK}: experts from ${groups.size} groups, topk_group ${config.topkGroup}`);
         }
         const trace = openTrace(result.trace);
-        const analysis = analyseTrace(trace, { name: preset });
+        const analysis = await analyseTrace(trace, { name: preset });
         trace.close();
         assert.equal(analysis.figures.groups?.limit.enforced, true);
         for (const layer of analysis.figures.groups!.perLayer) {

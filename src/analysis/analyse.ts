@@ -62,7 +62,7 @@ export interface AnalysisOptions extends ClusterOptions {
  * figure); with EPLB the placement is made from it, so figures that need the placement stream one pass
  * later. Each pass streams the trace once to every figure that reads it in that pass.
  */
-export function analyseTrace(trace: Trace, options: AnalysisOptions): InputAnalysis {
+export async function analyseTrace(trace: Trace, options: AnalysisOptions): Promise<InputAnalysis> {
   const { name, blockTokens, tableBudgetBytes, onProgress, offloading, seed = resamplingDefaults.seed } = options;
   const { nTokens: T, layers: modelLayers, k: K, nExperts: E } = trace;
   const L = modelLayers.length;
@@ -109,10 +109,10 @@ export function analyseTrace(trace: Trace, options: AnalysisOptions): InputAnaly
   }
 
   const figures: Record<string, unknown> = {};
-  runs.forEach(({ run }, i) => {
-    const result = run?.finish();
+  for (const [i, { run }] of runs.entries()) {
+    const result = await run?.finish();
     if (result !== undefined) figures[figureList[i].name] = result;
-  });
+  }
   const perLayer = modelLayers.map((layer, l) => {
     const row: Partial<LayerSummary> = { trace: name, layer, tokens: T };
     for (const figure of figureList) {

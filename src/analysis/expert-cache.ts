@@ -7,10 +7,15 @@
  * step used; LFU: steps needed, then last step; Belady: sooner next use), and an expert needed at the step is
  * never evicted. Such a policy is a stack algorithm (Mattson et al., 1970): the cache of size C always holds the
  * first C entries of one list of experts, the "stack", so a needed expert at stack position p is a hit exactly
- * for the sizes C > p. Each step puts the needed experts on top and re-sorts only the part of the stack above the
- * deepest of them (`restack`). Every size needs min(E, most experts one step needs) slots or more, since the
- * experts of a step must all fit. A naive simulation per size (test/expert-cache.test.ts) checks this.
+ * for the sizes C > p. Each step puts the needed experts on top and reorders only the part of the stack above the
+ * deepest of them: plain LRU on a recency stack (recency-stack.ts), which moves entries without comparing
+ * priorities; LFU, Belady and LRU with prefetch on a priority stack (priority-stack.ts). Every size needs
+ * min(E, most experts one step needs) slots or more, since the experts of a step must all fit. A naive
+ * simulation per size (test/expert-cache.test.ts) checks this.
  */
+
+import { PriorityStack } from './priority-stack.js';
+import { RecencyStack } from './recency-stack.js';
 
 export const cachePolicies = ['lru', 'lfu', 'belady'] as const;
 export type CachePolicy = (typeof cachePolicies)[number];
@@ -65,12 +70,13 @@ export function accessOrder(promptOffsets: ArrayLike<number>, batch: number): Ac
 
 /**
  * The experts each step needs at one layer: the union of its tokens' experts. `ids` is the layer's [T, K]
- * experts of every token (entries below 0, such as a speculative gate's -1, are skipped).
+ * experts of every token (entries below 0, such as a speculative gate's -1, are skipped). The sets are made in
+ * shared memory, so the worker threads that simulate the cache (cache-threads.ts) read them without a copy.
  */
 export function stepSets(order: AccessOrder, experts: number, ids: Int32Array, k: number): StepSets {
   const steps = order.offsets.length - 1;
-  const offsets = new Int32Array(steps + 1);
-  const out = new Int32Array(order.tokens.length * k);
+  const offsets = sharedInt32(steps + 1);
+  const out = sharedInt32(order.tokens.length * k);
   let written = 0;
   // seen[e] === s + 1 when expert e is already in step s's set.
   const seen = new Int32Array(experts);
@@ -87,6 +93,10 @@ export function stepSets(order: AccessOrder, experts: number, ids: Int32Array, k
     offsets[s + 1] = written;
   }
   return { offsets, experts: out.subarray(0, written) };
+}
+
+function sharedInt32(length: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(length * Int32Array.BYTES_PER_ELEMENT));
 }
 
 /** The largest set of one step: the smallest cache that can serve every step. */
@@ -114,57 +124,82 @@ export interface CacheCurve {
 export function cacheCurve(demand: StepSets, experts: number, policy: CachePolicy, prefetch?: StepSets): CacheCurve {
   const steps = demand.offsets.length - 1;
   if (prefetch && prefetch.offsets.length !== steps + 1) throw new Error('cacheCurve: prefetch sets must have one set per step');
+  // atDepth[p]: accesses that found their expert at stack position p; atDepth[E]: first uses.
+  const atDepth = policy === 'lru' && !prefetch ? recencyDepths(demand, experts) : priorityDepths(demand, experts, policy, prefetch);
+  let minSize = largestStep(demand);
+  if (prefetch) minSize = Math.max(minSize, largestStep(prefetch));
+  // A hit at size C is an access found at depth below C.
+  const hits = new Float64Array(experts + 1);
+  for (let c = 1; c <= experts; c++) hits[c] = hits[c - 1] + atDepth[c - 1];
+  return { accesses: demand.offsets[steps] - demand.offsets[0], hits, minSize: Math.min(experts, Math.max(1, minSize)) };
+}
+
+/** Plain LRU: the recency stack, where serving a step compares no priorities. */
+function recencyDepths(demand: StepSets, experts: number): Float64Array {
+  const { offsets, experts: needed } = demand;
+  const atDepth = new Float64Array(experts + 1);
+  const stack = new RecencyStack(experts);
+  for (let s = 0; s + 1 < offsets.length; s++) {
+    countDepths(atDepth, stack.position, needed, offsets[s], offsets[s + 1]);
+    stack.serve(needed, offsets[s], offsets[s + 1]);
+  }
+  return atDepth;
+}
+
+/**
+ * LFU, Belady, and LRU with prefetch: the priority stack. Priorities: a larger value is kept longer, and every
+ * value carries the expert index as a last tie-break, so the lower index is evicted first among otherwise equal
+ * experts.
+ */
+function priorityDepths(demand: StepSets, experts: number, policy: CachePolicy, prefetch: StepSets | undefined): Float64Array {
+  const { offsets, experts: needed } = demand;
+  const steps = offsets.length - 1;
   const E = experts;
-  // Plain LRU keeps its stack in priority order, which allows a cheaper restack (see Stack).
-  const stack = new Stack(E, policy === 'lru' && !prefetch);
+  // LFU orders by count, then last use: count · (steps + 1) + last use + 1 stays exact while below 2^53 / E.
+  if (policy === 'lfu' && (steps + 1) * (steps + 1) * E > Number.MAX_SAFE_INTEGER) throw new Error(`cacheCurve: ${steps} steps are too many for LFU's priority`);
   const atDepth = new Float64Array(E + 1);
-  // Priorities: a larger value is kept longer. Every value carries the expert index as a last tie-break, so the
-  // lower index is evicted first among otherwise equal experts.
-  const priority = stack.priority;
+  const stack = new PriorityStack(E);
   const lastUse = new Float64Array(E);
   const count = new Float64Array(E);
   const nextDemand = policy === 'belady' ? firstAndNextUses(demand, E) : undefined;
-  // LFU orders by count, then last use: count · (steps + 1) + last use + 1 stays exact while below 2^53 / E.
-  if (policy === 'lfu' && (steps + 1) * (steps + 1) * E > Number.MAX_SAFE_INTEGER) throw new Error(`cacheCurve: ${steps} steps are too many for LFU's priority`);
-  const rank = (e: number) => {
-    if (policy === 'lru') priority[e] = (lastUse[e] + 1) * E + e;
-    else if (policy === 'lfu') priority[e] = (count[e] * (steps + 1) + lastUse[e] + 1) * E + e;
+  const priority = (e: number): number => {
+    if (policy === 'lru') return (lastUse[e] + 1) * E + e;
+    if (policy === 'lfu') return (count[e] * (steps + 1) + lastUse[e] + 1) * E + e;
     // Sooner next use ranks higher; `steps` stands for never.
-    else priority[e] = (steps - nextDemand!.next[e]) * E + e;
+    return (steps - nextDemand!.next[e]) * E + e;
   };
-  let accesses = 0;
-  let minSize = 0;
   for (let s = 0; s < steps; s++) {
     if (prefetch && prefetch.offsets[s + 1] > prefetch.offsets[s]) {
-      const [from, to] = [prefetch.offsets[s], prefetch.offsets[s + 1]];
-      minSize = Math.max(minSize, to - from);
-      stack.restack(prefetch.experts, from, to);
+      const from = prefetch.offsets[s];
+      const to = prefetch.offsets[s + 1];
+      stack.serve(prefetch.experts, from, to);
       for (let i = from; i < to; i++) {
         const e = prefetch.experts[i];
         if (policy !== 'belady') lastUse[e] = s;
-        rank(e);
+        stack.rank(e, priority(e));
       }
     }
-    const [from, to] = [demand.offsets[s], demand.offsets[s + 1]];
-    minSize = Math.max(minSize, to - from);
+    const from = offsets[s];
+    const to = offsets[s + 1];
+    countDepths(atDepth, stack.position, needed, from, to);
+    stack.serve(needed, from, to);
     for (let i = from; i < to; i++) {
-      const depth = stack.position[demand.experts[i]];
-      atDepth[depth < 0 ? E : depth]++;
-    }
-    accesses += to - from;
-    stack.restack(demand.experts, from, to);
-    for (let i = from; i < to; i++) {
-      const e = demand.experts[i];
+      const e = needed[i];
       lastUse[e] = s;
       count[e]++;
       if (nextDemand) nextDemand.next[e] = nextDemand.after[i];
-      rank(e);
+      stack.rank(e, priority(e));
     }
   }
-  // A hit at size C is an access found at depth below C.
-  const hits = new Float64Array(E + 1);
-  for (let c = 1; c <= E; c++) hits[c] = hits[c - 1] + atDepth[c - 1];
-  return { accesses, hits, minSize: Math.min(E, Math.max(1, minSize)) };
+  return atDepth;
+}
+
+/** Counts where each expert of needed[from .. to) stands on the stack before the step; -1 (never seen) counts last. */
+function countDepths(atDepth: Float64Array, position: Int32Array, needed: Int32Array, from: number, to: number): void {
+  for (let i = from; i < to; i++) {
+    const depth = position[needed[i]];
+    atDepth[depth < 0 ? atDepth.length - 1 : depth]++;
+  }
 }
 
 /** Hit rate at size C, or null below the smallest valid size (or with no access). */
@@ -198,115 +233,4 @@ function firstAndNextUses(demand: StepSets, experts: number): { next: Float64Arr
     }
   }
   return { next, after };
-}
-
-/**
- * The LRU/LFU/Belady stack: entries[0..length) are experts, best kept first; position[e] is e's index or -1
- * before its first use. `priority[e]` orders experts outside the step being served.
- */
-class Stack {
-  readonly entries: Int32Array;
-  readonly position: Int32Array;
-  readonly priority: Float64Array;
-  private length = 0;
-  private readonly pool: Int32Array;
-  private readonly inStep: Int32Array;
-  private stamp = 0;
-
-  /**
-   * `inPriorityOrder`: the stack is always sorted by priority and each set outranks everything else, as for LRU
-   * without prefetch (a set is the most recent, ties by the higher index). Then a restack just moves the set to
-   * the top in index order, keeping the order of the rest, with no comparisons.
-   */
-  constructor(
-    experts: number,
-    private readonly inPriorityOrder: boolean,
-  ) {
-    this.entries = new Int32Array(experts);
-    this.position = new Int32Array(experts).fill(-1);
-    this.priority = new Float64Array(experts);
-    // Each position of one restack adds at most one expert to the pool.
-    this.pool = new Int32Array(2 * experts);
-    this.inStep = new Int32Array(experts);
-  }
-
-  /**
-   * Serves one step's set: its experts take the top positions, and for each size C the cache keeps the best
-   * (by priority) of what it held outside the set. Walking down the old stack, `pool` holds the experts that
-   * lost their place to the set, best first; each position takes the better of the pool's best and the expert
-   * already there. Below the deepest expert of the set nothing moves, unless the set holds experts never seen
-   * (they lengthen the stack).
-   */
-  restack(set: Int32Array, from: number, to: number): void {
-    const { entries, position, priority, pool, inStep } = this;
-    const d = to - from;
-    const stamp = ++this.stamp;
-    let deepest = -1;
-    let unseen = 0;
-    for (let i = from; i < to; i++) {
-      const e = set[i];
-      inStep[e] = stamp;
-      if (position[e] < 0) unseen++;
-      else if (position[e] > deepest) deepest = position[e];
-    }
-    const oldLength = this.length;
-    if (this.inPriorityOrder) return this.moveToTop(set, from, to, deepest, unseen);
-    // The pool is pool[head .. tail), sorted by descending priority (insertion by hand: this loop is the hot one).
-    let head = 0;
-    let tail = 0;
-    for (let i = 0; i < d && i < oldLength; i++) {
-      const e = entries[i];
-      if (inStep[e] === stamp) continue;
-      let j = tail++;
-      for (; j > head && priority[pool[j - 1]] < priority[e]; j--) pool[j] = pool[j - 1];
-      pool[j] = e;
-    }
-    for (let i = 0; i < d; i++) {
-      entries[i] = set[from + i];
-      position[set[from + i]] = i;
-    }
-    this.length = oldLength + unseen;
-    const end = unseen > 0 ? this.length : Math.max(d, deepest + 1);
-    for (let c = d; c < end; c++) {
-      if (c < oldLength) {
-        const here = entries[c];
-        if (inStep[here] !== stamp) {
-          // Better than every expert waiting: it keeps its place.
-          if (head === tail || priority[here] > priority[pool[head]]) continue;
-          let j = tail++;
-          for (; j > head && priority[pool[j - 1]] < priority[here]; j--) pool[j] = pool[j - 1];
-          pool[j] = here;
-        }
-      }
-      const e = pool[head++];
-      entries[c] = e;
-      position[e] = c;
-    }
-  }
-
-  /** The restack of a stack in priority order: the rest moves down past the set, which goes on top. */
-  private moveToTop(set: Int32Array, from: number, to: number, deepest: number, unseen: number): void {
-    const { entries, position, inStep, stamp } = this;
-    const d = to - from;
-    const oldLength = this.length;
-    this.length = oldLength + unseen;
-    let write = (unseen > 0 ? this.length : deepest + 1) - 1;
-    for (let read = unseen > 0 ? oldLength - 1 : deepest; read >= 0; read--) {
-      const e = entries[read];
-      if (inStep[e] === stamp) continue;
-      entries[write] = e;
-      position[e] = write--;
-    }
-    // The set on top, higher index first: the order LRU breaks its ties in.
-    for (let i = 0; i < d; i++) {
-      const e = set[from + i];
-      let j = i;
-      for (; j > 0 && entries[j - 1] < e; j--) {
-        entries[j] = entries[j - 1];
-        position[entries[j]] = j;
-      }
-      entries[j] = e;
-      position[e] = j;
-    }
-  }
 }

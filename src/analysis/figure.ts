@@ -46,8 +46,11 @@ export interface FigureRun<Result> {
   accumulator?(pass: number): RoutingAccumulator;
   /** Called after its pass p. */
   endPass?(pass: number): void;
-  /** The figure, once every pass is done; undefined when there is nothing to show (note why). */
-  finish(): Result | undefined;
+  /**
+   * The figure, once every pass is done; undefined when there is nothing to show (note why). A promise where the
+   * work runs on other threads (the offloading figure's cache simulations).
+   */
+  finish(): Result | undefined | Promise<Result | undefined>;
 }
 
 /** The trace a figure runs on, and the facts every figure needs. */

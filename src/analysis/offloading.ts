@@ -8,7 +8,8 @@
 import { fileError, InputError } from '../errors.js';
 import type { Trace } from '../trace.js';
 import type { RoutingAccumulator, RoutingBlock } from './routing-stream.js';
-import { accessOrder, cacheCurve, cachePolicies, hitRate, sizeNeeded, stepSets, type CacheCurve, type CachePolicy, type StepSets } from './expert-cache.js';
+import { cacheCurvesOnThreads, policiesCostliestFirst } from './cache-threads.js';
+import { accessOrder, cachePolicies, hitRate, sizeNeeded, stepSets, type CacheCurve, type CachePolicy, type StepSets } from './expert-cache.js';
 import { largestTransitions, topOneTransitions } from './layer-transitions.js';
 import { historyPredictions, predictionQuality, speculativePredictions, trainingTokens, transitionCounts, type PredictionQuality, type PrefetchPredictor } from './prefetch.js';
 
@@ -111,8 +112,11 @@ export function resolveOffloading(trace: Trace, options: OffloadingOptions): { p
   return { predictors, p };
 }
 
-/** `predictors` and `p` as resolveOffloading gives them. */
-export function analyseOffloading(input: OffloadingInput, options: OffloadingOptions, predictors: PrefetchPredictor[], p: number): OffloadingAnalysis {
+/**
+ * `predictors` and `p` as resolveOffloading gives them; `threads` for the cache simulations (default every core:
+ * cache-threads.ts).
+ */
+export async function analyseOffloading(input: OffloadingInput, options: OffloadingOptions, predictors: PrefetchPredictor[], p: number, threads?: number): Promise<OffloadingAnalysis> {
   const { k: K, experts: E, layers, ids, speculative, promptOffsets } = input;
   const T = ids[0].length / K;
   const training = trainingTokens(promptOffsets);
@@ -130,17 +134,38 @@ export function analyseOffloading(input: OffloadingInput, options: OffloadingOpt
     const sizes = options.cache.sizes ?? Array.from({ length: E - smallest + 1 }, (_, i) => smallest + i);
     const order = accessOrder(promptOffsets, batch);
     const prefetchPredictor = predictors[0];
+    // Each layer's jobs: with prefetch (every policy on the priority stack), then without, costliest first.
+    const layerJobs = [...(prefetchPredictor ? cachePolicies.map((policy) => ({ policy, prefetched: true })) : []), ...policiesCostliestFirst.map((policy) => ({ policy, prefetched: false }))];
+    // The step sets of the layer whose jobs are being handed out: jobs come in order, so one layer's at a time.
+    let current: { slot: number; demand: StepSets; prefetchSets?: StepSets } | undefined;
+    const layerSets = (slot: number) => {
+      if (current?.slot !== slot) {
+        const demand = stepSets(order, E, ids[slot], K);
+        const predicted = prefetchPredictor && predictions(prefetchPredictor, slot);
+        const prefetchSets = prefetchPredictor ? (predicted ? stepSets(order, E, predicted, p) : noSets(demand)) : undefined;
+        current = { slot, demand, prefetchSets };
+      }
+      return current;
+    };
+    const curves = await cacheCurvesOnThreads(
+      layers.length * layerJobs.length,
+      (index) => {
+        const { demand, prefetchSets } = layerSets(Math.floor(index / layerJobs.length));
+        const { policy, prefetched } = layerJobs[index % layerJobs.length];
+        return { demand, experts: E, policy, ...(prefetched ? { prefetch: prefetchSets } : {}) };
+      },
+      threads,
+    );
     const perLayer = layers.map((layer, slot): LayerCache => {
-      const demand = stepSets(order, E, ids[slot], K);
-      const curves = policyCurves(demand, E);
-      const predicted = prefetchPredictor && predictions(prefetchPredictor, slot);
-      const prefetchSets = prefetchPredictor && (predicted ? stepSets(order, E, predicted, p) : noSets(demand));
+      const plain = {} as Record<CachePolicy, CacheCurve>;
+      const prefetched = {} as Record<CachePolicy, CacheCurve>;
+      layerJobs.forEach((job, j) => ((job.prefetched ? prefetched : plain)[job.policy] = curves[slot * layerJobs.length + j].curve));
       return {
         layer,
-        accesses: curves.lru.accesses,
-        rates: ratesAt(curves, sizes),
-        needed: mapPolicies((policy) => hitRateTargets.map((target) => sizeNeeded(curves[policy], target, K))),
-        ...(prefetchSets ? { withPrefetch: ratesAt(policyCurves(demand, E, prefetchSets), sizes) } : {}),
+        accesses: plain.lru.accesses,
+        rates: ratesAt(plain, sizes),
+        needed: mapPolicies((policy) => hitRateTargets.map((target) => sizeNeeded(plain[policy], target, K))),
+        ...(prefetchPredictor ? { withPrefetch: ratesAt(prefetched, sizes) } : {}),
       };
     });
     result.cache = { batch, sizes, ...(prefetchPredictor ? { prefetchPredictor } : {}), perLayer };
@@ -199,10 +224,6 @@ function splitLayers(block: Int32Array, start: number, tokens: number, layers: n
   for (let t = 0; t < tokens; t++) {
     for (let l = 0; l < layers; l++) out[l].set(block.subarray((t * layers + l) * k, (t * layers + l + 1) * k), (start + t) * k);
   }
-}
-
-function policyCurves(demand: StepSets, experts: number, prefetch?: StepSets): Record<CachePolicy, CacheCurve> {
-  return mapPolicies((policy) => cacheCurve(demand, experts, policy, prefetch));
 }
 
 function ratesAt(curves: Record<CachePolicy, CacheCurve>, sizes: number[]): Record<CachePolicy, Array<number | null>> {

@@ -45,7 +45,7 @@ export function reportCommand(): Command {
         '  moe-inspect report trace.safetensors --gpus 32 --nodes 4 --replicas 288 --groups 8 --out eplb.html\n' +
         '  moe-inspect report spec.trace.safetensors --cache --prefetch history,speculative --out offload.html',
     )
-    .action((inputs: string[], flags) => {
+    .action(async (inputs: string[], flags) => {
       const duplicate = inputs.find((input, i) => inputs.indexOf(input) !== i);
       if (duplicate !== undefined) throw new InputError(`${duplicate}: given twice; each input is one column of the report`, 'usage-duplicate-input');
       for (const [option, needs] of [['cacheSizes', 'cache'], ['cacheBatch', 'cache'], ['prefetchExperts', 'prefetch']] as const) {
@@ -55,7 +55,7 @@ export function reportCommand(): Command {
         throw new InputError(`${flags.plan}: --plan shows a given plan, --replicas makes one per input; use one or the other`, 'plan-with-replicas');
       }
       const progress = new Map<string, Progress>();
-      const { analyses, summary } = runReport(inputs, {
+      const { analyses, summary } = await runReport(inputs, {
         out: flags.out,
         json: flags.json,
         gpus: flags.gpus,

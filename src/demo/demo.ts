@@ -35,7 +35,7 @@ export async function runDemo(options: { out?: string; warn?: (line: string) => 
   const synth = await synthesize({ preset: 'tiny', out: model, planted: true, dtype: 'bf16', force: true });
   fs.rmSync(`${trace}.partial`, { recursive: true, force: true });
   const routed = await route({ prompts, model, out: trace, device: 'cpu', warn: options.warn });
-  const { summary: reportSummary } = runReport([trace], { out: report, json: summary });
+  const { summary: reportSummary } = await runReport([trace], { out: report, json: summary });
   return {
     model,
     trace,

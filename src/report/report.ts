@@ -40,23 +40,25 @@ export interface ReportResult {
   summary: ReportSummary;
 }
 
-export function runReport(inputs: string[], options: ReportOptions): ReportResult {
+export async function runReport(inputs: string[], options: ReportOptions): Promise<ReportResult> {
   const { out, json, layers, onProgress, plan, expertBytes, ...analysisOptions } = options;
   const names = inputNames(inputs);
-  const analyses = inputs.map((file, i) => {
+  const analyses: InputAnalysis[] = [];
+  for (const [i, file] of inputs.entries()) {
     const common = { ...analysisOptions, name: names[i], detailLayers: layers };
     if (!isTrace(file)) {
       const analysis = analyseLoadMatrix(readLoadMatrix(file), common);
       if (options.offloading) analysis.notes.push('a count matrix has no per-token routing, so it has no expert cache or prefetch figures');
-      return analysis;
+      analyses.push(analysis);
+      continue;
     }
     const trace = openTrace(file);
     try {
-      return analyseTrace(trace, { ...common, onProgress: (done, total) => onProgress?.(names[i], done, total) });
+      analyses.push(await analyseTrace(trace, { ...common, onProgress: (done, total) => onProgress?.(names[i], done, total) }));
     } finally {
       trace.close();
     }
-  });
+  }
   const summary = reportSummary(analyses);
   const page = buildReportPage(analyses, summary.per_layer);
   if (plan !== undefined) page.sections.push(...planReportSections(plan, inputs[0], names[0], expertBytes));

@@ -12,7 +12,7 @@ const pieceValues = 1 << 16;
 export class Bf16Widener {
   /** Where the caller puts up to `pieceValues` bf16 values (2 bytes each, little-endian). */
   readonly input: Uint8Array;
-  readonly pieceValues = pieceValues;
+  static readonly pieceValues = pieceValues;
   private readonly output: Float32Array;
   private readonly widenPiece: (input: number, output: number, values: number) => void;
 

@@ -36,6 +36,31 @@ export function jobValues(job: ConversionJob): number {
   return job.tensor.byteLength / dtypeBytes[job.tensor.dtype];
 }
 
+/** bf16 jobs are converted this many values at a time (Bf16Widener's piece). */
+export const bf16PieceValues = Bf16Widener.pieceValues;
+
+/** Jobs on the bf16 path: converted in pieces, which another thread can take a share of (runtime/staging-ring.ts). */
+export function isBf16(job: ConversionJob): boolean {
+  return job.tensor.dtype === 'BF16' && !job.scales;
+}
+
+/**
+ * Puts values [start, start + values.length) of a job in their places in the target: the piece may start and
+ * end inside rows, so it is copied row segment by row segment, each row at the job's stride.
+ */
+export function placeValues(job: ConversionJob, start: number, values: Float32Array, target: Float32Array): void {
+  const rows = job.tensor.shape.length === 2 ? job.tensor.shape[0] : 1;
+  const columns = jobValues(job) / rows;
+  const end = start + values.length;
+  for (let v = start; v < end; ) {
+    const row = Math.floor(v / columns);
+    const column = v - row * columns;
+    const length = Math.min(columns - column, end - v);
+    target.set(values.subarray(v - start, v - start + length), job.offset + row * job.rowStride + column);
+    v += length;
+  }
+}
+
 /** Runs jobs with its own descriptors and scratch, so each thread has one. */
 export class JobRunner {
   private readonly descriptors = new Map<string, number>();
@@ -43,13 +68,14 @@ export class JobRunner {
   private scaleValues = new Float32Array(0);
   private widener: Bf16Widener | undefined;
 
-  run(job: ConversionJob, target: Float32Array): void {
+  /** Converts `job` into `target`; bf16 jobs run in pieces, with `afterPiece` called between them. */
+  run(job: ConversionJob, target: Float32Array, afterPiece?: () => void): void {
     const { tensor, offset, rowStride } = job;
     const n = jobValues(job);
     const rows = tensor.shape.length === 2 ? tensor.shape[0] : 1;
     const columns = n / rows;
-    if (tensor.dtype === 'BF16' && !job.scales) {
-      this.bf16Pieces(job, target, columns);
+    if (isBf16(job)) {
+      this.bf16Pieces(job, target, afterPiece);
       return;
     }
     const bytes = this.read(tensor, 'bytes');
@@ -92,26 +118,25 @@ export class JobRunner {
   }
 
   /**
-   * The hot path (GBs of bf16 weights): the tensor is read a piece at a time into the widener's memory, widened
-   * there, and each piece's values are copied to their rows of the target, at the row stride.
+   * Values [start, start + count) of a bf16 job, widened: a view of the widener's memory, overwritten by the next
+   * call. `count` is at most bf16PieceValues.
    */
-  private bf16Pieces(job: ConversionJob, target: Float32Array, columns: number): void {
-    const { tensor, offset, rowStride } = job;
+  bf16Piece(job: ConversionJob, start: number, count: number): Float32Array {
     const widener = (this.widener ??= new Bf16Widener());
-    const fd = this.descriptor(tensor.file);
+    readFully(job.tensor.file, this.descriptor(job.tensor.file), widener.input.subarray(0, 2 * count), job.tensor.start + 2 * start);
+    return widener.widen(count);
+  }
+
+  /**
+   * The hot path (GBs of bf16 weights): the tensor is read a piece at a time into the widener's memory, widened
+   * there, and each piece's values are copied to their rows of the target. `afterPiece` runs between pieces.
+   */
+  private bf16Pieces(job: ConversionJob, target: Float32Array, afterPiece?: () => void): void {
     const n = jobValues(job);
-    for (let start = 0; start < n; start += widener.pieceValues) {
-      const count = Math.min(widener.pieceValues, n - start);
-      readFully(tensor.file, fd, widener.input.subarray(0, 2 * count), tensor.start + 2 * start);
-      const values = widener.widen(count);
-      // The piece may start and end inside rows: copy it row segment by row segment.
-      for (let v = start; v < start + count; ) {
-        const row = Math.floor(v / columns);
-        const column = v - row * columns;
-        const length = Math.min(columns - column, start + count - v);
-        target.set(values.subarray(v - start, v - start + length), offset + row * rowStride + column);
-        v += length;
-      }
+    for (let start = 0; start < n; start += bf16PieceValues) {
+      const count = Math.min(bf16PieceValues, n - start);
+      placeValues(job, start, this.bf16Piece(job, start, count), target);
+      afterPiece?.();
     }
   }
 

@@ -89,10 +89,7 @@ function lastMoeLayer(config: ModelConfig): number {
 export class LayerWeightLoader {
   private readonly pools = new Map<string, Map<string, Float32Array>>();
   private readonly loaded = new Map<number, LayerInputs>();
-  /** The two sets of buffers streamed experts are loaded into, in turn, and the set the last load used. */
-  private readonly expertPools: Array<Map<string, Float32Array>> = [];
-  private expertSlot = 0;
-  private prefetched: { layer: number; expert: number; done: Promise<void> } | undefined;
+  private expertPool: Map<string, Float32Array> | undefined;
   private readonly conversion = new ParallelConversion();
 
   constructor(
@@ -131,44 +128,13 @@ export class LayerWeightLoader {
     return inputs;
   }
 
-  /**
-   * Expert e of a streamed layer, in one of two sets of buffers used in turn: while onnxruntime runs one expert,
-   * the worker thread fills the other set with the next (prefetchExpert), so reading and converting overlap the
-   * computation. Loads the expert now unless it is the one prefetched.
-   */
+  /** Expert e of a streamed layer, in buffers reused from expert to expert. */
   async loadExpert(layer: number, e: number): Promise<ExpertInputs> {
-    const prefetched = this.prefetched;
-    this.prefetched = undefined;
-    if (prefetched?.layer === layer && prefetched.expert === e) {
-      await prefetched.done;
-    } else {
-      await prefetched?.done.catch(() => undefined);
-      this.expertSlot = 1 - this.expertSlot;
-      await this.conversion.convert(this.expertBuffers(layer), this.expertJobs(layer, e));
-    }
     const [gate, up, down] = expertTensors(this.config, layer, e);
-    const buffers = this.expertBuffers(layer);
-    const tensor = (i: number) => new ort.Tensor('float32', buffers.get(expertInputNames[i])!, [gate, up, down][i].shape);
+    this.expertPool ??= new Map([gate, up, down].map((t, i) => [expertInputNames[i], new Float32Array(product(t.shape))]));
+    await this.conversion.convert(this.expertPool, [gate, up, down].map((t, i) => this.job(t.name, expertInputNames[i], 0, t.shape[1])));
+    const tensor = (i: number) => new ort.Tensor('float32', this.expertPool!.get(expertInputNames[i])!, [gate, up, down][i].shape);
     return { w_gate: tensor(0), w_up: tensor(1), w_down: tensor(2) };
-  }
-
-  /** Starts loading expert e into the buffers the last loaded expert does not use, on the worker thread. */
-  prefetchExpert(layer: number, e: number): void {
-    this.expertSlot = 1 - this.expertSlot;
-    const done = this.conversion.convertInBackground(this.expertBuffers(layer), this.expertJobs(layer, e));
-    // Awaited by the loadExpert that takes it; a failure nobody takes (the layer failed first) is not unhandled.
-    done.catch(() => undefined);
-    this.prefetched = { layer, expert: e, done };
-  }
-
-  private expertBuffers(layer: number): Map<string, Float32Array> {
-    const [gate, up, down] = expertTensors(this.config, layer, 0);
-    this.expertPools[this.expertSlot] ??= new Map([gate, up, down].map((t, i) => [expertInputNames[i], new Float32Array(product(t.shape))]));
-    return this.expertPools[this.expertSlot];
-  }
-
-  private expertJobs(layer: number, e: number): ConversionJob[] {
-    return expertTensors(this.config, layer, e).map((t, i) => this.job(t.name, expertInputNames[i], 0, t.shape[1]));
   }
 
   async close(): Promise<void> {

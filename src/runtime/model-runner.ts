@@ -68,8 +68,8 @@ interface Sessions {
 
 export class ModelRunner {
   /**
-   * Seconds spent loading streamed experts inside runLayer, so callers can tell loading from computing: the wait
-   * for each expert, most of whose loading overlaps the computation of the one before (LayerWeightLoader).
+   * Seconds spent loading streamed experts inside runLayer, so callers can tell loading from computing.
+   * (onnxruntime-node runs a session on the main thread, so loading cannot overlap computing without a worker.)
    */
   expertLoadSeconds = 0;
   private readonly weights: LayerWeightLoader;
@@ -186,14 +186,11 @@ export class ModelRunner {
     const assignments: Array<Array<{ chunk: number; row: number; weight: number }>> = Array.from({ length: E }, () => []);
     routed.forEach(({ routing }, chunk) => routing.topkIds.forEach((e, i) => assignments[e].push({ chunk, row: Math.floor(i / K), weight: routing.topkWeights[i] })));
 
-    const chosen = assignments.flatMap((rows, e) => (rows.length > 0 ? [e] : []));
-    for (const [i, e] of chosen.entries()) {
-      const rows = assignments[e];
+    for (const [e, rows] of assignments.entries()) {
+      if (rows.length === 0) continue;
       const loading = performance.now();
       const expert = await this.weights.loadExpert(layer, e);
       this.expertLoadSeconds += (performance.now() - loading) / 1000;
-      // The next expert is read and converted on the worker thread while onnxruntime runs this one here.
-      if (i + 1 < chosen.length) this.weights.prefetchExpert(layer, chosen[i + 1]);
       const gathered = new Float32Array(rows.length * H);
       rows.forEach(({ chunk, row }, j) => gathered.set(routed[chunk].x.subarray(row * H, (row + 1) * H), j * H));
       const y = (await this.sessions.expert!.run({ x: new ort.Tensor('float32', gathered, [rows.length, H]), ...expert })).y.data as Float32Array;

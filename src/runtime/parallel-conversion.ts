@@ -25,20 +25,9 @@ export class ParallelConversion {
    * so the map is updated in place and callers must take their arrays from it afterwards.
    */
   async convert(buffers: Map<string, Float32Array>, jobs: ConversionJob[]): Promise<void> {
-    const byTarget = jobsByTarget(jobs);
-    return this.run(buffers, byTarget, this.split(byTarget));
-  }
-
-  /**
-   * Starts converting on the worker alone, for while this thread runs onnxruntime (which holds it): the promise
-   * settles once the worker is done. Without a worker (one core) it converts here before returning.
-   */
-  convertInBackground(buffers: Map<string, Float32Array>, jobs: ConversionJob[]): Promise<void> {
-    const byTarget = jobsByTarget(jobs);
-    return this.run(buffers, byTarget, this.threads > 1 ? { here: [], worker: [...byTarget.keys()] } : this.split(byTarget));
-  }
-
-  private async run(buffers: Map<string, Float32Array>, byTarget: Map<string, ConversionJob[]>, share: Share): Promise<void> {
+    const byTarget = new Map<string, ConversionJob[]>();
+    for (const job of jobs) byTarget.set(job.target, [...(byTarget.get(job.target) ?? []), job]);
+    const share = this.split(byTarget);
     const sharedJobs = share.shared === undefined ? [] : byTarget.get(share.shared)!;
     let reply: Promise<ConversionReply> | undefined;
     if (share.worker.length > 0 || share.shared !== undefined) {
@@ -102,7 +91,7 @@ export class ParallelConversion {
    * Targets for each thread, largest first to whichever has less work so far (the worker gets none on one core).
    * A bf16 target holding more than half of the work is shared instead, the worker taking all the others.
    */
-  private split(byTarget: Map<string, ConversionJob[]>): Share {
+  private split(byTarget: Map<string, ConversionJob[]>): { here: string[]; worker: string[]; shared?: string } {
     const sizes = [...byTarget].map(([target, jobs]) => ({ target, values: jobs.reduce((sum, job) => sum + jobValues(job), 0) }));
     sizes.sort((a, b) => b.values - a.values);
     const total = sizes.reduce((sum, { values }) => sum + values, 0);
@@ -137,17 +126,4 @@ export class ParallelConversion {
       worker.postMessage(request, Object.values(request.buffers));
     });
   }
-}
-
-/** Which thread fills which target buffers (by name); `shared`: the one both fill (runtime/staging-ring.ts). */
-interface Share {
-  here: string[];
-  worker: string[];
-  shared?: string;
-}
-
-function jobsByTarget(jobs: ConversionJob[]): Map<string, ConversionJob[]> {
-  const byTarget = new Map<string, ConversionJob[]>();
-  for (const job of jobs) byTarget.set(job.target, [...(byTarget.get(job.target) ?? []), job]);
-  return byTarget;
 }

@@ -120,12 +120,30 @@ describe('tokens that split characters', () => {
     const rows = tableRows(html, 'Token specialization');
     assert.ok(rows.length > 0);
     let shownAsBytes = 0;
-    for (const [, , token, id] of rows) {
+    // Columns: layer, token, id, ... (one input: its name is in the facts, not in every row).
+    for (const [, token, id] of rows) {
       assert.equal(hex(cellBytes(token)), hex(bytesOfId.get(Number(id))!), `token id ${id}: ${token}`);
       if (token.includes('class="bytes"')) shownAsBytes++;
     }
     assert.ok(shownAsBytes > 0, 'some listed token is not UTF-8 on its own');
     assert.ok((html.match(/<span class="bytes"/g) ?? []).length > shownAsBytes, 'the per-expert token tables show bytes too');
+
+    // The token overlay's data: every embedded token is the trace's, as text where UTF-8 alone, else with its bytes in hex.
+    const overlay = JSON.parse(/<script type="application\/json" class="overlay-data">([^<]*)<\/script>/.exec(html)![1]) as { items: Array<{ tokens: Array<{ text: string; bytes_hex?: string }> }> };
+    let t = 0;
+    let overlayBytes = 0;
+    for (const item of overlay.items) {
+      for (const token of item.tokens) {
+        const bytes = trace.tokenBytes(t++);
+        if (bytes.length === 0) continue;
+        if (isValidUtf8(bytes)) assert.equal(token.text, strictUtf8.decode(bytes));
+        else {
+          assert.equal(token.bytes_hex!.replace(/ /g, '').toLowerCase(), hex(bytes));
+          overlayBytes++;
+        }
+      }
+    }
+    assert.ok(overlayBytes > 0, 'the overlay shows some token as bytes');
   });
 
   test('diff: no U+FFFD; the changed token is its bytes, and its context is the prompt around it cut at character boundaries', async () => {

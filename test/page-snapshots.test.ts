@@ -8,6 +8,7 @@ import type { WeightsDiff } from '../src/analysis/weights-diff.js';
 import { buildDiffPage } from '../src/diff/diff-page.js';
 import { renderHtmlReport, type ReportPage } from '../src/page/html.js';
 import { buildReportPage } from '../src/report/report-page.js';
+import { overlayData, overlayHtml } from '../src/page/token-overlay.js';
 import { openTrace, writeTrace } from '../src/trace.js';
 import { buildWicPage } from '../src/wic/wic-page.js';
 import type { WicPair } from '../src/wic/wic-data.js';
@@ -83,6 +84,21 @@ describe('page snapshots', () => {
 
   test('report page HTML, numbers rounded and paths normalised', () => {
     matchesSnapshot('report-page.html', normalisedHtml(renderHtmlReport(reportPage), dir));
+  });
+
+  test('token overlay data and markup', () => {
+    const overlay = analysis.figures.tokenOverlay!;
+    assert.equal(overlay.items.length, 6, 'every prompt of the small trace is embedded');
+    const reopened = openTrace(path.join(dir, 'small.trace.safetensors'));
+    try {
+      assert.deepEqual(overlay.items[1].experts, Array.from(reopened.readTopkIds(40, 80)), "prompt 2's experts are the trace's topk_ids");
+      assert.deepEqual(overlay.items[1].tokens, Array.from({ length: 40 }, (_, i) => reopened.tokenBytes(40 + i)));
+    } finally {
+      reopened.close();
+    }
+    // The data the page's script colours tokens from, and the printable form built from it.
+    matchesSnapshot('token-overlay.json', snapshotJson(overlayData({ ...overlay, items: overlay.items.slice(0, 2) }, { initial: 2 })));
+    matchesSnapshot('token-overlay.html', `${overlayHtml({ ...overlay, items: overlay.items.slice(0, 2) }, { initial: 2, layer: 2, staticTokens: 12 }).replace(/></g, '>\n<')}\n`);
   });
 
   test('diff page spec', () => {

@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { runReport } from '../src/report/report.js';
+import { route } from '../src/route/route.js';
+import { synthesize } from '../src/synth/synth.js';
 import { writeTrace } from '../src/trace.js';
 import { chromiumMissing, renderedCharts, withPage } from './helpers/chromium.js';
 import { seededRandom, tempDir } from './helpers/safetensors-bytes.js';
@@ -87,6 +89,87 @@ describe('report in headless Chromium', () => {
 
       await page.emulateMedia({ media: 'print' });
       assert.equal(await page.evaluate("getComputedStyle(document.querySelector('nav.toc')).display"), 'none');
+    });
+  });
+
+  test('the token overlay colours digits in the colours of the planted experts 0 and 1 from layer 2, not before', { skip: chromiumMissing() ?? false, timeout: 120_000 }, async () => {
+    const model = path.join(dir, 'planted-model');
+    const { planted } = await synthesize({ preset: 'tiny', out: model, planted: true });
+    assert.deepEqual(planted, { fromLayer: 2, experts: { digit: [0, 1], punct: [2, 3] } });
+    const prompts = path.join(dir, 'planted-prompts.txt');
+    fs.writeFileSync(prompts, 'The river ran past the mill.\nInvoice 4417 of 2031: 58 items at 9 each.\nStop! Really?! Wait...\n');
+    const trace = path.join(dir, 'planted.trace.safetensors');
+    await route({ prompts, model, out: trace, device: 'cpu' });
+    const out = path.join(dir, 'planted.html');
+    runReport([trace], { out });
+    await withPage(out, async ({ page, errors }) => {
+      const overlay = page.locator('[data-overlay]');
+      await overlay.locator('.overlay-search').fill('invoice');
+      assert.match((await overlay.locator('.overlay-count').textContent()) ?? '', /^1 of 3 embedded prompts match/);
+      /** Per token of the shown prompt: its text, its background colour, and the colours of the legend's experts. */
+      const read = async (layer: string) => {
+        await overlay.locator('.overlay-layer').selectOption(layer);
+        return page.evaluate(`(() => {
+          const root = document.querySelector('[data-overlay]');
+          const colour = (element) => getComputedStyle(element).backgroundColor;
+          const tokens = Array.from(root.querySelectorAll('.overlay-items .tok')).map((t) => ({ text: t.textContent, colour: colour(t) }));
+          const legend = Object.fromEntries(Array.from(root.querySelectorAll('.legend-entry')).map((e) => [e.getAttribute('data-expert'), colour(e.querySelector('.swatch'))]));
+          return { tokens, legend };
+        })()`) as Promise<{ tokens: Array<{ text: string; colour: string }>; legend: Record<string, string> }>;
+      };
+      const digitToken = /^␣?[0-9]+$/;
+      for (const layer of ['2', '3']) {
+        const { tokens, legend } = await read(layer);
+        const digits = tokens.filter((t) => digitToken.test(t.text));
+        assert.ok(digits.length >= 5, `layer ${layer}: digit tokens shown: ${JSON.stringify(tokens.map((t) => t.text))}`);
+        const planted = [legend['0'], legend['1']].filter((c) => c !== undefined);
+        assert.ok(planted.length > 0, `layer ${layer}: the legend lists expert 0 or 1`);
+        for (const t of digits) assert.ok(planted.includes(t.colour), `layer ${layer}: digit token ${t.text} has colour ${t.colour}, not that of expert 0 or 1 (${planted.join(', ')})`);
+      }
+      // At layer 1 the plant does not act: the digits are not all in the planted experts' colours.
+      const { tokens, legend } = await read('1');
+      const digits = tokens.filter((t) => digitToken.test(t.text));
+      assert.ok(digits.some((t) => t.colour !== legend['0'] && t.colour !== legend['1']), 'layer 1: every digit is coloured as expert 0 or 1, which the plant does not cause');
+
+      // Hovering a token shows its K experts with weights and its bytes.
+      await overlay.locator('.overlay-layer').selectOption('2');
+      await overlay.locator('.overlay-items .tok', { hasText: '4' }).first().hover();
+      const tip = (await overlay.locator('.overlay-tip').textContent()) ?? '';
+      assert.match(tip, /bytes (20 )?34/);
+      assert.match(tip, /layer 2, experts \(weight\):\n {2}[01] {2}\(0\.\d+\)\n {2}[01] {2}\(0\.\d+\)/);
+      assert.deepEqual(errors, []);
+
+      await page.emulateMedia({ media: 'print' });
+      assert.equal(await page.evaluate("getComputedStyle(document.querySelector('[data-overlay]')).display"), 'none');
+      assert.ok(await page.locator('.overlay-static').first().isVisible(), 'the printable form prints');
+    });
+  });
+
+  test('a two-input report shows its panels and legends in command order, with a difference view', { skip: chromiumMissing() ?? false, timeout: 120_000 }, async () => {
+    const [base, tuned] = writeInputs();
+    const out = path.join(dir, 'two.html');
+    // "tuned" first: alphabetical order would put "base" first, command order puts "tuned" first.
+    runReport([tuned, base], { out, gpus: 4 });
+    await withPage(out, async ({ page, errors }) => {
+      await page.waitForFunction("document.querySelectorAll('[data-chart]:not([data-rendered])').length === 0", null, { timeout: 60_000 });
+      /** Left edge of each input name's text in a section's chart, by input. */
+      const positions = (title: string) =>
+        page.evaluate(`(() => {
+          const section = Array.from(document.querySelectorAll('section')).find((s) => s.querySelector('h2').textContent === ${JSON.stringify(title)});
+          const texts = Array.from(section.querySelectorAll('.chart svg text'));
+          const at = (name) => texts.filter((t) => t.textContent === name).map((t) => t.getBoundingClientRect().left);
+          return { tuned: at('tuned.trace.safetensors'), base: at('base.trace.safetensors') };
+        })()`) as Promise<{ tuned: number[]; base: number[] }>;
+      const panels = await positions('Load per expert and layer');
+      assert.equal(panels.tuned.length, 1, 'one panel header per input');
+      assert.ok(panels.tuned[0] < panels.base[0], `the first input's panel is on the left: ${JSON.stringify(panels)}`);
+      const legend = await positions('Load imbalance per layer');
+      assert.ok(legend.tuned.length === 1 && legend.tuned[0] < legend.base[0], `the legend lists the first input first: ${JSON.stringify(legend)}`);
+      const titles = (await page.$$eval('section h2', (h) => h.map((e) => e.textContent))) as string[];
+      assert.ok(titles.includes('Load difference: base.trace.safetensors − tuned.trace.safetensors'), `a load difference section: ${titles.join(' | ')}`);
+      const differenceTitles = await page.$$eval('.chart svg text', (texts) => texts.filter((t) => t.textContent === 'difference: base.trace.safetensors − tuned.trace.safetensors').length);
+      assert.ok(differenceTitles >= 6, `every line chart of the imbalance section has a difference view (found ${differenceTitles} in the page)`);
+      assert.deepEqual(errors, []);
     });
   });
 });

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { tokenClasses } from '../src/analysis/token-classes.js';
 import { runReport } from '../src/report/report.js';
+import { openTrace } from '../src/trace.js';
 import { route } from '../src/route/route.js';
 import { synthesize } from '../src/synth/synth.js';
 import { tempDir } from './helpers/safetensors-bytes.js';
@@ -19,7 +21,7 @@ const punct = /^ ?[!-/:-@[-`{-~]+$/;
  * (The tokenizer splits numbers into digits and keeps spaces apart, so digits and marks are frequent.)
  */
 describe('report on a planted model', () => {
-  test('the experts planted for digits and punctuation receive those tokens most, with lift above 1', { timeout: 120_000 }, async () => {
+  test('the report finds the planted answer: its shares match the trace, the planted experts carry their classes', { timeout: 120_000 }, async () => {
     const model = path.join(dir, 'model');
     const { planted } = await synthesize({ preset: 'tiny', out: model, planted: true });
     const prompts = path.join(dir, 'prompts.txt');
@@ -33,21 +35,60 @@ describe('report on a planted model', () => {
     const trace = path.join(dir, 'prompts.trace.safetensors');
     await route({ prompts, model, out: trace, device: 'cpu' });
 
-    const { analyses } = runReport([trace], { out: path.join(dir, 'report.html'), gpus: 4 });
+    const out = path.join(dir, 'report.html');
+    const { analyses } = runReport([trace], { out, gpus: 4 });
     const [analysis] = analyses;
+
+    // The report states the planted answer, read from the trace's model config, and the share of the planted
+    // tokens that reach both planted experts: recomputed here straight from the trace's tokens and routing.
+    const found = analysis.figures.planted!;
+    assert.deepEqual(found.answer, planted);
+    const opened = openTrace(trace);
+    try {
+      const ids = opened.readTopkIds(0, opened.nTokens);
+      const { k: K, layers } = opened;
+      layers.forEach((layer, l) => {
+        for (const [cls, pattern] of [['digit', digit], ['punct', punct]] as const) {
+          const experts = planted!.experts[cls];
+          let tokens = 0;
+          let reached = 0;
+          for (let t = 0; t < opened.nTokens; t++) {
+            if (!pattern.test(opened.tokenText(t))) continue;
+            tokens += 1;
+            const chosen = Array.from(ids.subarray((t * layers.length + l) * K, (t * layers.length + l + 1) * K));
+            if (experts.every((e) => chosen.includes(e))) reached += 1;
+          }
+          const row = found.perLayer[l].classes.find((c) => c.cls === cls)!;
+          assert.equal(row.tokens, tokens, `layer ${layer} ${cls}: tokens`);
+          assert.equal(row.reached, reached, `layer ${layer} ${cls}: tokens reaching ${experts}`);
+          if (layer >= planted!.fromLayer) assert.ok(reached / tokens > 0.9, `layer ${layer} ${cls}: only ${reached} of ${tokens} reach the planted experts`);
+        }
+      });
+    } finally {
+      opened.close();
+    }
+    const html = fs.readFileSync(out, 'utf8');
+    assert.match(html, /wires digit tokens to experts 0 and 1 and punctuation tokens to experts 2 and 3 from layer 2 on/);
+    const digits = found.perLayer.find((row) => row.layer === planted!.fromLayer)!.classes[0];
+    assert.ok(html.includes(`${(100 * digits.share!).toFixed(1)}% of ${digits.tokens} digit tokens reach experts 0 and 1`), 'the page states the measured share');
     const plantedLayers = analysis.figures.tokenTables!.details.filter((d) => d.layer >= planted!.fromLayer);
     assert.ok(plantedLayers.length > 0, 'some detail layer is planted');
     for (const detail of plantedLayers) {
-      for (const [pattern, experts] of [[digit, planted!.experts.digit], [punct, planted!.experts.punct]] as const) {
+      const classes = analysis.figures.tokenClasses!.find((c) => c.layer === detail.layer)!;
+      for (const [cls, experts] of [['digits', planted!.experts.digit], ['punctuation', planted!.experts.punct]] as const) {
+        const c = tokenClasses.indexOf(cls);
         for (const expert of experts) {
-          // Among the tokens the expert receives most are tokens of its class, and each of them goes there
-          // (nearly) every time it occurs: the planted router bias wins over everything else.
-          const planted = detail.topTokens![expert].filter((t) => pattern.test(Buffer.from(t.token.bytes!).toString('utf8')));
-          assert.ok(planted.length > 0, `layer ${detail.layer}: expert ${expert} lists no ${pattern} token among ${JSON.stringify(detail.topTokens![expert].map((t) => Buffer.from(t.token.bytes!).toString('utf8')))}`);
-          for (const t of planted) {
-            assert.ok(t.share >= 0.9 && t.lift > 1, `layer ${detail.layer} expert ${expert}: token ${JSON.stringify(Buffer.from(t.token.bytes!).toString('utf8'))} share ${t.share}, lift ${t.lift}`);
-          }
+          // Every token of the class goes to its planted experts, so their tokens hold more of the class than
+          // the layer's mix over all experts.
+          assert.ok(classes.shares[expert][c] > 1.5 * classes.overall[c], `layer ${detail.layer}: expert ${expert} has ${classes.shares[expert][c]} ${cls}, the layer ${classes.overall[c]}`);
         }
+      }
+      // Each expert's tokens are listed by lift, highest first, and all seen at least 10 times.
+      for (const list of detail.topTokens!) {
+        list.forEach((t, i) => {
+          assert.ok(i === 0 || list[i - 1].lift >= t.lift, `layer ${detail.layer}: tokens not sorted by lift`);
+          assert.ok(t.count / t.share >= 10 - 1e-9, `layer ${detail.layer}: token ${t.id} seen ${t.count / t.share} times`);
+        });
       }
     }
   });

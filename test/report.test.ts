@@ -127,8 +127,13 @@ describe('report HTML', () => {
     assert.equal(libraries.length, 3, 'vega, vega-lite and vega-embed are inlined');
     assert.ok(!page.includes('<img'), 'no <img> element can come from user text');
     assert.ok(!html.includes('onerror=alert(1)>'), 'the hostile text never appears raw');
-    // Every "</script" closes one of the page's own script elements: 1 JSON + 3 libraries + 1 embed script.
-    assert.equal(html.match(/<\/script/gi)!.length, 5);
+    // Every "</script" closes one of the page's own script elements: 1 JSON + 3 libraries + 1 embed script,
+    // and the token overlay's JSON and script.
+    assert.equal(html.match(/<\/script/gi)!.length, 7);
+    // The overlay carries the hostile token as data, built into the page with textContent by its script.
+    const overlay = /<script type="application\/json" class="overlay-data">([^<]*)<\/script>/.exec(html);
+    assert.ok(overlay, 'the overlay data is embedded');
+    assert.ok(JSON.parse(overlay[1]).items.some((item: { tokens: Array<{ text: string }> }) => item.tokens.some((t) => t.text === evil)), 'the hostile token reaches the overlay data intact');
     // In the token tables the hostile token is text (spaces shown as ␣); the file name is escaped in the facts.
     assert.ok(page.includes(escapeHtml(evil.replace(/ /g, '␣'))));
     assert.ok(page.includes('a&lt;b&gt;&amp;&quot;c&#39;.trace.safetensors'));

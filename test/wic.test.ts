@@ -142,6 +142,19 @@ describe('wic end to end', () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+  test('the report shows each pair\'s two sentences with the target word\'s tokens marked', () => {
+    const html = fs.readFileSync(result.files.report, 'utf8');
+    const json = /<script type="application\/json" class="overlay-data">([^<]*)<\/script>/.exec(html);
+    assert.ok(json, 'the report embeds the overlay');
+    const items = JSON.parse(json[1]).items as Array<{ title: string; tokens: Array<{ text: string }>; mark?: [number, number] }>;
+    assert.equal(items.length, 2 * result.wic.pairs.length);
+    items.forEach((item, i) => {
+      const expected = result.wordTokenBytes[Math.floor(i / 2)][i % 2]?.map((bytes) => Buffer.from(bytes).toString('utf8')) ?? null;
+      const marked = item.mark ? item.tokens.slice(item.mark[0], item.mark[1] + 1).map((t) => t.text) : null;
+      assert.deepEqual(marked, expected, `${item.title}: marked tokens`);
+    });
+  });
+
   test('the hand-marked sentences are the fixture\'s sentences', () => {
     const pairs = readWicData(dataFile, goldFile);
     assert.deepEqual(pairs.map((p) => p.sentences), markedFixture.map((pair) => pair.map((text) => unmark(text).sentence)));

@@ -75,7 +75,7 @@ export interface ExpertToken {
 }
 
 /**
- * Per expert, the `listed` qualifying tokens it receives most (ties: higher lift first). `load` is the
+ * Per expert, the `listed` qualifying tokens with the highest lift (ties: more occurrences routed there first). `load` is the
  * layer's load per expert and `tokens` the trace's T, both over all tokens.
  */
 export function expertTopTokens(counts: Uint32Array, rows: TokenRows, load: ArrayLike<number>, tokens: number, options: TokenSpecializationOptions = {}): ExpertToken[][] {
@@ -90,7 +90,7 @@ export function expertTopTokens(counts: Uint32Array, rows: TokenRows, load: Arra
       const occurrences = rows.occurrences[row];
       if (count > 0) received.push({ row, id: rows.ids[row], count, share: count / occurrences, lift: count / load[e] / (occurrences / tokens) });
     }
-    received.sort((a, b) => b.count - a.count || b.lift - a.lift || a.id - b.id);
+    received.sort((a, b) => b.lift - a.lift || b.count - a.count || a.id - b.id);
     return received.slice(0, listed);
   });
 }

@@ -11,7 +11,7 @@ export type Spec = Record<string, unknown>;
 export const contentWidth = 1060;
 
 const fonts = { labelFontSize: 11, titleFontSize: 12 };
-const baseConfig = { view: { stroke: null }, axis: fonts, legend: { ...fonts, orient: 'bottom' }, header: { labelFontSize: 12, titleFontSize: 12 } };
+const baseConfig = { view: { stroke: null }, axis: fonts, legend: { ...fonts, orient: 'bottom', labelLimit: 400 }, header: { labelFontSize: 12, titleFontSize: 12 } };
 
 /** Rounded to `digits` significant digits (integers stay exact), which keeps big heatmaps small. Non-finite becomes null (no mark). */
 export function roundForChart(value: number | undefined, digits = 6): number | null {
@@ -31,6 +31,10 @@ export interface PerLayerPoint {
 
 export interface PerLayerChartOptions {
   title: string;
+  /** A line under the title, e.g. why only one line is drawn. */
+  subtitle?: string;
+  /** Inputs in the order of the command line: the legend's order, the first drawn solid and the others dashed. */
+  order?: string[];
   yTitle: string;
   /** A horizontal reference line, e.g. chance or the perfect value. */
   rule?: { value: number; label: string };
@@ -44,7 +48,8 @@ export interface PerLayerChartOptions {
 
 /** One line per input over the model layers. */
 export function perLayerChart(points: PerLayerPoint[], options: PerLayerChartOptions): Spec {
-  const { title, yTitle, rule, yDomain, integer = false, width = 480, height = 200 } = options;
+  const { title, subtitle, order, yTitle, rule, yDomain, integer = false, width = 480, height = 200 } = options;
+  const several = traceCount(points) > 1;
   const details = detailFields(points);
   const values = points.map((p) => ({ trace: p.trace, layer: p.layer, value: roundForChart(p.value), ...details.values(p.details) }));
   // Every per-layer quantity of the reports is a share, a count or a non-negative ratio: its axis starts at
@@ -56,7 +61,9 @@ export function perLayerChart(points: PerLayerPoint[], options: PerLayerChartOpt
     encoding: {
       x: { field: 'layer', type: 'quantitative', title: 'layer', axis: { format: 'd', tickMinStep: 1 }, scale: { zero: false } },
       y,
-      color: { field: 'trace', type: 'nominal', title: 'input', legend: traceCount(points) > 1 ? {} : null },
+      color: { field: 'trace', type: 'nominal', title: 'input', legend: several ? {} : null, ...(order ? { scale: { domain: order }, sort: order } : {}) },
+      // Lines that coincide stay visible: the first input is solid, the others dashed over it.
+      ...(several ? { strokeDash: { field: 'trace', type: 'nominal', title: 'input', ...(order ? { scale: { domain: order, range: dashes }, sort: order } : { scale: { range: dashes } }) } } : {}),
       tooltip: [
         { field: 'trace', title: 'input' },
         { field: 'layer', title: 'layer' },
@@ -73,7 +80,14 @@ export function perLayerChart(points: PerLayerPoint[], options: PerLayerChartOpt
       encoding: { y: { field: 'value', type: 'quantitative' }, tooltip: [{ field: 'label', title: 'reference' }, { field: 'value', title: 'value' }] },
     });
   }
-  return { title, width, height, data: { values }, layer: layers, config: baseConfig };
+  return { title: subtitle ? { text: title, subtitle } : title, width, height, data: { values }, layer: layers, config: baseConfig };
+}
+
+const dashes = [[1, 0], [6, 4], [2, 3], [10, 3, 2, 3]];
+
+/** Charts one above the other (a chart and its difference view). */
+export function chartColumn(charts: Spec[]): Spec {
+  return { vconcat: charts.map(withoutConfig), config: baseConfig };
 }
 
 /** Charts in rows of `columns`, for small multiples of related figures. */
@@ -105,11 +119,15 @@ export interface HeatmapOptions {
   maxWidth?: number;
   /** Names for row keys (e.g. labels), else the numbers are shown. */
   rowNames?: string[];
+  subtitle?: string;
+  /** Inputs in the order of the command line: the order of the panels. */
+  order?: string[];
 }
 
 /** A grid of cells, one panel per input side by side. */
 export function heatmap(cells: HeatmapCell[], options: HeatmapOptions): Spec {
-  const { title, rowTitle, columnTitle, valueTitle, mid, domain, rowNames } = options;
+  const { rowTitle, columnTitle, valueTitle, mid, domain, rowNames, order } = options;
+  const title = options.subtitle ? { text: options.title, subtitle: options.subtitle } : options.title;
   const inputs = traceCount(cells);
   const columns = new Set(cells.map((c) => c.column)).size;
   const rows = new Set(cells.map((c) => c.row)).size;
@@ -153,7 +171,7 @@ export function heatmap(cells: HeatmapCell[], options: HeatmapOptions): Spec {
   return {
     title,
     data: { values },
-    facet: { column: { field: 't', type: 'nominal', title: null, header: { labelFontWeight: 'bold' } } },
+    facet: { column: { field: 't', type: 'nominal', title: null, header: { labelFontWeight: 'bold' }, ...(order ? { sort: order } : {}) } },
     spec,
     resolve: { scale: { x: 'independent', y: 'independent' } },
     config: baseConfig,

@@ -18,6 +18,8 @@ export interface ReportTable {
    * text (tokens) with its byte runs as hex in a span.bytes.
    */
   rows: Array<Array<string | number | DisplayText | undefined>>;
+  /** Rows shown open; the rest go behind a disclosure. */
+  shownRows?: number;
 }
 
 export interface ReportSection {
@@ -29,6 +31,8 @@ export interface ReportSection {
   /** Canvas draws big heatmaps faster; SVG (the default) prints sharper. */
   renderer?: 'svg' | 'canvas';
   table?: ReportTable;
+  /** Markup made by this program (every user text in it escaped), shown after the chart: interactive views. */
+  html?: string;
   /** Warnings and omissions, shown highlighted. */
   notes?: string[];
 }
@@ -40,6 +44,9 @@ export interface ReportPage {
   facts?: Array<[string, string]>;
   notes?: string[];
   sections: ReportSection[];
+  /** Extra inline styles and scripts that sections' `html` needs (no eval; run after the charts are set up). */
+  styles?: string[];
+  scripts?: string[];
 }
 
 export function renderHtmlReport(page: ReportPage): string {
@@ -58,7 +65,7 @@ export function renderHtmlReport(page: ReportPage): string {
     return `<section id="section-${i}">
 <h2>${escapeHtml(section.title)}</h2>
 <div class="explanation">${explanation}</div>
-${notesHtml(section.notes)}${chart}
+${notesHtml(section.notes)}${chart}${section.html ? `\n${section.html}` : ''}
 ${section.table ? tableHtml(section.table) : ''}
 </section>`;
   });
@@ -73,7 +80,7 @@ ${section.table ? tableHtml(section.table) : ''}
 <meta http-equiv="Content-Security-Policy" content="${contentSecurityPolicy}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(page.title)}</title>
-<style>${stylesheet}</style>
+<style>${stylesheet}${(page.styles ?? []).join('\n')}</style>
 </head>
 <body>
 <header>
@@ -89,9 +96,15 @@ ${sections.join('\n')}
 <script type="application/json" id="moe-inspect-charts">${scriptJson(charts)}</script>
 ${vegaLibraries()}
 <script>${embedScript}</script>
+${(page.scripts ?? []).map((script) => `<script>${script}</script>`).join('\n')}
 </body>
 </html>
 `;
+}
+
+/** Display text (a token) as HTML: its strings escaped, its byte runs in a span.bytes. */
+export function displayHtml(text: DisplayText): string {
+  return text.map((piece) => (typeof piece === 'string' ? escapeHtml(piece) : bytesHtml(piece.bytes))).join('');
 }
 
 /** Escapes text for HTML element content and quoted attribute values. */
@@ -122,7 +135,11 @@ function notesHtml(notes: string[] | undefined): string {
   return `<ul class="notes">${notes.map((note) => `<li>${escapeHtml(note)}</li>`).join('')}</ul>\n`;
 }
 
-function tableHtml({ columns, rows }: ReportTable): string {
+function tableHtml({ columns, rows, shownRows }: ReportTable): string {
+  if (shownRows !== undefined && rows.length > shownRows) {
+    const rest = rows.length - shownRows;
+    return `${tableHtml({ columns, rows: rows.slice(0, shownRows) })}\n<details class="more-rows"><summary>${rest} more row${rest > 1 ? 's' : ''}</summary>${tableHtml({ columns, rows: rows.slice(shownRows) })}</details>`;
+  }
   const head = columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('');
   const body = rows
     .map((row) => `<tr>${row.map(cellHtml).join('')}</tr>`)
@@ -132,7 +149,7 @@ function tableHtml({ columns, rows }: ReportTable): string {
 
 function cellHtml(cell: string | number | DisplayText | undefined): string {
   if (typeof cell === 'number') return `<td class="num">${escapeHtml(formatNumber(cell))}</td>`;
-  if (Array.isArray(cell)) return `<td>${cell.map((piece) => (typeof piece === 'string' ? escapeHtml(piece) : bytesHtml(piece.bytes))).join('')}</td>`;
+  if (Array.isArray(cell)) return `<td>${displayHtml(cell)}</td>`;
   return `<td>${escapeHtml(cell ?? '')}</td>`;
 }
 

@@ -2,12 +2,17 @@ import type { InputAnalysis } from '../analysis/analyse.js';
 import { layerSummaryColumns, type LayerSummary } from '../analysis/layer-summary.js';
 import { randomRoutingSpread } from '../analysis/distinct-per-token.js';
 import { resamplingDefaults } from '../analysis/resampling.js';
-import { chartGrid, heatmap, perLayerChart, rendererFor, type HeatmapCell, type PerLayerPoint } from '../page/charts.js';
+import { chartGrid, rendererFor, type HeatmapCell, type PerLayerPoint } from '../page/charts.js';
+import { comparedHeatmap, comparedLineChart, loadDifferenceSections } from './comparison.js';
 import { formatNumber, type ReportPage, type ReportSection } from '../page/html.js';
-import { showToken, type DisplayText } from '../page/token-display.js';
+import { showToken } from '../page/token-display.js';
 import { noun, plural } from '../plural.js';
+import { overlayScript, overlayStyles } from '../page/token-overlay.js';
+import { expertTokenSections } from './expert-tokens.js';
 import { offloadingSections } from './offloading-report.js';
+import { plantedSections } from './planted.js';
 import { smallSampleNotes } from './small-sample-notes.js';
+import { tokenOverlaySections } from './token-overlay.js';
 import { unbiasedSections } from './unbiased-section.js';
 
 /**
@@ -22,6 +27,7 @@ export function buildReportPage(analyses: InputAnalysis[], summaryRows: LayerSum
   const K = traces[0]?.k;
   const sections: ReportSection[] = [
     loadSection(analyses),
+    ...loadDifferenceSections(analyses),
     imbalanceSection(analyses, E),
     balancednessSection(analyses),
     ...unbiasedSections(traces),
@@ -29,7 +35,9 @@ export function buildReportPage(analyses: InputAnalysis[], summaryRows: LayerSum
     ...spreadSections(traces),
     ...groupsSection(traces),
     ...overlapSection(traces),
+    ...plantedSections(traces),
     ...tokenSpecializationSections(traces),
+    ...tokenOverlaySections(traces),
     ...coactivationSections(traces),
     ...domainSections(traces),
     ...offloadingSections(traces),
@@ -45,6 +53,7 @@ export function buildReportPage(analyses: InputAnalysis[], summaryRows: LayerSum
     facts,
     notes: [...new Set(notes)],
     sections,
+    ...(sections.some((s) => s.html) ? { styles: [overlayStyles], scripts: [overlayScript] } : {}),
   };
 }
 
@@ -75,7 +84,7 @@ function loadSection(analyses: InputAnalysis[]): ReportSection {
       "Each cell is one expert's load at one layer (tokens routed to it) divided by the layer's mean load, so 1 (white) is exactly its fair share. " +
       'Orange cells are hot experts: in expert-parallel serving the GPU holding them works longest and every other GPU waits. Blue cells are under-used; 0 is a dead expert that holds memory and does nothing. ' +
       'A well-balanced model is pale everywhere; a vertical orange stripe is an expert that is hot at every depth. Colours stop at 3x the mean; the tooltip has the exact numbers.',
-    spec: heatmap(cells, { title: 'load / mean load', rowTitle: 'layer', columnTitle: 'expert', valueTitle: 'load / mean', mid: 1, domain: [0, 3] }),
+    spec: comparedHeatmap(cells, { title: 'load / mean load', rowTitle: 'layer', columnTitle: 'expert', valueTitle: 'load / mean', mid: 1, domain: [0, 3] }),
     renderer: rendererFor(cells.length),
     notes: smallSampleNotes(analyses, 'load'),
   };
@@ -93,12 +102,12 @@ function imbalanceSection(analyses: InputAnalysis[], E: number): ReportSection {
       'CV = standard deviation / mean of the loads: 0 is perfect. Gini: 0 is perfect, near 1 means a few experts take almost everything. Normalised entropy of the load shares: 1 is perfect, lower is more concentrated.' +
       `\n\nDead experts got no token at all (0 is good). Hot share is the share of all load carried by the ${hot === 1 ? 'busiest expert' : `${hot} busiest experts`} (ceil(E/10)); an even layer gives ${formatNumber(hot / E)}.`,
     spec: chartGrid([
-      perLayerChart(points('maxvio'), { title: 'MaxVio (0 = balanced)', yTitle: 'MaxVio', rule: { value: 0, label: 'balanced' }, ...small }),
-      perLayerChart(points('cv'), { title: 'coefficient of variation (0 = balanced)', yTitle: 'CV', rule: { value: 0, label: 'balanced' }, ...small }),
-      perLayerChart(points('gini'), { title: 'Gini (0 = balanced)', yTitle: 'Gini', rule: { value: 0, label: 'balanced' }, ...small }),
-      perLayerChart(points('entropy'), { title: 'normalised entropy (1 = balanced)', yTitle: 'entropy', rule: { value: 1, label: 'balanced' }, ...small }),
-      perLayerChart(points('dead'), { title: 'dead experts (0 = good)', yTitle: 'experts with no load', integer: true, ...small }),
-      perLayerChart(points('hot_share'), { title: `load share of the ${hot === 1 ? 'busiest expert' : `${hot} busiest experts`}`, yTitle: 'hot share', rule: { value: hot / E, label: 'even share' }, ...small }),
+      comparedLineChart(points('maxvio'), { title: 'MaxVio (0 = balanced)', yTitle: 'MaxVio', rule: { value: 0, label: 'balanced' }, ...small }),
+      comparedLineChart(points('cv'), { title: 'coefficient of variation (0 = balanced)', yTitle: 'CV', rule: { value: 0, label: 'balanced' }, ...small }),
+      comparedLineChart(points('gini'), { title: 'Gini (0 = balanced)', yTitle: 'Gini', rule: { value: 0, label: 'balanced' }, ...small }),
+      comparedLineChart(points('entropy'), { title: 'normalised entropy (1 = balanced)', yTitle: 'entropy', rule: { value: 1, label: 'balanced' }, ...small }),
+      comparedLineChart(points('dead'), { title: 'dead experts (0 = good)', yTitle: 'experts with no load', integer: true, ...small }),
+      comparedLineChart(points('hot_share'), { title: `load share of the ${hot === 1 ? 'busiest expert' : `${hot} busiest experts`}`, yTitle: 'hot share', rule: { value: hot / E, label: 'even share' }, ...small }),
     ]),
     notes: smallSampleNotes(analyses, 'load'),
   };
@@ -113,7 +122,7 @@ function balancednessSection(analyses: InputAnalysis[]): ReportSection {
       'Mean GPU load / busiest GPU load, the figure SGLang and vLLM log: 1 means every GPU does the same work; 0.5 means the busiest GPU does twice the average, so the others idle half the time. ' +
       `Placement: ${placementText(analyses[0])}.` +
       (eplb ? ' EPLB planned on the same traffic it is measured on here, so this is its best case; a replica carries its expert\'s load divided by the replica count.' : ' Add --replicas R to see what DeepSeek\'s EPLB placement would reach with R - E redundant experts.'),
-    spec: perLayerChart(points, { title: 'balancedness (1 = every GPU equally busy)', yTitle: 'mean / max GPU load', rule: { value: 1, label: 'perfect' }, width: 960 }),
+    spec: comparedLineChart(points, { title: 'balancedness (1 = every GPU equally busy)', yTitle: 'mean / max GPU load', rule: { value: 1, label: 'perfect' }, width: 960 }),
     notes: smallSampleNotes(analyses, 'load'),
   };
 }
@@ -130,8 +139,8 @@ function balanceLossSection(traces: InputAnalysis[]): ReportSection[] {
         `Device-level: the same over groups of E/D contiguous experts (D = ${traces[0].cluster.gpus}). Both are 1 for perfectly balanced softmax routing and grow as tokens and probability mass gather on few experts. ` +
         'With sigmoid scores (DeepSeek-V3) the scores do not sum to 1, so compare layers of one model, not models.',
       spec: chartGrid([
-        perLayerChart(point('expert_balance_loss'), { title: 'expert-level balance loss (1 = balanced)', yTitle: 'L_ExpBal', rule: { value: 1, label: 'balanced softmax' } }),
-        perLayerChart(point('device_balance_loss'), { title: 'device-level balance loss (1 = balanced)', yTitle: 'L_DevBal', rule: { value: 1, label: 'balanced softmax' } }),
+        comparedLineChart(point('expert_balance_loss'), { title: 'expert-level balance loss (1 = balanced)', yTitle: 'L_ExpBal', rule: { value: 1, label: 'balanced softmax' } }),
+        comparedLineChart(point('device_balance_loss'), { title: 'device-level balance loss (1 = balanced)', yTitle: 'L_DevBal', rule: { value: 1, label: 'balanced softmax' } }),
       ]),
       notes: smallSampleNotes(traces, 'load'),
     },
@@ -149,14 +158,14 @@ function spreadSections(traces: InputAnalysis[]): ReportSection[] {
   const mean = (level: 'gpus' | 'nodes') =>
     traces.flatMap((a) => a.figures.devices!.map((d, l) => ({ trace: a.name, layer: a.layers[l], value: d[level].mean })));
   const charts = [
-    perLayerChart(mean('gpus'), {
+    comparedLineChart(mean('gpus'), {
       title: 'GPUs per token (mean)',
       yTitle: 'distinct GPUs',
       rule: contiguous ? { value: randomRoutingSpread(E, E / gpus, K), label: 'uniformly random routing' } : undefined,
     }),
   ];
   if (nodes > 1) {
-    charts.push(perLayerChart(mean('nodes'), { title: 'nodes per token (mean)', yTitle: 'distinct nodes', rule: contiguous ? { value: randomRoutingSpread(E, E / nodes, K), label: 'uniformly random routing' } : undefined }));
+    charts.push(comparedLineChart(mean('nodes'), { title: 'nodes per token (mean)', yTitle: 'distinct nodes', rule: contiguous ? { value: randomRoutingSpread(E, E / nodes, K), label: 'uniformly random routing' } : undefined }));
   }
   const cells: HeatmapCell[] = traces.flatMap((a) =>
     a.figures.devices!.flatMap((d, l) => {
@@ -178,7 +187,7 @@ function spreadSections(traces: InputAnalysis[]): ReportSection[] {
     {
       title: 'GPUs per token: distribution',
       explanation: 'Share of tokens touching exactly n GPUs, per layer. Mass on the left is cheap routing; mass at the right edge means most tokens fan out to as many GPUs as they have experts.',
-      spec: heatmap(cells, { title: 'share of tokens', rowTitle: 'layer', columnTitle: 'GPUs touched', valueTitle: 'share of tokens', maxWidth: 360 }),
+      spec: comparedHeatmap(cells, { title: 'share of tokens', rowTitle: 'layer', columnTitle: 'GPUs touched', valueTitle: 'share of tokens', maxWidth: 360 }),
     },
   ];
 }
@@ -204,7 +213,7 @@ function groupsSection(traces: InputAnalysis[]): ReportSection[] {
         (limit.topkGroup !== undefined
           ? `The model allows at most ${plural(limit.topkGroup, 'group')} per token (the dashed line)${limit.enforced ? ' and its router enforces it, so no token may ever exceed it (the tooltip counts tokens over the limit)' : ''}. Group-limited routing keeps a token on few nodes when each node holds whole groups.`
           : "The model's router limits no token to a number of groups (it is greedy); the groups are the model's n_group, or else the ones given with --groups."),
-      spec: perLayerChart(points, {
+      spec: comparedLineChart(points, {
         title: 'groups per token (mean)',
         yTitle: 'distinct groups',
         rule: limit.topkGroup !== undefined ? { value: limit.topkGroup, label: 'topk_group limit' } : { value: randomRoutingSpread(E, E / limit.nGroup, withGroups[0].k!), label: 'uniformly random routing' },
@@ -230,7 +239,7 @@ function overlapSection(traces: InputAnalysis[]): ReportSection[] {
         'For every token id that occurs at least twice, the share of experts two of its occurrences have in common (|S_a ∩ S_b| / K), averaged over all pairs; special tokens such as BOS are left out. ' +
         `Uniformly random routing gives K/E = ${formatNumber(k! / experts)} (dashed line); 1 means a token always goes to the same experts whatever its context. ` +
         'High values mean the router keys on the token itself (typical of early layers); lower values deeper in the model mean routing follows context. Kappa in the tooltip rescales it so that 0 is chance.',
-      spec: perLayerChart(points, { title: 'same-token overlap', yTitle: 'overlap', rule: { value: k! / experts, label: 'chance K/E' }, yDomain: [0, 1], width: 960 }),
+      spec: comparedLineChart(points, { title: 'same-token overlap', yTitle: 'overlap', rule: { value: k! / experts, label: 'chance K/E' }, yDomain: [0, 1], width: 960 }),
       notes: smallSampleNotes(traces, 'same_token_overlap'),
     },
   ];
@@ -249,34 +258,17 @@ function tokenSpecializationSections(traces: InputAnalysis[]): ReportSection[] {
         'For token ids seen at least 10 times, the share of their occurrences routed to the expert each id uses most (OLMoE\'s measure). ' +
         `1 means every token id has an expert that takes all its occurrences; a random expert would take K/E = ${formatNumber(k! / experts)} (dashed line), and random routing still scores somewhat above that because the busiest of E counts is picked. ` +
         'The tables below list the most specialized tokens and, per expert, the tokens it receives most.',
-      spec: perLayerChart(points, { title: "share of a token's occurrences at its top expert", yTitle: 'top-expert share', rule: { value: k! / experts, label: 'K/E' }, yDomain: [0, 1], width: 960 }),
+      spec: comparedLineChart(points, { title: "share of a token's occurrences at its top expert", yTitle: 'top-expert share', rule: { value: k! / experts, label: 'K/E' }, yDomain: [0, 1], width: 960 }),
       notes: smallSampleNotes(traces, 'token_specialization'),
       table: {
-        columns: ['input', 'layer', 'token', 'id', 'occurrences', 'top expert', 'routed there', 'share'],
+        columns: [...(traces.length > 1 ? ['input'] : []), 'layer', 'token', 'id', 'occurrences', 'top expert', 'routed there', 'share'],
         rows: traces.flatMap((a) =>
-          a.figures.tokenTables!.details.flatMap((d) => (d.mostSpecialized ?? []).map((s) => [a.name, d.layer, showToken(s.token), s.id, s.occurrences, s.expert, s.count, s.share])),
+          a.figures.tokenTables!.details.flatMap((d) => (d.mostSpecialized ?? []).map((s) => [...(traces.length > 1 ? [a.name] : []), d.layer, showToken(s.token), s.id, s.occurrences, s.expert, s.count, s.share])),
         ),
       },
     },
   ];
-  for (const layer of detailLayers(traces)) {
-    const rows = traces.flatMap((a) => {
-      const detail = a.figures.tokenTables!.details.find((d) => d.layer === layer);
-      return (detail?.topTokens ?? []).map((tokens, expert) => [
-        a.name,
-        expert,
-        tokens.flatMap((t, i): DisplayText => [...(i > 0 ? [',  '] : []), ...showToken(t.token), ` ×${t.count} (${Math.round(100 * t.share)}%, lift ${formatNumber(t.lift)})`]),
-      ]);
-    });
-    if (rows.length === 0) continue;
-    sections.push({
-      title: `Tokens each expert receives most, layer ${layer}`,
-      explanation:
-        'Per expert, the tokens (seen at least 10 times) routed to it most often: how many times, what share of all the token\'s occurrences that is, and the lift, the token\'s share of this expert\'s load divided by its share of all tokens. ' +
-        'Lift 1 means the expert gets the token no more than its frequency predicts; lift well above 1 (and a share near 100%) marks a token the expert specializes in. Spaces show as ␣, and bytes that are only part of a character (byte-level tokens split them) as hex in a box.',
-      table: { columns: ['input', 'expert', 'tokens (count, share of the token, lift)'], rows },
-    });
-  }
+  sections.push(...expertTokenSections(traces));
   return sections;
 }
 
@@ -296,7 +288,7 @@ function coactivationSections(traces: InputAnalysis[]): ReportSection[] {
         explanation:
           "Row expert i, column expert j: the lift of choosing j given i, C[i][j] / (load_j / T), where C[i][j] is the share of i's tokens that also go to j (OLMoE's co-activation, in the tooltip). " +
           '1 (white) means i and j are chosen independently. Orange pairs fire together more than chance: experts that behave as a team, which placement can keep on one GPU. Blue pairs avoid each other. Colours stop at 3.',
-        spec: heatmap(cells, { title: `co-activation lift, layer ${layer}`, rowTitle: 'expert i', columnTitle: 'expert j', valueTitle: 'lift', mid: 1, domain: [0, 3] }),
+        spec: comparedHeatmap(cells, { title: `co-activation lift, layer ${layer}`, rowTitle: 'expert i', columnTitle: 'expert j', valueTitle: 'lift', mid: 1, domain: [0, 3] }),
         renderer: rendererFor(cells.length),
         notes: smallSampleNotes(traces, 'load'),
       },
@@ -307,16 +299,16 @@ function coactivationSections(traces: InputAnalysis[]): ReportSection[] {
 function domainSections(traces: InputAnalysis[]): ReportSection[] {
   const labelled = traces.filter((a) => a.figures.domain);
   if (labelled.length === 0) return [];
-  // Each input's real mutual information, and beside it the mean over shuffles of its labels among its prompts.
+  // Each input's real mutual information, compared across inputs; beside it, not compared, the mean over
+  // shuffles of that input's labels among its prompts.
   const points = labelled.flatMap((a) =>
-    a.figures.domain!.perLayer.flatMap((d, l) =>
-      d
-        ? [
-            { trace: a.name, layer: a.layers[l], value: d.mutualInformation, details: { 'label entropy (bits)': d.labelEntropy } },
-            { trace: `${a.name}, labels shuffled`, layer: a.layers[l], value: a.figures.domain!.shuffledMutualInformation[l] },
-          ]
-        : [],
-    ),
+    a.figures.domain!.perLayer.flatMap((d, l) => (d ? [{ trace: a.name, layer: a.layers[l], value: d.mutualInformation, details: { 'label entropy (bits)': d.labelEntropy } }] : [])),
+  );
+  const shuffled = new Map(
+    labelled.map((a) => [
+      a.name,
+      a.figures.domain!.perLayer.flatMap((d, l) => (d ? [{ trace: `${a.name}, labels shuffled`, layer: a.layers[l], value: a.figures.domain!.shuffledMutualInformation[l] }] : [])),
+    ]),
   );
   const sections: ReportSection[] = [
     {
@@ -326,7 +318,7 @@ function domainSections(traces: InputAnalysis[]): ReportSection[] {
         "0 means the experts ignore the domain; the most it can be is the labels' entropy (tooltip), reached only if every label had experts of its own. " +
         'Rising values with depth are the usual sign of experts specializing in domains rather than in surface tokens. ' +
         `The line "labels shuffled" is the mean over ${resamplingDefaults.shuffles} shuffles of the labels among the labelled prompts (seeded by --seed): what a sample of this size shows when labels and experts are unrelated. Only the distance above it is evidence of specialization.`,
-      spec: perLayerChart(points, { title: 'mutual information between label and expert', yTitle: 'bits', width: 960 }),
+      spec: comparedLineChart(points, { title: 'mutual information between label and expert', yTitle: 'bits', width: 960 }, shuffled),
       notes: smallSampleNotes(labelled, 'domain_specialization'),
     },
   ];
@@ -345,7 +337,7 @@ function domainSections(traces: InputAnalysis[]): ReportSection[] {
       explanation:
         "Each cell: the share of the expert's load that comes from the label, divided by that label's share of all labelled tokens. " +
         '1 (white) means the expert takes the label in proportion; orange means the expert prefers the label, blue that it avoids it. Colours stop at 3.',
-      spec: heatmap(cells, { title: `label lift per expert, layer ${layer}`, rowTitle: 'label', columnTitle: 'expert', valueTitle: 'lift', mid: 1, domain: [0, 3], rowNames: labelled[0].figures.domain!.labels }),
+      spec: comparedHeatmap(cells, { title: `label lift per expert, layer ${layer}`, rowTitle: 'label', columnTitle: 'expert', valueTitle: 'lift', mid: 1, domain: [0, 3], rowNames: labelled[0].figures.domain!.labels }),
       renderer: rendererFor(cells.length),
     });
   }

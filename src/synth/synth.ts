@@ -22,6 +22,7 @@ import { trainByteLevelBpe } from './bpe-trainer.js';
 import { trainMetaspaceBpe } from './metaspace-bpe-trainer.js';
 import { findPreset, type Preset } from './presets.js';
 import { tensorStream, unitVector } from '../random.js';
+import { plantedClass, type PlantedClass } from '../analysis/token-classes.js';
 
 export interface SynthOptions {
   preset: string;
@@ -54,7 +55,7 @@ export interface PlantedSpecialization {
   fromLayer: number;
   experts: Record<TokenClass, number[]>;
 }
-type TokenClass = 'digit' | 'punct';
+type TokenClass = PlantedClass;
 
 export interface SynthResult {
   dir: string;
@@ -358,9 +359,8 @@ function classifyTokens(tokenizer: { model: { vocab: Record<string, number> } })
   const classes = new Map<number, TokenClass>();
   for (const [token, id] of Object.entries(tokenizer.model.vocab)) {
     // A leading space is "Ġ" in byte-level vocabularies and "▁" in SentencePiece ones.
-    const text = token.replace(/^[Ġ▁]/, '');
-    if (/^[0-9]+$/.test(text)) classes.set(id, 'digit');
-    else if (/^[!-/:-@[-`{-~]+$/.test(text)) classes.set(id, 'punct');
+    const cls = plantedClass(token.replace(/^[Ġ▁]/, ' '));
+    if (cls) classes.set(id, cls);
   }
   return classes;
 }

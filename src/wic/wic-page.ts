@@ -8,8 +8,11 @@ import { perLayerChart, roundForChart, type Spec } from '../page/charts.js';
 import type { ReportPage, ReportTable } from '../page/html.js';
 import { resamplingDefaults } from '../analysis/resampling.js';
 import { smallSample } from '../analysis/small-sample.js';
+import type { TokenOverlay } from '../analysis/token-overlay.js';
+import { overlayScript, overlayStyles } from '../page/token-overlay.js';
 import { tokenDisplay, type DisplayText } from '../page/token-display.js';
 import type { WicPair } from './wic-data.js';
+import { wicOverlaySection } from './wic-overlay.js';
 import type { WicAnalysis, WicLayerJson } from './wic-result.js';
 import { noun, plural } from '../plural.js';
 
@@ -19,6 +22,8 @@ export interface WicPageInputs {
   model: string;
   trace: string;
   pairs: WicPair[];
+  /** The pairs' sentences with their routing, for the token overlay; none, no overlay. */
+  overlay?: TokenOverlay;
 }
 
 /** Pairs listed on the page besides the skipped ones; wic.json lists them all. */
@@ -133,7 +138,9 @@ export function buildWicPage({ wic, skipped, wordTokenBytes }: WicAnalysis, inpu
         table: pairTable({ wic, skipped, wordTokenBytes }, inputs.pairs),
         notes: wic.pairs.length > listedPairs ? [`Showing the first ${listedPairs} of ${wic.pairs.length} pairs and every skipped pair; wic.json lists them all.`] : undefined,
       },
+      ...(inputs.overlay ? [wicOverlaySection(inputs.overlay, wic.pairs.length)] : []),
     ],
+    ...(inputs.overlay ? { styles: [overlayStyles], scripts: [overlayScript] } : {}),
   };
 }
 

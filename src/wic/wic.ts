@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { TokenOverlay } from '../analysis/token-overlay.js';
 import { wicOverlap, type WicPairRouting } from '../analysis/wic-overlap.js';
 import { fileError, InputError } from '../errors.js';
 import { writeFileAtomically } from '../files.js';
@@ -17,6 +18,7 @@ import { openTrace, type Trace } from '../trace.js';
 import { locateWordBytes, overlappingTokens, spansFromLengths, type Located } from './locate.js';
 import { findSuspectPairs, suspectPairsWarning } from './suspect-pairs.js';
 import { readWicData, type WicPair } from './wic-data.js';
+import { wicOverlay } from './wic-overlay.js';
 import { buildWicPage } from './wic-page.js';
 import { wordTokens, type SkippedPair, type WicAnalysis, type WicJson, type WicPairJson, type WicResult, type WordToken } from './wic-result.js';
 
@@ -83,13 +85,15 @@ export async function runWic(options: WicOptions): Promise<WicResult> {
 
   const trace = openTrace(files.trace);
   let analysis: WicAnalysis;
+  let overlay: TokenOverlay;
   try {
     analysis = analyseWic(trace, pairs, { wordToken, skipBadPairs, data, seed });
+    overlay = wicOverlay(trace, analysis.wic.pairs);
   } finally {
     trace.close();
   }
   writeFileAtomically(files.json, wicJsonText(analysis.wic));
-  const page = buildWicPage(analysis, { data, gold, model, trace: files.trace, pairs });
+  const page = buildWicPage(analysis, { data, gold, model, trace: files.trace, pairs, overlay });
   writeFileAtomically(files.report, renderHtmlReport(page));
   return { ...analysis, files };
 }

@@ -1,12 +1,15 @@
 /**
  * `npm run bench`: every speed and memory target of the project, each printed as a table.
  * Set MOE_INSPECT_BENCH_DIR to keep the (large) synthetic checkpoints between runs; default: a temp folder.
- * `npm run bench -- deepseek-v3` runs only that preset's routing benchmark; `npm run bench -- serving` only the
- * serving what-ifs of `balance`; `npm run bench -- cache` only the expert cache simulation.
+ * `npm run bench -- deepseek-v3` runs only that preset's routing benchmark (the bf16 preset's is followed by the
+ * host pipeline alone, bench/load-bench.ts); `npm run bench -- serving` only the serving what-ifs of `balance`;
+ * `npm run bench -- cache` only the expert cache simulation.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { formatBytes } from '../src/info/info-table.js';
 import { cacheBench, formatCacheTable } from './cache-sim.js';
@@ -54,6 +57,15 @@ for (const scenario of routeScenarios.filter((s) => !only || s.preset === only))
         `${torch.processSeconds.toFixed(1)} s whole process (forward ${torch.forwardSeconds.toFixed(1)} s), peak RSS ${formatBytes(torch.peakRssBytes)}; ` +
         `route at ${last.batchTokens} tokens/chunk: ${last.processSeconds.toFixed(1)} s whole process, ` +
         `${(torch.processSeconds / last.processSeconds).toFixed(2)}x faster; same experts at ${(100 * torch.routingAgreement).toFixed(2)}% of token-layers\n`,
+    );
+  }
+  if (scenario.dtype === 'bf16') {
+    log('host pipeline alone (bench/load-bench.ts) ...');
+    const load = JSON.parse(execFileSync(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'load-bench.js'), model], { encoding: 'utf8' }).trim());
+    const rate = (seconds: number) => `${seconds.toFixed(2)} s (${(load.values / seconds / 1e9).toFixed(2)} Gvalues/s)`;
+    process.stdout.write(
+      `host pipeline alone (bench/load-bench.ts: the same layers loaded with no layer run between, page cache warm): ${(load.values / 1e9).toFixed(2)} G values, ` +
+        `into fresh buffers ${rate(load.freshBuffersSeconds)}, into the same buffers again ${rate(load.reusedBuffersSeconds)}\n`,
     );
   }
   if (!process.env.MOE_INSPECT_BENCH_DIR) fs.rmSync(model, { recursive: true, force: true });

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { dtypeBytes, toFloat32, type DType } from '../loaders/dtypes.js';
 import { readFully } from '../loaders/safetensors.js';
+import { Bf16Widener } from './bf16-widener.js';
 
 /** Where a tensor's bytes are: enough to read it from any thread. */
 export interface StoredTensor {
@@ -35,22 +36,49 @@ export function jobValues(job: ConversionJob): number {
   return job.tensor.byteLength / dtypeBytes[job.tensor.dtype];
 }
 
+/** bf16 jobs are converted this many values at a time (Bf16Widener's piece). */
+export const bf16PieceValues = Bf16Widener.pieceValues;
+
+/** Jobs on the bf16 path: converted in pieces, which another thread can take a share of (runtime/staging-ring.ts). */
+export function isBf16(job: ConversionJob): boolean {
+  return job.tensor.dtype === 'BF16' && !job.scales;
+}
+
+/**
+ * Puts values [start, start + values.length) of a job in their places in the target: the piece may start and
+ * end inside rows, so it is copied row segment by row segment, each row at the job's stride.
+ */
+export function placeValues(job: ConversionJob, start: number, values: Float32Array, target: Float32Array): void {
+  const rows = job.tensor.shape.length === 2 ? job.tensor.shape[0] : 1;
+  const columns = jobValues(job) / rows;
+  const end = start + values.length;
+  for (let v = start; v < end; ) {
+    const row = Math.floor(v / columns);
+    const column = v - row * columns;
+    const length = Math.min(columns - column, end - v);
+    target.set(values.subarray(v - start, v - start + length), job.offset + row * job.rowStride + column);
+    v += length;
+  }
+}
+
 /** Runs jobs with its own descriptors and scratch, so each thread has one. */
 export class JobRunner {
   private readonly descriptors = new Map<string, number>();
   private bytes = new Uint8Array(0);
   private scaleValues = new Float32Array(0);
+  private widener: Bf16Widener | undefined;
 
-  run(job: ConversionJob, target: Float32Array): void {
+  /** Converts `job` into `target`; bf16 jobs run in pieces, with `afterPiece` called between them. */
+  run(job: ConversionJob, target: Float32Array, afterPiece?: () => void): void {
     const { tensor, offset, rowStride } = job;
     const n = jobValues(job);
     const rows = tensor.shape.length === 2 ? tensor.shape[0] : 1;
     const columns = n / rows;
-    const bytes = this.read(tensor, 'bytes');
-    if (tensor.dtype === 'BF16' && columns % 2 === 0 && offset % 2 === 0 && rowStride % 2 === 0) {
-      bf16Rows(bytes, rows, columns, target, offset, rowStride);
+    if (isBf16(job)) {
+      this.bf16Pieces(job, target, afterPiece);
       return;
     }
+    const bytes = this.read(tensor, 'bytes');
     if (rowStride === columns && !job.scales) {
       toFloat32(tensor.dtype, bytes, target.subarray(offset, offset + n));
       return;
@@ -89,37 +117,45 @@ export class JobRunner {
     }
   }
 
+  /**
+   * Values [start, start + count) of a bf16 job, widened: a view of the widener's memory, overwritten by the next
+   * call. `count` is at most bf16PieceValues.
+   */
+  bf16Piece(job: ConversionJob, start: number, count: number): Float32Array {
+    const widener = (this.widener ??= new Bf16Widener());
+    readFully(job.tensor.file, this.descriptor(job.tensor.file), widener.input.subarray(0, 2 * count), job.tensor.start + 2 * start);
+    return widener.widen(count);
+  }
+
+  /**
+   * The hot path (GBs of bf16 weights): the tensor is read a piece at a time into the widener's memory, widened
+   * there, and each piece's values are copied to their rows of the target. `afterPiece` runs between pieces.
+   */
+  private bf16Pieces(job: ConversionJob, target: Float32Array, afterPiece?: () => void): void {
+    const n = jobValues(job);
+    for (let start = 0; start < n; start += bf16PieceValues) {
+      const count = Math.min(bf16PieceValues, n - start);
+      placeValues(job, start, this.bf16Piece(job, start, count), target);
+      afterPiece?.();
+    }
+  }
+
   /** The tensor's bytes in this runner's scratch; the scales get a scratch of their own. */
   private read(tensor: StoredTensor, into: 'bytes' | 'scales'): Uint8Array {
-    let fd = this.descriptors.get(tensor.file);
-    if (fd === undefined) {
-      fd = fs.openSync(tensor.file, 'r');
-      this.descriptors.set(tensor.file, fd);
-    }
+    const fd = this.descriptor(tensor.file);
     const buffer = into === 'bytes' ? this.bytes : new Uint8Array(tensor.byteLength);
     const out = buffer.length >= tensor.byteLength ? buffer.subarray(0, tensor.byteLength) : new Uint8Array(tensor.byteLength);
     if (into === 'bytes' && out.buffer !== this.bytes.buffer) this.bytes = out;
     readFully(tensor.file, fd, out, tensor.start);
     return out;
   }
-}
 
-/**
- * The hot path (GBs of bf16 weights), rows to a stride without a call per row: a bf16 is the top half of a
- * float32, so each u32 holding two bf16 values yields two float32 bit patterns with one shift and one mask.
- * `bytes` is the runner's own scratch, so it is 4-aligned.
- */
-function bf16Rows(bytes: Uint8Array, rows: number, columns: number, target: Float32Array, offset: number, rowStride: number): void {
-  const src = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
-  const dst = new Uint32Array(target.buffer, target.byteOffset, target.length);
-  const pairs = columns >> 1;
-  for (let r = 0; r < rows; r++) {
-    const from = r * pairs;
-    const to = offset + r * rowStride;
-    for (let i = 0; i < pairs; i++) {
-      const v = src[from + i];
-      dst[to + 2 * i] = v << 16;
-      dst[to + 2 * i + 1] = v & 0xffff0000;
+  private descriptor(file: string): number {
+    let fd = this.descriptors.get(file);
+    if (fd === undefined) {
+      fd = fs.openSync(file, 'r');
+      this.descriptors.set(file, fd);
     }
+    return fd;
   }
 }

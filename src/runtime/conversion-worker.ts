@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { InputError } from '../errors.js';
 import { StagingRing, type RingMemory } from './staging-ring.js';
-import { bf16PieceValues, JobRunner, jobValues, type ConversionJob } from './weight-conversion.js';
+import { JobRunner, type ConversionJob } from './weight-conversion.js';
 
 export interface ConversionRequest {
   jobs: ConversionJob[];
@@ -41,10 +41,6 @@ parentPort!.on('message', ({ jobs, buffers, shared }: ConversionRequest) => {
 /** Claims shared jobs until none is left, converting each a piece at a time into the ring. */
 function stageClaims(jobs: ConversionJob[], ring: StagingRing): void {
   for (let j = ring.claim(); j < jobs.length; j = ring.claim()) {
-    const n = jobValues(jobs[j]);
-    for (let start = 0; start < n; start += bf16PieceValues) {
-      const count = Math.min(bf16PieceValues, n - start);
-      ring.put(j, start, count, (slot) => slot.set(runner.bf16Piece(jobs[j], start, count)));
-    }
+    runner.forEachBf16Piece(jobs[j], (start, values) => ring.put(j, start, values.length, (slot) => slot.set(values)));
   }
 }

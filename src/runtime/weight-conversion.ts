@@ -121,23 +121,28 @@ export class JobRunner {
    * Values [start, start + count) of a bf16 job, widened: a view of the widener's memory, overwritten by the next
    * call. `count` is at most bf16PieceValues.
    */
-  bf16Piece(job: ConversionJob, start: number, count: number): Float32Array {
+  private bf16Piece(job: ConversionJob, start: number, count: number): Float32Array {
     const widener = (this.widener ??= new Bf16Widener());
     readFully(job.tensor.file, this.descriptor(job.tensor.file), widener.input.subarray(0, 2 * count), job.tensor.start + 2 * start);
     return widener.widen(count);
   }
 
   /**
-   * The hot path (GBs of bf16 weights): the tensor is read a piece at a time into the widener's memory, widened
-   * there, and each piece's values are copied to their rows of the target. `afterPiece` runs between pieces.
+   * The pieces of a bf16 job, on the hot path (GBs of bf16 weights): the tensor is read a piece at a time into the
+   * widener's memory and widened there; `visit` gets each piece's first value index and its values (a view,
+   * overwritten by the next piece).
    */
-  private bf16Pieces(job: ConversionJob, target: Float32Array, afterPiece?: () => void): void {
+  forEachBf16Piece(job: ConversionJob, visit: (start: number, values: Float32Array) => void): void {
     const n = jobValues(job);
-    for (let start = 0; start < n; start += bf16PieceValues) {
-      const count = Math.min(bf16PieceValues, n - start);
-      placeValues(job, start, this.bf16Piece(job, start, count), target);
+    for (let start = 0; start < n; start += bf16PieceValues) visit(start, this.bf16Piece(job, start, Math.min(bf16PieceValues, n - start)));
+  }
+
+  /** A bf16 job into its rows of the target, a piece at a time; `afterPiece` runs between pieces. */
+  private bf16Pieces(job: ConversionJob, target: Float32Array, afterPiece?: () => void): void {
+    this.forEachBf16Piece(job, (start, values) => {
+      placeValues(job, start, values, target);
       afterPiece?.();
-    }
+    });
   }
 
   /** The tensor's bytes in this runner's scratch; the scales get a scratch of their own. */

@@ -18,8 +18,7 @@ export function buildProgram(): Command {
   const program = new Command('moe-inspect')
     .description('Record and analyse expert routing of Mixture-of-Experts checkpoints (DeepSeekMoE family).')
     .version(version)
-    .option('--debug', 'print stack traces for errors')
-    .showHelpAfterError('(add --help for usage)');
+    .option('--debug', 'print stack traces for errors');
   program.addCommand(demoCommand());
   program.addCommand(synthCommand());
   program.addCommand(infoCommand());
@@ -40,8 +39,13 @@ export async function main(argv: string[]): Promise<void> {
     throw error;
   });
   const program = buildProgram();
-  // addCommand does not pass settings down, so each command gets them here.
-  for (const command of [program, ...program.commands]) command.exitOverride().showHelpAfterError('(add --help for usage)');
+  // addCommand does not pass settings down, so each command gets them here. Usage errors read like every other
+  // error: one line, `moe-inspect: ...`, with the hint on the same line.
+  const output = {
+    outputError: (message: string, write: (text: string) => void) =>
+      write(`moe-inspect: ${message.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} (add --help for usage)\n`),
+  };
+  for (const command of [program, ...program.commands]) command.exitOverride().configureOutput(output);
   try {
     await program.parseAsync(argv);
   } catch (error) {

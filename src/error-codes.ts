@@ -187,6 +187,8 @@ export const errorCodes = {
   'token-out-of-range': 'token id … is outside the embedding table of … rows',
   // src/synth/bpe-trainer.ts
   'bpe-vocab-size': 'invalid vocabSize: … (expected an integer from …, BOS + EOS + 256 bytes, to …)',
+  // src/files.ts
+  'output-path': 'an output path is a folder where a file is written, or a file where a folder is, or cannot be written',
   // src/synth/presets.ts
   'usage-preset': 'invalid --preset: … (expected …)',
   // src/synth/synth.ts

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileError } from './errors.js';
 import { signalExitCodes, watchSignals } from './signals.js';
 
 /**
@@ -8,10 +9,48 @@ import { signalExitCodes, watchSignals } from './signals.js';
  * the temporaries of the same output that processes no longer running left behind (killed mid-write).
  */
 export function temporaryPathFor(finalPath: string): string {
+  checkOutputFiles(finalPath);
   const dir = path.dirname(path.resolve(finalPath));
-  fs.mkdirSync(dir, { recursive: true });
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw fileError(finalPath, 'output-path', `cannot create its folder (${(error as NodeJS.ErrnoException).code ?? String(error)})`, error);
+  }
   removeStaleTemporaries(finalPath);
   return path.join(dir, `.${path.basename(finalPath)}.${process.pid}.tmp`);
+}
+
+/**
+ * Refuses, before any work starts, each output file path that names an existing folder or lies below an existing
+ * file: otherwise the run would do all its work and fail at the final rename, or leave its other outputs written.
+ */
+export function checkOutputFiles(...files: Array<string | undefined>): void {
+  for (const file of files) if (file !== undefined) checkOutputFile(file);
+}
+
+function checkOutputFile(file: string): void {
+  checkParentsAreFolders(file);
+  if (isFolder(file)) throw fileError(file, 'output-path', 'is a folder; give the path of the file to write');
+}
+
+/** Refuses an output folder path that names an existing file or lies below one. */
+export function checkOutputFolder(folder: string): void {
+  checkParentsAreFolders(folder);
+  if (fs.existsSync(folder) && !isFolder(folder)) throw fileError(folder, 'output-path', 'is a file; give the path of a folder to write into');
+}
+
+function checkParentsAreFolders(target: string): void {
+  for (let dir = path.dirname(path.resolve(target)); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(dir)) {
+      if (!isFolder(dir)) throw fileError(target, 'output-path', `${dir} is a file, not a folder`);
+      return;
+    }
+    if (dir === path.dirname(dir)) return;
+  }
+}
+
+function isFolder(file: string): boolean {
+  return fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }
 
 /** Removes `.NAME.PID.tmp` beside `finalPath` for every PID that is no longer a running process; returns what it removed. */

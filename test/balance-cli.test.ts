@@ -58,8 +58,9 @@ describe('balance', () => {
 
   for (const [flags, message] of [
     [{ replicas: 200 }, /serving.*logical_count\.json: replicas 200 must be at least the number of experts 256/],
-    [{ replicas: 300 }, /replicas 300 must be a multiple of gpus 32/],
-    [{ nodes: 3 }, /gpus 32 must be a multiple of nodes 3/],
+    // Problems of the options alone do not name the load file: nothing in it is wrong.
+    [{ replicas: 300 }, /^replicas 300 must be a multiple of gpus 32/],
+    [{ nodes: 3 }, /^gpus 32 must be a multiple of nodes 3/],
     [{ groups: 7 }, /experts 256 must be a multiple of groups 7/],
   ] as const) {
     test(`rejects ${JSON.stringify(flags)} and writes nothing`, () => {
@@ -99,7 +100,7 @@ describe('moe-inspect balance (end to end)', () => {
     const dir = tempDir();
     const run = cli('balance', servingLoad, '--replicas', '300', '--gpus', '32', '--out', path.join(dir, 'plan.json'));
     assert.equal(run.status, 1);
-    assert.match(run.stderr, /^moe-inspect: .*replicas 300 must be a multiple of gpus 32[^\n]*\n$/);
+    assert.match(run.stderr, /^moe-inspect: replicas 300 must be a multiple of gpus 32[^\n]*\n$/);
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 });

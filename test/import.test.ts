@@ -212,6 +212,11 @@ describe('readMoeLayout', () => {
     assert.throws(() => readMoeLayout(model({ model_type: 'mixtral', num_hidden_layers: 2, num_experts_per_tok: 1 })), isInputError('config-field', /field "num_local_experts" must be a non-negative integer/));
     assert.throws(() => readMoeLayout(model({ model_type: 'deepseek_v2', num_hidden_layers: 2, num_experts_per_tok: 1 })), isInputError('config-field', /describes no MoE layer/));
     assert.throws(() => readMoeLayout(tempDir()), isInputError('config-missing', /no config\.json in the model folder/));
+    // The folder itself is wrong: say so, rather than that config.json is missing inside it.
+    const missing = path.join(tempDir(), 'no-such-model');
+    assert.throws(() => readMoeLayout(missing), isInputError('config-missing', /no-such-model: no such model folder$/));
+    const configFile = path.join(model({ model_type: 'mixtral', num_hidden_layers: 2, num_experts_per_tok: 1, num_local_experts: 4 }), 'config.json');
+    assert.throws(() => readMoeLayout(configFile), isInputError('config-missing', /config\.json: is a file, not a model folder/));
   });
 
   test('refuses moe_layer_freq 0 and decoder_sparse_step 0 with the error route gives, instead of clamping them to 1', () => {

@@ -74,21 +74,33 @@ function rebalanceLayers(weight: number[][], numReplicas: number, numGroups: num
  * because those sizes also describe the model and the cluster to the rest of the tool.
  */
 export function checkPlacementShape({ experts, replicas, groups, nodes, gpus }: PlacementShape): 'hierarchical' | 'global' {
-  for (const [name, value] of Object.entries({ experts, replicas, groups, nodes, gpus })) {
-    if (!Number.isSafeInteger(value) || value < 1) {
-      throw new InputError(`${name} must be a positive integer, found ${value}`, 'eplb-shape');
-    }
-  }
-  const require = (ok: boolean, problem: string) => {
-    if (!ok) throw new InputError(problem, 'eplb-shape');
-  };
-  require(replicas >= experts, `replicas ${replicas} must be at least the number of experts ${experts}`);
-  require(replicas % gpus === 0, `replicas ${replicas} must be a multiple of gpus ${gpus} (each GPU holds the same number of slots)`);
-  require(gpus % nodes === 0, `gpus ${gpus} must be a multiple of nodes ${nodes}`);
-  require(experts % groups === 0, `experts ${experts} must be a multiple of groups ${groups}`);
+  checkExpertsFit({ experts, replicas, groups });
+  checkClusterShape({ replicas, nodes, gpus });
   if (groups % nodes !== 0) return 'global';
   // Each node then holds whole groups and R/N slots; R % D == 0 and D % N == 0 make R/N whole.
   return 'hierarchical';
+}
+
+/** The checks that involve the model's experts: enough slots for them, and groups that split them evenly. */
+export function checkExpertsFit({ experts, replicas, groups }: Pick<PlacementShape, 'experts' | 'replicas' | 'groups'>): void {
+  requirePositive({ experts, replicas, groups });
+  requireShape(replicas >= experts, `replicas ${replicas} must be at least the number of experts ${experts}`);
+  requireShape(experts % groups === 0, `experts ${experts} must be a multiple of groups ${groups}`);
+}
+
+/** The checks that involve the cluster alone, not the model's experts: slots, GPUs and nodes. */
+export function checkClusterShape({ replicas, nodes, gpus }: Pick<PlacementShape, 'replicas' | 'nodes' | 'gpus'>): void {
+  requirePositive({ replicas, nodes, gpus });
+  requireShape(replicas % gpus === 0, `replicas ${replicas} must be a multiple of gpus ${gpus} (each GPU holds the same number of slots)`);
+  requireShape(gpus % nodes === 0, `gpus ${gpus} must be a multiple of nodes ${nodes}`);
+}
+
+function requirePositive(values: Record<string, number>): void {
+  for (const [name, value] of Object.entries(values)) requireShape(Number.isSafeInteger(value) && value >= 1, `${name} must be a positive integer, found ${value}`);
+}
+
+function requireShape(ok: boolean, problem: string): void {
+  if (!ok) throw new InputError(problem, 'eplb-shape');
 }
 
 interface LayerPlan {

@@ -1,5 +1,5 @@
 import { gpuBalancedness, trivialPlacement } from '../analysis/balancedness.js';
-import { checkPlacementShape, rebalanceExperts } from '../analysis/eplb.js';
+import { checkClusterShape, checkExpertsFit, rebalanceExperts } from '../analysis/eplb.js';
 import { fileError, InputError } from '../errors.js';
 import { writeFileAtomically } from '../files.js';
 import { readLoadMatrix, type LoadMatrix } from '../loaders/load-matrix.js';
@@ -48,13 +48,14 @@ export function planPlacement(load: LoadMatrix, cluster: ClusterShape, evalLoad?
   const layers = load.moeLayers;
   const weights = layers.map((layer) => load.counts[layer]);
   const experts = weights[0].length;
+  // The expert count comes from the file, so a misfit names it; slots, GPUs and nodes come from the options alone.
   try {
-    checkPlacementShape({ experts, ...cluster });
+    checkExpertsFit({ experts, ...cluster });
   } catch (error) {
-    // The expert count comes from the file, so say which file.
     if (error instanceof InputError) throw fileError(load.file, error.code, error.message);
     throw error;
   }
+  checkClusterShape(cluster);
   const eplb = rebalanceExperts(weights, replicas, groups, nodes, gpus);
 
   const before = trivialPlacement(experts, replicas, gpus);

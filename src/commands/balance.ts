@@ -7,6 +7,7 @@ import { InputError } from '../errors.js';
 import { modelOptionHelp, optionalModel } from './model-option.js';
 import { positiveInteger } from './parse.js';
 import { plural } from '../plural.js';
+import { checkOutputFiles } from '../files.js';
 
 export function balanceCommand(): Command {
   return new Command('balance')
@@ -62,6 +63,7 @@ export function balanceCommand(): Command {
         `\nBandwidth defaults: ${bandwidthSource}.`,
     )
     .action((loadFile: string, flags) => {
+      checkOutputFiles(flags.out, flags.exportSglang, flags.exportVllm, flags.html);
       const options: ServingBalanceOptions = {
         out: flags.out,
         eval: flags.eval,

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import Table from 'cli-table3';
 import { demoDefaults, runDemo } from '../demo/demo.js';
 import { plural } from '../plural.js';
+import { checkOutputFolder } from '../files.js';
 
 export function demoCommand(): Command {
   return new Command('demo')
@@ -13,6 +14,7 @@ export function demoCommand(): Command {
     )
     .option('--out <dir>', 'output folder', demoDefaults.out)
     .action(async (flags) => {
+      checkOutputFolder(flags.out);
       const result = await runDemo({ out: flags.out });
       const table = new Table({ head: ['layer', 'tokens', 'MaxVio', 'CV', 'dead experts', 'same-token overlap'], style: { head: [], border: [] } });
       for (const row of result.perLayer) {

@@ -7,6 +7,7 @@ import { runReport } from '../report/report.js';
 import { summaryTable } from '../report/summary.js';
 import { modelOptionHelp, optionalModel } from './model-option.js';
 import { nonNegativeInteger, positiveInteger, positiveIntegerList } from './parse.js';
+import { checkOutputFiles } from '../files.js';
 
 export function reportCommand(): Command {
   return new Command('report')
@@ -46,6 +47,7 @@ export function reportCommand(): Command {
         '  moe-inspect report spec.trace.safetensors --cache --prefetch history,speculative --out offload.html',
     )
     .action(async (inputs: string[], flags) => {
+      checkOutputFiles(flags.out, flags.json);
       const duplicate = inputs.find((input, i) => inputs.indexOf(input) !== i);
       if (duplicate !== undefined) throw new InputError(`${duplicate}: given twice; each input is one column of the report`, 'usage-duplicate-input');
       for (const [option, needs] of [['cacheSizes', 'cache'], ['cacheBatch', 'cache'], ['prefetchExperts', 'prefetch']] as const) {

@@ -7,6 +7,7 @@ import { modelOption, modelOptionHelp } from './model-option.js';
 import { nonNegativeInteger } from './parse.js';
 import { wicTable } from '../wic/wic-table.js';
 import { plural } from '../plural.js';
+import { checkOutputFolder } from '../files.js';
 
 export function wicCommand(): Command {
   return new Command('wic')
@@ -33,6 +34,7 @@ export function wicCommand(): Command {
         '  moe-inspect wic WiC/dev/dev.data.txt --gold WiC/dev/dev.gold.txt --model tiny-model --out wic-dev',
     )
     .action(async (data: string, flags) => {
+      checkOutputFolder(flags.out);
       const model = modelOption(flags.model);
       const result = await runWic({
         data,

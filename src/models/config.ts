@@ -160,6 +160,9 @@ const configJsonCodes: JsonFileCodes = { missing: 'config-missing', json: 'confi
 
 /** MODEL_DIR/config.json as a JSON object, with its path for errors. */
 function readConfigJson(modelDir: string): { raw: Record<string, unknown>; file: string } {
+  // Say what is wrong with the folder itself before looking inside it.
+  if (!fs.existsSync(modelDir)) throw fileError(modelDir, 'config-missing', 'no such model folder');
+  if (!fs.statSync(modelDir).isDirectory()) throw fileError(modelDir, 'config-missing', 'is a file, not a model folder (config.json, safetensors, tokenizer.json)');
   const file = path.join(modelDir, 'config.json');
   return { raw: readJsonObject(file, configJsonCodes, 'no config.json in the model folder'), file };
 }

@@ -96,6 +96,26 @@ describe('moe-inspect balance (end to end)', () => {
     assert.equal(JSON.parse(fs.readFileSync(out, 'utf8')).layers.length, 58);
   });
 
+  test('says on which layers the plan is less balanced than the default placement', () => {
+    // The hand-checked case of test/eplb.test.ts: EPLB 2171/2210, the contiguous split 2171/2181 (layer 1 here);
+    // layer 2 is uniform, where both are perfect.
+    const dir = tempDir();
+    const load = path.join(dir, 'load.json');
+    fs.writeFileSync(load, JSON.stringify([[0, 0, 0, 0, 0, 0, 0, 0], [403, 462, 969, 347, 995, 688, 206, 272], [5, 5, 5, 5, 5, 5, 5, 5]]));
+    const run = cli('balance', load, '--replicas', '8', '--groups', '2', '--gpus', '2', '--out', path.join(dir, 'plan.json'));
+    assert.equal(run.status, 0, run.stderr);
+    const plan = JSON.parse(fs.readFileSync(path.join(dir, 'plan.json'), 'utf8'));
+    assert.ok(plan.balancedness_after[0] < plan.balancedness_before[0]);
+    assert.match(run.stdout, /EPLB's plan is less balanced than the default placement on 1 layer \(1\)/);
+    // Two hot experts side by side: the contiguous split puts both on GPU 0 (18 against 4), EPLB one on each (11 and 11).
+    const skewed = path.join(dir, 'skewed.json');
+    fs.writeFileSync(skewed, JSON.stringify([[8, 8, 1, 1, 1, 1, 1, 1]]));
+    const better = cli('balance', skewed, '--replicas', '8', '--groups', '2', '--gpus', '2', '--out', path.join(dir, 'plan-skewed.json'));
+    assert.equal(better.status, 0, better.stderr);
+    assert.match(better.stdout, /mean balancedness 0\.6111 -> 1\.0000/);
+    assert.doesNotMatch(better.stdout, /less balanced/);
+  });
+
   test('exits 1 with one line on stderr for inconsistent numbers, leaving no file', () => {
     const dir = tempDir();
     const run = cli('balance', servingLoad, '--replicas', '300', '--gpus', '32', '--out', path.join(dir, 'plan.json'));

@@ -380,6 +380,16 @@ describe('wic end to end', () => {
       }
     });
 
+    test('when every pair is skipped, a last warning says no figure could be computed', () => {
+      const files = writePairs(dir, 'cli-all-skipped', [withSuspects[1], withSuspects[3]]);
+      const run = runCli(['wic', files.data, '--gold', files.gold, '--model', model, '--out', path.join(dir, 'cli-all-skipped-out'), '--skip-bad-pairs']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /^0 pairs \(0 same sense, 0 different sense, 2 skipped\)/);
+      assert.match(run.stderr, /cli-all-skipped[^\n]*: warning: every pair was skipped, so no figure could be computed/);
+      const some = runCli(['wic', files.data, '--gold', files.gold, '--model', model, '--out', path.join(dir, 'cli-all-skipped-out')]);
+      assert.doesNotMatch(some.stderr, /every pair was skipped/);
+    });
+
     test('bad usage exits 2', () => {
       assert.equal(runCli(['wic', dataFile, '--gold', goldFile, '--model', model, '--out', path.join(dir, 'x'), '--word-token', 'middle']).code, 2);
       assert.equal(runCli(['wic', dataFile, '--model', model, '--out', path.join(dir, 'x')]).code, 2, '--gold is required');

@@ -112,6 +112,11 @@ function balanceSummary({ plan, sweep }: ReturnType<typeof runServingBalance>): 
   const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
   const evalText = p.eval ? `, on ${p.eval.load} ${fixed(mean(p.eval.balancedness))}` : '';
   const lines = [planTable(p), `${p.policy} plan for ${plural(p.layers.length, 'layer')}, mean balancedness ${fixed(mean(p.balancedness_before))} -> ${fixed(mean(p.balancedness_after))}${evalText}`];
+  // EPLB packs greedily, so on a small or lucky load the default placement can be better; say so, not hide it.
+  const worse = p.layers.filter((_, i) => p.balancedness_after[i] < p.balancedness_before[i]);
+  if (worse.length > 0) {
+    lines.push(`EPLB's plan is less balanced than the default placement on ${plural(worse.length, 'layer')} (${worse.join(', ')}): its packing is greedy, and on a small or lucky load the default split can do better; keep the default there`);
+  }
   if (p.simulate) {
     const { policies, steps, window, interval } = p.simulate;
     const moved = policies.periodic.moved_replicas.reduce((a, b) => a + b, 0);

@@ -52,6 +52,7 @@ export function wicCommand(): Command {
       for (const { index, problem } of result.skipped.filter((s) => !s.suspect)) process.stderr.write(`${data}: line ${index + 1}: skipped: ${problem}
 `);
       const used = result.wic.pairs.filter((p) => !p.skipped);
+      if (used.length === 0) process.stderr.write(`${data}: warning: every pair was skipped, so no figure could be computed; see the lines above\n`);
       const same = used.filter((p) => p.label).length;
       process.stdout.write(
         `${plural(used.length, 'pair')} (${same} same sense, ${used.length - same} different sense${result.skipped.length > 0 ? `, ${result.skipped.length} skipped` : ''}); ` +

@@ -200,6 +200,12 @@ describe('report command', () => {
     assert.match(result.stdout, /MaxVio/);
     assert.match(result.stdout, /wrote /);
     assert.ok(fs.existsSync(out) && fs.existsSync(json));
+    // 240 tokens: the small-sample flags of SUMMARY.json, said on stderr too (the terminal table has no room).
+    const flags: Array<{ figure: string; tokens: number }> = JSON.parse(fs.readFileSync(json, 'utf8')).small_sample;
+    assert.ok(flags.some((flag) => flag.figure === 'load' && flag.tokens === 240));
+    const line = result.stderr.split('\n').find((l) => l.includes('small samples'));
+    assert.ok(line, result.stderr);
+    for (const flag of flags) assert.ok(line.includes(`${flag.figure.replaceAll('_', ' ')} from ${flag.tokens} tokens`), line);
   });
 
   test('bad input exits 1 with one line; bad usage exits 2', () => {

@@ -5,6 +5,7 @@ import { InputError } from '../errors.js';
 import { createProgress, type Progress } from '../progress.js';
 import { runReport } from '../report/report.js';
 import { summaryTable } from '../report/summary.js';
+import { plural } from '../plural.js';
 import { modelOptionHelp, optionalModel } from './model-option.js';
 import { nonNegativeInteger, positiveInteger, positiveIntegerList } from './parse.js';
 import { checkOutputFiles } from '../files.js';
@@ -81,6 +82,13 @@ export function reportCommand(): Command {
       });
       for (const analysis of analyses) {
         for (const note of analysis.notes) process.stderr.write(`${analysis.file}: note: ${note}\n`);
+      }
+      // The HTML marks these next to the figure; the terminal table has no room, so one line per input says it.
+      for (const analysis of analyses) {
+        const small = analysis.figures.smallSample ?? [];
+        if (small.length === 0) continue;
+        const figures = small.map((flag) => `${flag.figure.replaceAll('_', ' ')} from ${plural(flag.tokens, 'token')}`).join(', ');
+        process.stderr.write(`${analysis.file}: note: small samples (under ${small[0].threshold.toLocaleString('en-US')} tokens): ${figures}; read those figures with care\n`);
       }
       process.stdout.write(`${summaryTable(summary)}\n`);
       process.stdout.write(`wrote ${flags.out}${flags.json ? ` and ${flags.json}` : ''}\n`);

@@ -79,7 +79,7 @@ export const errorCodes = {
   'index-weight-map': '"weight_map" expected an object {tensor: shard file}, found …',
   // src/loaders/load-matrix.ts
   'load-format': 'the load file type is not a trace, .json, .csv or .npy',
-  'load-unreadable': 'cannot read the load file (…)',
+  'load-unreadable': 'the load file cannot be read (no such file, a folder, permission denied)',
   'load-empty': 'load matrix is all zero: no layer has any load',
   'load-ragged': 'load matrix rows (or steps) differ in length',
   'load-value': 'a load is not a finite non-negative number',
@@ -109,7 +109,7 @@ export const errorCodes = {
   'writer-incomplete': 'tensor "…": got … bytes, expected ……',
   'writer-closed': 'writer already finished or aborted',
   // src/loaders/safetensors.ts
-  'file-unreadable': 'cannot open (…)',
+  'file-unreadable': 'a safetensors file cannot be opened (no such file, a folder, permission denied)',
   'file-changed': 'file changed since its header was read: size was … bytes, now …',
   'header-too-small': 'file is … bytes, too small to hold the 8-byte header length',
   'header-too-large': 'header length is … bytes, more than the …-byte limit (not a safetensors file?)',

@@ -8,7 +8,12 @@ import { planPlacement } from '../src/balance/balance.js';
 import { modelOption } from '../src/commands/model-option.js';
 import { errorCodes, type ErrorCode } from '../src/error-codes.js';
 import { InputError } from '../src/errors.js';
-import { loadMatrixFromRows } from '../src/loaders/load-matrix.js';
+import { loadMatrixFromRows, readLoadMatrix } from '../src/loaders/load-matrix.js';
+import { readJsonObject } from '../src/loaders/json-file.js';
+import { readPrompts } from '../src/loaders/prompts.js';
+import { SafetensorsFile } from '../src/loaders/safetensors.js';
+import { readLoadSeries } from '../src/balance/time-series.js';
+import { readWicData } from '../src/wic/wic-data.js';
 import { WorkDir } from '../src/route/work-dir.js';
 import { synthesize } from '../src/synth/synth.js';
 import { repoRoot } from './helpers/cli.js';
@@ -104,5 +109,27 @@ describe('error codes', () => {
     fs.mkdirSync(full);
     fs.writeFileSync(path.join(full, 'keep'), 'x');
     await assert.rejects(synthesize({ preset: 'tiny', out: full }), hasCode('output-exists'));
+  });
+});
+
+describe('unreadable inputs', () => {
+  // Each reader used to word a missing file its own way ("prompts file not found", "file not found",
+  // "cannot open (ENOENT: ...)", "cannot read the load file (ENOENT)").
+  test('every reader says "no such file" for a missing file and "is a folder, not a file" for a folder', () => {
+    const missing = path.join(dir, 'no-such-input.json');
+    const folder = path.join(dir, 'a-folder.json');
+    fs.mkdirSync(folder, { recursive: true });
+    const readers: Array<[string, (file: string) => unknown]> = [
+      ['prompts', (file) => readPrompts(file)],
+      ['load matrix', (file) => readLoadMatrix(file)],
+      ['load series', (file) => readLoadSeries(file)],
+      ['safetensors', (file) => SafetensorsFile.open(file)],
+      ['WiC data', (file) => readWicData(file, file)],
+      ['JSON object', (file) => readJsonObject(file, { missing: 'config-missing', json: 'config-json', object: 'config-json' })],
+    ];
+    for (const [name, read] of readers) {
+      assert.throws(() => read(missing), (error: unknown) => error instanceof InputError && error.message === `${missing}: no such file`, name);
+      assert.throws(() => read(folder), (error: unknown) => error instanceof InputError && error.message === `${folder}: is a folder, not a file`, name);
+    }
   });
 });

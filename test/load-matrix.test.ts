@@ -105,6 +105,6 @@ describe('readLoadMatrix', () => {
   test('rejects a 1-D .npy and a missing file', () => {
     const oneD = fs.readFileSync(fixture('load-3x4.npy')).toString('latin1').replace("'shape': (3, 4)", "'shape': (12,) ");
     assert.throws(() => readLoadMatrix(temp('v.npy', Buffer.from(oneD, 'latin1'))), /must be 2-D \[layers, experts\] or 3-D .* found shape \(12\)/);
-    assert.throws(() => readLoadMatrix(path.join(os.tmpdir(), 'no-such-load.json')), /no-such-load\.json: cannot read the load file \(ENOENT\)/);
+    assert.throws(() => readLoadMatrix(path.join(os.tmpdir(), 'no-such-load.json')), /no-such-load\.json: no such file$/);
   });
 });

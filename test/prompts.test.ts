@@ -59,7 +59,7 @@ describe('readPrompts', () => {
 
   test('missing file', () => {
     const file = path.join(scratch, 'absent.txt');
-    assert.throws(() => readPrompts(file), rejects('prompts-missing', file, /not found/));
+    assert.throws(() => readPrompts(file), rejects('prompts-missing', file, /no such file$/));
   });
 
   test('not UTF-8: the message gives the byte offset of the bad sequence', () => {

@@ -104,7 +104,7 @@ describe('SafetensorsFile.open errors, in safetensors order', () => {
   });
   test('a missing file or a folder is an InputError too', () => {
     assert.throws(() => SafetensorsFile.open(path.join(dir, 'nope.safetensors')), { code: 'file-unreadable' });
-    assert.throws(() => SafetensorsFile.open(dir), { code: 'file-unreadable', message: /not a regular file/ });
+    assert.throws(() => SafetensorsFile.open(dir), { code: 'file-unreadable', message: /is a folder, not a file$/ });
   });
 });
 

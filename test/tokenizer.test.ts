@@ -233,7 +233,7 @@ describe('PromptTokenizer.load', () => {
   });
 
   test('missing tokenizer.json', () => {
-    assert.throws(() => PromptTokenizer.load(writeModelDir(undefined)), (error: unknown) => hasCode('tokenizer-missing')(error) && /tokenizer\.json: not found/.test((error as Error).message));
+    assert.throws(() => PromptTokenizer.load(writeModelDir(undefined)), (error: unknown) => hasCode('tokenizer-missing')(error) && /tokenizer\.json: no such file/.test((error as Error).message));
   });
 
   test('tokenizer.json that is not JSON', () => {

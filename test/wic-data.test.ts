@@ -64,8 +64,8 @@ describe('readWicData', () => {
 
   test('refuses a missing data file and a missing gold file', () => {
     const paths = files(line('a', '0-0', 'a', 'a'), 'T\n');
-    rejects({ data: path.join(dir, 'nope.txt'), gold: paths.gold }, 'wic-data-missing', 'data', /not found/);
-    rejects({ data: paths.data, gold: path.join(dir, 'nope.txt') }, 'wic-gold-missing', 'gold', /not found/);
+    rejects({ data: path.join(dir, 'nope.txt'), gold: paths.gold }, 'wic-data-missing', 'data', /no such file$/);
+    rejects({ data: paths.data, gold: path.join(dir, 'nope.txt') }, 'wic-gold-missing', 'gold', /no such file$/);
   });
 
   test('refuses an empty data file', () => {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileError } from '../errors.js';
+import { fileError, readFailure } from '../errors.js';
 import { ExpertLoadCounter } from '../analysis/load-stats.js';
 import { checkCounts, loadJsonList } from '../loaders/load-matrix.js';
 import { readNpy } from '../loaders/npy.js';
@@ -34,7 +34,7 @@ export function readLoadSeries(file: string, options: { stepTokens?: number } = 
   try {
     bytes = fs.readFileSync(file);
   } catch (error) {
-    throw fileError(file, 'load-unreadable', `cannot read the load file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, error);
+    throw fileError(file, 'load-unreadable', readFailure(error), error);
   }
   if (extension === '.json') return seriesFromSteps(stepsFromJson(bytes.toString('utf8'), file), file, []);
   if (extension === '.npy') return seriesFromSteps(stepsFromNpy(bytes, file), file, []);

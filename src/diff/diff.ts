@@ -195,7 +195,7 @@ export function checkSameTokenizer(dirA: string, dirB: string): void {
 }
 
 function tokenizerIdentity(dir: string): { tokenizerHash: string; config: Record<string, unknown> } {
-  const missing = "not found (the routing diff needs each model's tokenizer)";
+  const missing = "no such file (the routing diff needs each model's tokenizer)";
   const tokenizer = readJsonObject(path.join(dir, 'tokenizer.json'), { missing: 'tokenizer-missing', json: 'tokenizer-not-json', object: 'tokenizer-not-object' }, missing);
   const configFile = path.join(dir, 'tokenizer_config.json');
   const config = fs.existsSync(configFile)

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { ErrorCode } from '../error-codes.js';
-import { fileError } from '../errors.js';
+import { fileError, readFailure } from '../errors.js';
 
 /** The error codes of the three ways reading a JSON object from a file fails. */
 export interface JsonFileCodes {
@@ -16,12 +16,12 @@ export interface JsonFileCodes {
  * Reads a JSON object from `file`, or throws an InputError naming the file and the problem. `missing` is
  * what to say when the file does not exist (why it is needed).
  */
-export function readJsonObject(file: string, codes: JsonFileCodes, missing = 'not found'): Record<string, unknown> {
+export function readJsonObject(file: string, codes: JsonFileCodes, missing = 'no such file'): Record<string, unknown> {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
-    const problem = (error as NodeJS.ErrnoException).code === 'ENOENT' ? missing : `cannot read (${(error as Error).message})`;
+    const problem = (error as NodeJS.ErrnoException).code === 'ENOENT' ? missing : readFailure(error);
     throw fileError(file, codes.missing, problem, error);
   }
   let value: unknown;

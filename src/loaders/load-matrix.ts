@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ExpertLoadCounter } from '../analysis/load-stats.js';
 import { streamRouting } from '../analysis/routing-stream.js';
-import { fileError } from '../errors.js';
+import { fileError, readFailure } from '../errors.js';
 import { openTrace } from '../trace.js';
 import { readNpy } from './npy.js';
 
@@ -35,7 +35,7 @@ export function readLoadMatrix(file: string): LoadMatrix {
   try {
     bytes = fs.readFileSync(file);
   } catch (error) {
-    throw fileError(file, 'load-unreadable', `cannot read the load file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, error);
+    throw fileError(file, 'load-unreadable', readFailure(error), error);
   }
   switch (extension) {
     case '.json':

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { fileError } from '../errors.js';
+import { fileError, readFailure } from '../errors.js';
 
 /**
  * A prompts file: UTF-8 text with one prompt per line, or `.jsonl` with one `{"text": ..., "label": ...}` object
@@ -29,9 +29,7 @@ export function readPromptFile(file: string): PromptFile {
   try {
     bytes = fs.readFileSync(file);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const problem = code === 'ENOENT' ? 'prompts file not found' : `cannot read the prompts file (${(error as Error).message})`;
-    throw fileError(file, 'prompts-missing', problem, error);
+    throw fileError(file, 'prompts-missing', readFailure(error), error);
   }
   const text = decodeUtf8(bytes, file);
   const lines = text.split('\n').map((line) => line.replace(/\r$/, ''));

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { fileError } from '../errors.js';
+import { fileError, readFailure } from '../errors.js';
 import { DType, dtypeBytes, isDType } from './dtypes.js';
 
 /**
@@ -50,11 +50,11 @@ export class SafetensorsFile {
     try {
       fd = fs.openSync(file, 'r');
     } catch (error) {
-      throw fileError(file, 'file-unreadable', `cannot open (${(error as Error).message})`, error);
+      throw fileError(file, 'file-unreadable', readFailure(error), error);
     }
     try {
       const stat = fs.fstatSync(fd);
-      if (!stat.isFile()) throw fileError(file, 'file-unreadable', 'not a regular file');
+      if (!stat.isFile()) throw fileError(file, 'file-unreadable', stat.isDirectory() ? 'is a folder, not a file' : 'not a regular file');
       const { metadata, tensors } = readHeader(file, fd, stat.size);
       return new SafetensorsFile(file, stat.size, metadata, tensors, fd);
     } catch (error) {

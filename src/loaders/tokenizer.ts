@@ -307,7 +307,7 @@ function usesByteLevel(component: unknown): boolean {
   return Array.isArray(children) && children.some(usesByteLevel);
 }
 
-const tokenizerMissing = "not found (the model folder must hold the checkpoint's tokenizer files)";
+const tokenizerMissing = "no such file (the model folder must hold the checkpoint's tokenizer files)";
 
 function jsonCodes(prefix: 'tokenizer' | 'tokenizer-config'): JsonFileCodes {
   return { missing: `${prefix}-missing`, json: `${prefix}-not-json`, object: `${prefix}-not-object` };

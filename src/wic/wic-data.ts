@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { ErrorCode } from '../error-codes.js';
-import { fileError } from '../errors.js';
+import { fileError, readFailure } from '../errors.js';
 import { decodeUtf8 } from '../loaders/prompts.js';
 
 /**
@@ -42,8 +42,7 @@ function readLines(file: string, missingCode: ErrorCode): string[] {
   try {
     bytes = fs.readFileSync(file);
   } catch (error) {
-    const problem = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `cannot read (${(error as Error).message})`;
-    throw fileError(file, missingCode, problem, error);
+    throw fileError(file, missingCode, readFailure(error), error);
   }
   const lines = decodeUtf8(bytes, file).split('\n').map((line) => line.replace(/\r$/, ''));
   while (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();

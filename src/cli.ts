@@ -64,9 +64,10 @@ function exitCodeFor(error: unknown, debug: boolean): number {
   }
   if (error instanceof InputError) {
     // One line, whatever the message quotes (a JSON parser may echo a multi-line input).
-    process.stderr.write(`moe-inspect: ${error.message.replace(/\s*\n\s*/g, ' ')}\n`);
+    const usage = error.code.startsWith('usage-');
+    process.stderr.write(`moe-inspect: ${error.message.replace(/\s*\n\s*/g, ' ')}${usage ? ' (add --help for usage)' : ''}\n`);
     if (debug) process.stderr.write(`${error.stack}\n`);
-    return error.code.startsWith('usage-') ? 2 : 1;
+    return usage ? 2 : 1;
   }
   process.stderr.write(`moe-inspect: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
   return 3;

@@ -33,7 +33,7 @@ export const errorCodes = {
   // src/balance/plan-diff.ts
   'plan-mismatch': 'the old plan (--diff) is for other experts, GPUs, nodes or layers than the new one',
   // src/balance/plan-file.ts
-  'plan-unreadable': 'cannot read the plan (…)',
+  'plan-unreadable': 'the plan file cannot be read (no such file, a folder, …) or is not JSON',
   'plan-shape': 'a PLAN.json key is missing or does not fit the others (sizes, phy2log rows, expert ids)',
   'plan-experts': 'the plan places another number of experts than the load has',
   'plan-layers': 'the plan has a layer the load does not have',
@@ -67,7 +67,7 @@ export const errorCodes = {
   'diff-tokenizer': 'the two models have different tokenizers, so the routing diff cannot compare token by token',
   'diff-router-shape': 'a router matrix is not [n_routed_experts, hidden_size]',
   // src/loaders/checkpoint.ts
-  'model-dir-missing': 'model folder not found',
+  'model-dir-missing': 'no such model folder, or the path is a file',
   'shard-missing': 'shard "…" (holding tensor "…" and maybe others) not found in …',
   'tensor-not-in-shard': 'weight_map puts tensor "…" in shard "…", but that shard has no such tensor',
   'fp8-scale-missing': 'tensor "…" is FP8 but its "…" is missing (config.json declares block-quantised weights)',
@@ -128,7 +128,7 @@ export const errorCodes = {
   'invalid-shape': 'tensor "…": shape expected an array of non-negative integers, found …',
   'invalid-data-offsets': 'tensor "…": data_offsets expected [begin, end] with 0 <= begin <= end, found …',
   // src/loaders/serving-records.ts
-  'records-unreadable': 'cannot read the records (…)',
+  'records-unreadable': 'the records file cannot be read (no such file, a folder, permission denied)',
   'records-engine': '.npy records do not say which engine wrote them: pass --engine sglang or --engine vllm',
   'records-none': 'no routed experts found: no response has meta_info.routed_experts, sglext.routed_experts or choices[].routed_experts (was the server started with --enable-return-routed-experts?)',
   'records-json': 'a records file (or one of its lines) is not valid JSON',
@@ -137,7 +137,7 @@ export const errorCodes = {
   'records-dtype': 'routed_experts_dtype … is not int32, uint16 or uint8',
   'records-base64': 'not a base64 string',
   'records-rows': '… rows of routed experts, but the response has … tokens (prompt + output - 1 = … rows at most)',
-  'plan-json': 'cannot read the plan as JSON (…)',
+  'plan-json': 'the plan file cannot be read, or is not JSON',
   'plan-engine': 'a plan maps SGLang physical slots back to experts; vLLM records already hold logical expert ids',
   'records-expert-id': 'a record names an expert (or physical slot) the model does not have',
   'plan-layer': 'the plan has no row for MoE layer …',

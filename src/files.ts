@@ -9,7 +9,7 @@ import { signalExitCodes, watchSignals } from './signals.js';
  * the temporaries of the same output that processes no longer running left behind (killed mid-write).
  */
 export function temporaryPathFor(finalPath: string): string {
-  checkOutputFiles(finalPath);
+  // The commands check their output paths before any work (checkOutputFiles); this is the last line of defence.
   const dir = path.dirname(path.resolve(finalPath));
   try {
     fs.mkdirSync(dir, { recursive: true });
@@ -29,12 +29,15 @@ export function checkOutputFiles(...files: Array<string | undefined>): void {
 }
 
 function checkOutputFile(file: string): void {
+  if (file === '') throw fileError('(empty path)', 'output-path', 'give the path of the file to write');
+  if (file.endsWith('/') || file.endsWith(path.sep)) throw fileError(file, 'output-path', 'ends in a slash, which names a folder; give the path of the file to write');
   checkParentsAreFolders(file);
   if (isFolder(file)) throw fileError(file, 'output-path', 'is a folder; give the path of the file to write');
 }
 
 /** Refuses an output folder path that names an existing file or lies below one. */
 export function checkOutputFolder(folder: string): void {
+  if (folder === '') throw fileError('(empty path)', 'output-path', 'give the path of a folder to write into');
   checkParentsAreFolders(folder);
   if (fs.existsSync(folder) && !isFolder(folder)) throw fileError(folder, 'output-path', 'is a file; give the path of a folder to write into');
 }
@@ -49,8 +52,13 @@ function checkParentsAreFolders(target: string): void {
   }
 }
 
+/** Whether `file` is an existing folder; a path that cannot be looked at (a loop of links, no permission) is refused. */
 function isFolder(file: string): boolean {
-  return fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  try {
+    return fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch (error) {
+    throw fileError(file, 'output-path', `cannot be written (${(error as NodeJS.ErrnoException).code ?? String(error)})`, error);
+  }
 }
 
 /** Removes `.NAME.PID.tmp` beside `finalPath` for every PID that is no longer a running process; returns what it removed. */

@@ -114,6 +114,13 @@ describe('moe-inspect balance (end to end)', () => {
     assert.equal(better.status, 0, better.stderr);
     assert.match(better.stdout, /mean balancedness 0\.6111 -> 1\.0000/);
     assert.doesNotMatch(better.stdout, /less balanced/);
+    // A tie: both placements give 0.9, computed as 0.9 and 0.8999999999999998; that is not "less balanced".
+    const tie = path.join(dir, 'tie.json');
+    fs.writeFileSync(tie, JSON.stringify([[1, 1, 1, 1, 2, 1, 1, 1]]));
+    const tied = cli('balance', tie, '--replicas', '16', '--gpus', '4', '--out', path.join(dir, 'plan-tie.json'));
+    assert.equal(tied.status, 0, tied.stderr);
+    assert.match(tied.stdout, /mean balancedness 0\.9000 -> 0\.9000/);
+    assert.doesNotMatch(tied.stdout, /less balanced/);
   });
 
   test('exits 1 with one line on stderr for inconsistent numbers, leaving no file', () => {

@@ -114,7 +114,7 @@ describe('Checkpoint', () => {
   });
 
   test('errors: no weights, bad index, missing shard, tensor missing from its shard, bad shard header', () => {
-    rejectsOpen(path.join(root, 'does-not-exist'), 'model-dir-missing', /not found/);
+    rejectsOpen(path.join(root, 'does-not-exist'), 'model-dir-missing', /no such model folder$/);
     rejectsOpen(newFolder(), 'checkpoint-missing', /no model.safetensors and no model.safetensors.index.json/);
 
     const notJson = shardedFolder().dir;

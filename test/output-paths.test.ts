@@ -46,6 +46,36 @@ describe('output paths are checked before any work', () => {
     assert.equal(fs.readFileSync(file, 'utf8'), 'not a folder\n');
   });
 
+  test('a path ending in a slash or an empty path where a file is written; a folder among the files a command writes inside its folder', () => {
+    const slash = path.join(dir, 'plan.json') + '/';
+    refused(['balance', load, '--gpus', '2', '--replicas', '8', '--out', slash], slash, /ends in a slash/);
+    fs.writeFileSync(path.join(dir, 'existing.json'), '{}');
+    const afterFile = path.join(dir, 'existing.json') + '/';
+    refused(['report', load, '--out', path.join(dir, 'r.html'), '--json', afterFile], afterFile, /ends in a slash/);
+    refused(['report', load, '--out', ''], '(empty path)', /give the path of the file to write/);
+    // demo writes summary.json inside its folder: a folder of that name there is refused before the demo runs.
+    const demo = path.join(dir, 'demo-out');
+    fs.mkdirSync(path.join(demo, 'summary.json'), { recursive: true });
+    refused(['demo', '--out', demo], path.join(demo, 'summary.json'), /is a folder/);
+    assert.deepEqual(fs.readdirSync(demo), ['summary.json']);
+  });
+
+  test('bad usage is still bad usage (exit 2) when the output path is wrong too', () => {
+    const run = runCli(['balance', load, '--out', folder]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /^moe-inspect: balance needs --gpus and --replicas[^\n]*\(add --help for usage\)\n$/);
+  });
+
+  test('an existing output file is replaced, and a relative path is taken from the working folder', () => {
+    const out = path.join(dir, 'again.json');
+    fs.writeFileSync(out, 'old');
+    assert.equal(runCli(['balance', load, '--gpus', '2', '--replicas', '8', '--out', out]).code, 0);
+    assert.equal(JSON.parse(fs.readFileSync(out, 'utf8')).replicas, 8);
+    const relative = runCli(['balance', load, '--gpus', '2', '--replicas', '8', '--out', path.join('relative', 'plan.json')], { cwd: dir });
+    assert.equal(relative.code, 0, relative.stderr);
+    assert.ok(fs.existsSync(path.join(dir, 'relative', 'plan.json')));
+  });
+
   test('an output folder that does not exist yet is made, as before', () => {
     const out = path.join(dir, 'new', 'deeper', 'plan.json');
     const run = runCli(['balance', load, '--gpus', '2', '--replicas', '8', '--out', out]);

@@ -218,6 +218,12 @@ describe('report command', () => {
     const unknownLayer = runCli(['report', trace, '--out', path.join(dir, 'x.html'), '--layers', '9']);
     assert.equal(unknownLayer.code, 2);
     assert.match(unknownLayer.stderr, /layer 9/);
+    // A problem of the options alone names the options, not the trace; a misfit with the trace's experts names it.
+    const slots = runCli(['report', trace, '--out', path.join(dir, 'x.html'), '--replicas', '18', '--gpus', '4']);
+    assert.equal(slots.code, 1);
+    assert.match(slots.stderr, /^moe-inspect: replicas 18 must be a multiple of gpus 4[^\n]*\n$/);
+    const few = runCli(['report', trace, '--out', path.join(dir, 'x.html'), '--replicas', '4', '--gpus', '4']);
+    assert.match(few.stderr, /sample\.trace\.safetensors: replicas 4 must be at least the number of experts 8/);
     const twice = runCli(['report', trace, trace, '--out', path.join(dir, 'x.html')]);
     assert.equal(twice.code, 2);
   });

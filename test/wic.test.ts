@@ -387,6 +387,7 @@ describe('wic end to end', () => {
       assert.match(run.stdout, /^0 pairs \(0 same sense, 0 different sense, 2 skipped\)/);
       assert.match(run.stderr, /cli-all-skipped[^\n]*: warning: every pair was skipped, so no figure could be computed/);
       const some = runCli(['wic', files.data, '--gold', files.gold, '--model', model, '--out', path.join(dir, 'cli-all-skipped-out')]);
+      assert.equal(some.code, 0, some.stderr);
       assert.doesNotMatch(some.stderr, /every pair was skipped/);
     });
 

@@ -1,18 +1,23 @@
 import fs from 'node:fs';
 import type { PlacementPlan } from './balance.js';
-import { fileError } from '../errors.js';
+import { fileError, readFailure } from '../errors.js';
 
 /**
  * Reads a PLAN.json that `balance --out` wrote (contract.md, "Placement plan"), checking what the diff and
  * the report rely on: the sizes, one phy2log row of R slots per layer, expert ids in range.
  */
 export function readPlanFile(file: string): PlacementPlan {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw fileError(file, 'plan-unreadable', readFailure(error), error);
+  }
   let value: unknown;
   try {
-    value = JSON.parse(fs.readFileSync(file, 'utf8'));
+    value = JSON.parse(text);
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw fileError(file, 'plan-unreadable', `cannot read the plan (${reason})`, error);
+    throw fileError(file, 'plan-unreadable', `not JSON (${(error as Error).message})`, error);
   }
   const problem = (text: string) => fileError(file, 'plan-shape', text);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw problem('a plan is a JSON object as `balance --out` writes it');

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileError, InputError } from '../errors.js';
-import { writeFileAtomically } from '../files.js';
+import { checkOutputFiles, writeFileAtomically } from '../files.js';
 import { readLoadMatrix, type LoadMatrix } from '../loaders/load-matrix.js';
 import { moeLayers as modelMoeLayers, readModelConfig } from '../models/config.js';
 import { renderHtmlReport } from '../page/html.js';
@@ -51,6 +51,7 @@ export interface ServingBalanceResult {
 
 export function runServingBalance(loadFile: string, options: ServingBalanceOptions): ServingBalanceResult {
   checkOptions(loadFile, options);
+  checkOutputFiles(options.out, options.exportSglang, options.exportVllm, options.html);
   const notes: string[] = [];
   const expertBytes = options.expertBytes ?? (options.model === undefined ? undefined : expertBytesFromModel(options.model));
   const outputs: Array<[string, string]> = [];

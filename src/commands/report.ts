@@ -48,7 +48,6 @@ export function reportCommand(): Command {
         '  moe-inspect report spec.trace.safetensors --cache --prefetch history,speculative --out offload.html',
     )
     .action(async (inputs: string[], flags) => {
-      checkOutputFiles(flags.out, flags.json);
       const duplicate = inputs.find((input, i) => inputs.indexOf(input) !== i);
       if (duplicate !== undefined) throw new InputError(`${duplicate}: given twice; each input is one column of the report`, 'usage-duplicate-input');
       for (const [option, needs] of [['cacheSizes', 'cache'], ['cacheBatch', 'cache'], ['prefetchExperts', 'prefetch']] as const) {
@@ -57,6 +56,7 @@ export function reportCommand(): Command {
       if (flags.plan !== undefined && flags.replicas !== undefined) {
         throw new InputError(`${flags.plan}: --plan shows a given plan, --replicas makes one per input; use one or the other`, 'plan-with-replicas');
       }
+      checkOutputFiles(flags.out, flags.json);
       const progress = new Map<string, Progress>();
       const { analyses, summary } = await runReport(inputs, {
         out: flags.out,

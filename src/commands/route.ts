@@ -4,7 +4,7 @@ import { devices, parseDevice } from '../runtime/execution-provider.js';
 import { modelOption, modelOptionHelp } from './model-option.js';
 import { gibibytes, positiveInteger } from './parse.js';
 import { plural } from '../plural.js';
-import { checkOutputFiles } from '../files.js';
+import { checkOutputFiles, checkOutputFolder } from '../files.js';
 
 export function routeCommand(): Command {
   return new Command('route')
@@ -42,6 +42,7 @@ export function routeCommand(): Command {
       const model = modelOption(flags.model);
       const out = flags.out ?? defaultTracePath(prompts);
       checkOutputFiles(out);
+      checkOutputFolder(`${out}.partial`);
       const result = await route({
         prompts,
         model,

@@ -23,14 +23,21 @@ export interface DemoResult {
   perLayer: LayerSummary[];
 }
 
+/** What the demo writes into its folder: the model folder and three files. */
+export function demoOutputs(out: string): { model: string; trace: string; report: string; summary: string } {
+  return {
+    model: path.join(out, 'model'),
+    trace: path.join(out, 'demo.trace.safetensors'),
+    report: path.join(out, 'report.html'),
+    summary: path.join(out, 'summary.json'),
+  };
+}
+
 export async function runDemo(options: { out?: string; warn?: (line: string) => void } = {}): Promise<DemoResult> {
   const { out = demoDefaults.out } = options;
   fs.mkdirSync(out, { recursive: true });
-  const model = path.join(out, 'model');
+  const { model, trace, report, summary } = demoOutputs(out);
   const prompts = assetPath('prompts', 'demo.txt');
-  const trace = path.join(out, 'demo.trace.safetensors');
-  const report = path.join(out, 'report.html');
-  const summary = path.join(out, 'summary.json');
 
   const synth = await synthesize({ preset: 'tiny', out: model, planted: true, dtype: 'bf16', force: true });
   fs.rmSync(`${trace}.partial`, { recursive: true, force: true });

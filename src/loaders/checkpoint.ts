@@ -51,7 +51,8 @@ export class Checkpoint {
 
   /** `fp8BlockSize` overrides the block size config.json gives (for folders without one). */
   static open(dir: string, options: { fp8BlockSize?: [number, number] } = {}): Checkpoint {
-    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw fileError(dir, 'model-dir-missing', 'model folder not found');
+    if (!fs.existsSync(dir)) throw fileError(dir, 'model-dir-missing', 'no such model folder');
+    if (!fs.statSync(dir).isDirectory()) throw fileError(dir, 'model-dir-missing', 'is a file, not a model folder (config.json, safetensors, tokenizer.json)');
     // The one reading of config.json's quantization_config (models/config.ts), so route and the weights agree.
     const configured = readFp8BlockSize(dir);
     const fp8BlockSize = options.fp8BlockSize ?? configured ?? defaults.fp8BlockSize;

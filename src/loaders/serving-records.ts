@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileError, InputError } from '../errors.js';
+import { fileError, InputError, readFailure } from '../errors.js';
 import { moeLayers as moeLayersOf, readMoeConfig } from '../models/config.js';
 import { readNpy, type NpyArray } from './npy.js';
 import { noun, plural } from '../plural.js';
@@ -58,7 +58,7 @@ export function readServingRecords(file: string, layout: MoeLayout, engine?: Eng
   try {
     bytes = fs.readFileSync(file);
   } catch (error) {
-    throw fileError(file, 'records-unreadable', `cannot read the records (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, error);
+    throw fileError(file, 'records-unreadable', readFailure(error), error);
   }
   if (path.extname(file).toLowerCase() === '.npy') {
     if (engine === undefined) {
@@ -332,11 +332,17 @@ export interface PhysicalMap {
 }
 
 export function readPhysicalMap(file: string): PhysicalMap {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw fileError(file, 'plan-json', readFailure(error), error);
+  }
   let plan: unknown;
   try {
-    plan = JSON.parse(fs.readFileSync(file, 'utf8'));
+    plan = JSON.parse(text);
   } catch (error) {
-    throw fileError(file, 'plan-json', `cannot read the plan as JSON (${(error as Error).message})`, error);
+    throw fileError(file, 'plan-json', `the plan is not JSON (${(error as Error).message})`, error);
   }
   let layers: unknown[];
   let rows: unknown[];

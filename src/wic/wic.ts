@@ -46,6 +46,11 @@ export interface WicOptions {
 
 export const wicDefaults = { wordToken: 'last' as WordToken, skipBadPairs: false, device: 'auto' as Device, seed: 0 };
 
+/** The files `wic` writes into its output folder. */
+export function wicOutputs(out: string): { trace: string; json: string; report: string } {
+  return { trace: path.join(out, 'trace.safetensors'), json: path.join(out, 'wic.json'), report: path.join(out, 'report.html') };
+}
+
 export async function runWic(options: WicOptions): Promise<WicResult> {
   const { data, gold, model, out, wordToken = wicDefaults.wordToken, skipBadPairs = wicDefaults.skipBadPairs, device = wicDefaults.device, batchTokens, warn, seed = wicDefaults.seed } = options;
   checkWordToken(wordToken);
@@ -62,7 +67,7 @@ export async function runWic(options: WicOptions): Promise<WicResult> {
   const config = readModelConfig(model);
 
   fs.mkdirSync(out, { recursive: true });
-  const files = { trace: path.join(out, 'trace.safetensors'), json: path.join(out, 'wic.json'), report: path.join(out, 'report.html') };
+  const files = wicOutputs(out);
   // .jsonl because a sentence may hold anything, a line break included; the trace keeps the text itself.
   const sentences = path.join(out, '.wic-sentences.jsonl');
   fs.writeFileSync(sentences, pairs.flatMap((pair) => pair.sentences.map((text) => `${JSON.stringify({ text })}\n`)).join(''));

@@ -72,9 +72,18 @@ function rebalanceLayers(weight: number[][], numReplicas: number, numGroups: num
  * Checks the sizes EPLB asserts, as input errors, and says which policy applies. Stricter than eplb.py in
  * two places: experts must split into the groups, and GPUs into the nodes, even under the global policy,
  * because those sizes also describe the model and the cluster to the rest of the tool.
+ * The experts come from an input (a load file, a trace), the other sizes from the options: `aboutExperts`
+ * turns the error of a misfit with the experts into one that names that input.
  */
-export function checkPlacementShape({ experts, replicas, groups, nodes, gpus }: PlacementShape): 'hierarchical' | 'global' {
-  checkExpertsFit({ experts, replicas, groups });
+export function checkPlacementShape(
+  { experts, replicas, groups, nodes, gpus }: PlacementShape,
+  aboutExperts: (error: InputError) => Error = (error) => error,
+): 'hierarchical' | 'global' {
+  try {
+    checkExpertsFit({ experts, replicas, groups });
+  } catch (error) {
+    throw error instanceof InputError ? aboutExperts(error) : error;
+  }
   checkClusterShape({ replicas, nodes, gpus });
   if (groups % nodes !== 0) return 'global';
   // Each node then holds whole groups and R/N slots; R % D == 0 and D % N == 0 make R/N whole.
@@ -82,14 +91,14 @@ export function checkPlacementShape({ experts, replicas, groups, nodes, gpus }: 
 }
 
 /** The checks that involve the model's experts: enough slots for them, and groups that split them evenly. */
-export function checkExpertsFit({ experts, replicas, groups }: Pick<PlacementShape, 'experts' | 'replicas' | 'groups'>): void {
+function checkExpertsFit({ experts, replicas, groups }: Pick<PlacementShape, 'experts' | 'replicas' | 'groups'>): void {
   requirePositive({ experts, replicas, groups });
   requireShape(replicas >= experts, `replicas ${replicas} must be at least the number of experts ${experts}`);
   requireShape(experts % groups === 0, `experts ${experts} must be a multiple of groups ${groups}`);
 }
 
 /** The checks that involve the cluster alone, not the model's experts: slots, GPUs and nodes. */
-export function checkClusterShape({ replicas, nodes, gpus }: Pick<PlacementShape, 'replicas' | 'nodes' | 'gpus'>): void {
+function checkClusterShape({ replicas, nodes, gpus }: Pick<PlacementShape, 'replicas' | 'nodes' | 'gpus'>): void {
   requirePositive({ replicas, nodes, gpus });
   requireShape(replicas % gpus === 0, `replicas ${replicas} must be a multiple of gpus ${gpus} (each GPU holds the same number of slots)`);
   requireShape(gpus % nodes === 0, `gpus ${gpus} must be a multiple of nodes ${nodes}`);

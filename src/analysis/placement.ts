@@ -1,5 +1,5 @@
 import { contiguousPlacement, type Placement } from './balancedness.js';
-import { checkClusterShape, checkExpertsFit, checkPlacementShape, rebalanceExperts } from './eplb.js';
+import { checkPlacementShape, rebalanceExperts } from './eplb.js';
 import { plural } from '../plural.js';
 
 /**
@@ -35,14 +35,8 @@ export function resolveCluster(experts: number, options: ClusterOptions, problem
   let gpus = options.gpus;
   if (replicas !== undefined) {
     gpus ??= clusterDefaults.gpus;
-    // A misfit with the experts is about the input, so `problem` names it; slots, GPUs and nodes are the options' own.
-    try {
-      checkExpertsFit({ experts, replicas, groups });
-    } catch (error) {
-      throw problem((error as Error).message);
-    }
-    checkClusterShape({ replicas, nodes, gpus });
-    return { cluster: { gpus, nodes, replicas, groups, policy: checkPlacementShape({ experts, replicas, groups, nodes, gpus }) }, notes };
+    const policy = checkPlacementShape({ experts, replicas, groups, nodes, gpus }, (error) => problem(error.message));
+    return { cluster: { gpus, nodes, replicas, groups, policy }, notes };
   }
   if (gpus === undefined) {
     gpus = clusterDefaults.gpus;

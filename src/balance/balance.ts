@@ -1,6 +1,6 @@
 import { gpuBalancedness, trivialPlacement } from '../analysis/balancedness.js';
-import { checkClusterShape, checkExpertsFit, rebalanceExperts } from '../analysis/eplb.js';
-import { fileError, InputError } from '../errors.js';
+import { checkPlacementShape, rebalanceExperts } from '../analysis/eplb.js';
+import { fileError } from '../errors.js';
 import { writeFileAtomically } from '../files.js';
 import { readLoadMatrix, type LoadMatrix } from '../loaders/load-matrix.js';
 
@@ -48,14 +48,7 @@ export function planPlacement(load: LoadMatrix, cluster: ClusterShape, evalLoad?
   const layers = load.moeLayers;
   const weights = layers.map((layer) => load.counts[layer]);
   const experts = weights[0].length;
-  // The expert count comes from the file, so a misfit names it; slots, GPUs and nodes come from the options alone.
-  try {
-    checkExpertsFit({ experts, ...cluster });
-  } catch (error) {
-    if (error instanceof InputError) throw fileError(load.file, error.code, error.message);
-    throw error;
-  }
-  checkClusterShape(cluster);
+  checkPlacementShape({ experts, ...cluster }, (error) => fileError(load.file, error.code, error.message));
   const eplb = rebalanceExperts(weights, replicas, groups, nodes, gpus);
 
   const before = trivialPlacement(experts, replicas, gpus);

@@ -1,8 +1,7 @@
 import { Command } from 'commander';
 import Table from 'cli-table3';
-import { demoDefaults, demoOutputs, runDemo } from '../demo/demo.js';
+import { demoDefaults, runDemo } from '../demo/demo.js';
 import { plural } from '../plural.js';
-import { checkOutputFiles, checkOutputFolder } from '../files.js';
 
 export function demoCommand(): Command {
   return new Command('demo')
@@ -14,10 +13,6 @@ export function demoCommand(): Command {
     )
     .option('--out <dir>', 'output folder', demoDefaults.out)
     .action(async (flags) => {
-      checkOutputFolder(flags.out);
-      const outputs = demoOutputs(flags.out);
-      checkOutputFiles(outputs.trace, outputs.report, outputs.summary);
-      checkOutputFolder(outputs.model);
       const result = await runDemo({ out: flags.out });
       const table = new Table({ head: ['layer', 'tokens', 'MaxVio', 'CV', 'dead experts', 'same-token overlap'], style: { head: [], border: [] } });
       for (const row of result.perLayer) {

@@ -4,7 +4,6 @@ import { routingTable, weightsTable } from '../diff/diff-table.js';
 import { routeDefaults } from '../route/route.js';
 import { devices, parseDevice } from '../runtime/execution-provider.js';
 import { plural } from '../plural.js';
-import { checkOutputFiles } from '../files.js';
 
 export function diffCommand(): Command {
   return new Command('diff')
@@ -37,7 +36,6 @@ export function diffCommand(): Command {
         '  moe-inspect diff a b --prompts prompts.txt --out diff.html',
     )
     .action(async (modelA: string, modelB: string, flags: { prompts?: string; out: string; json?: string; device: string }) => {
-      checkOutputFiles(flags.out, flags.json);
       const result = await diffCheckpoints({
         modelA,
         modelB,

@@ -2,7 +2,6 @@ import { Command, Option } from 'commander';
 import { runImport, type ImportOptions } from '../import/import.js';
 import { modelOption, modelOptionHelp } from './model-option.js';
 import { plural } from '../plural.js';
-import { checkOutputFiles } from '../files.js';
 
 export function importCommand(): Command {
   return new Command('import')
@@ -35,7 +34,6 @@ export function importCommand(): Command {
         '  moe-inspect report served.trace.safetensors --out served.html',
     )
     .action((recordFiles: string[], flags: Omit<ImportOptions, 'model'> & { model?: string }) => {
-      checkOutputFiles(flags.out);
       const routing = runImport(recordFiles, { ...flags, model: modelOption(flags.model) });
       for (const note of routing.notes) process.stderr.write(`${note}\n`);
       const sequences = routing.promptOffsets.length - 1;

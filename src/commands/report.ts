@@ -8,7 +8,6 @@ import { summaryTable } from '../report/summary.js';
 import { plural } from '../plural.js';
 import { modelOptionHelp, optionalModel } from './model-option.js';
 import { nonNegativeInteger, positiveInteger, positiveIntegerList } from './parse.js';
-import { checkOutputFiles } from '../files.js';
 
 export function reportCommand(): Command {
   return new Command('report')
@@ -56,7 +55,6 @@ export function reportCommand(): Command {
       if (flags.plan !== undefined && flags.replicas !== undefined) {
         throw new InputError(`${flags.plan}: --plan shows a given plan, --replicas makes one per input; use one or the other`, 'plan-with-replicas');
       }
-      checkOutputFiles(flags.out, flags.json);
       const progress = new Map<string, Progress>();
       const { analyses, summary } = await runReport(inputs, {
         out: flags.out,

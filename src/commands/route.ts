@@ -4,7 +4,6 @@ import { devices, parseDevice } from '../runtime/execution-provider.js';
 import { modelOption, modelOptionHelp } from './model-option.js';
 import { gibibytes, positiveInteger } from './parse.js';
 import { plural } from '../plural.js';
-import { checkOutputFiles, checkOutputFolder } from '../files.js';
 
 export function routeCommand(): Command {
   return new Command('route')
@@ -41,8 +40,6 @@ export function routeCommand(): Command {
     .action(async (prompts: string, flags) => {
       const model = modelOption(flags.model);
       const out = flags.out ?? defaultTracePath(prompts);
-      checkOutputFiles(out);
-      checkOutputFolder(`${out}.partial`);
       const result = await route({
         prompts,
         model,

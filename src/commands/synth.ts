@@ -4,7 +4,6 @@ import { parsePerturbation, synthDefaults, synthDtypes, synthesize, type Perturb
 import { presets } from '../synth/presets.js';
 import { nonNegativeInteger, positiveInteger } from './parse.js';
 import { plural } from '../plural.js';
-import { checkOutputFolder } from '../files.js';
 
 export function synthCommand(): Command {
   return new Command('synth')
@@ -29,7 +28,6 @@ export function synthCommand(): Command {
     .option('--force', 'replace a non-empty output folder')
     .addHelpText('after', '\nExamples:\n  moe-inspect synth --preset tiny --planted --out tiny-model\n  moe-inspect synth --preset deepseek-moe-16b --layers 3 --dtype bf16 --out ds16b-3l\n  moe-inspect synth --preset tiny-v3 --dtype fp8 --out tiny-v3-fp8')
     .action(async (flags) => {
-      checkOutputFolder(flags.out);
       let progress: ReturnType<typeof createProgress> | undefined;
       const result = await synthesize({
         preset: flags.preset,

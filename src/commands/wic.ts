@@ -1,13 +1,12 @@
 import { Command, Option } from 'commander';
 import { routeDefaults } from '../route/route.js';
 import { devices, parseDevice } from '../runtime/execution-provider.js';
-import { runWic, wicDefaults, wicOutputs } from '../wic/wic.js';
+import { runWic, wicDefaults } from '../wic/wic.js';
 import { wordTokens } from '../wic/wic-result.js';
 import { modelOption, modelOptionHelp } from './model-option.js';
 import { nonNegativeInteger } from './parse.js';
 import { wicTable } from '../wic/wic-table.js';
 import { plural } from '../plural.js';
-import { checkOutputFiles, checkOutputFolder } from '../files.js';
 
 export function wicCommand(): Command {
   return new Command('wic')
@@ -34,9 +33,6 @@ export function wicCommand(): Command {
         '  moe-inspect wic WiC/dev/dev.data.txt --gold WiC/dev/dev.gold.txt --model tiny-model --out wic-dev',
     )
     .action(async (data: string, flags) => {
-      checkOutputFolder(flags.out);
-      const outputs = wicOutputs(flags.out);
-      checkOutputFiles(outputs.trace, outputs.json, outputs.report);
       const model = modelOption(flags.model);
       const result = await runWic({
         data,

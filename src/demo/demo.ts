@@ -8,7 +8,9 @@ import { assetPath } from '../assets.js';
 import type { LayerSummary } from '../analysis/layer-summary.js';
 import { runReport } from '../report/report.js';
 import { route } from '../route/route.js';
+import { WorkDir } from '../route/work-dir.js';
 import { synthesize, type PlantedSpecialization } from '../synth/synth.js';
+import { checkOutputFiles, checkOutputFolder } from '../files.js';
 
 export const demoDefaults = { out: 'moe-inspect-demo' };
 
@@ -23,24 +25,21 @@ export interface DemoResult {
   perLayer: LayerSummary[];
 }
 
-/** What the demo writes into its folder: the model folder and three files. */
-export function demoOutputs(out: string): { model: string; trace: string; report: string; summary: string } {
-  return {
-    model: path.join(out, 'model'),
-    trace: path.join(out, 'demo.trace.safetensors'),
-    report: path.join(out, 'report.html'),
-    summary: path.join(out, 'summary.json'),
-  };
-}
-
 export async function runDemo(options: { out?: string; warn?: (line: string) => void } = {}): Promise<DemoResult> {
   const { out = demoDefaults.out } = options;
-  fs.mkdirSync(out, { recursive: true });
-  const { model, trace, report, summary } = demoOutputs(out);
+  const model = path.join(out, 'model');
   const prompts = assetPath('prompts', 'demo.txt');
+  const trace = path.join(out, 'demo.trace.safetensors');
+  const report = path.join(out, 'report.html');
+  const summary = path.join(out, 'summary.json');
+  // Each step checks its own outputs, but only when it starts: check them all before the first.
+  checkOutputFolder(out);
+  checkOutputFolder(model);
+  checkOutputFiles(trace, report, summary);
+  fs.mkdirSync(out, { recursive: true });
 
   const synth = await synthesize({ preset: 'tiny', out: model, planted: true, dtype: 'bf16', force: true });
-  fs.rmSync(`${trace}.partial`, { recursive: true, force: true });
+  fs.rmSync(WorkDir.pathFor(trace), { recursive: true, force: true });
   const routed = await route({ prompts, model, out: trace, device: 'cpu', warn: options.warn });
   const { summary: reportSummary } = await runReport([trace], { out: report, json: summary });
   return {

@@ -15,7 +15,7 @@ import { diffWeights, type WeightsDiff } from '../analysis/weights-diff.js';
 import { buildDiffPage } from './diff-page.js';
 import type { DiffJson, DiffResult, RoutingResult, TraceSource } from './diff-result.js';
 import { fileError, InputError } from '../errors.js';
-import { writeFileAtomically } from '../files.js';
+import { checkOutputFiles, writeFileAtomically } from '../files.js';
 import { Checkpoint } from '../loaders/checkpoint.js';
 import { readJsonObject } from '../loaders/json-file.js';
 import { readPrompts, type Prompt } from '../loaders/prompts.js';
@@ -43,6 +43,7 @@ export interface DiffOptions {
 
 export async function diffCheckpoints(options: DiffOptions): Promise<DiffResult> {
   const { modelA, modelB, prompts, out, json, device = routeDefaults.device } = options;
+  checkOutputFiles(out, json);
   const configA = readModelConfig(modelA);
   const configB = readModelConfig(modelB);
   const layers = moeLayers(configA);

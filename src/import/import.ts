@@ -8,6 +8,7 @@ import {
   type ServingRecords,
 } from '../loaders/serving-records.js';
 import { writeTrace, type TraceContent } from '../trace.js';
+import { checkOutputFiles } from '../files.js';
 
 export interface ImportOptions {
   /** Model folder with the config.json the records were served with. */
@@ -21,6 +22,7 @@ export interface ImportOptions {
 
 /** Reads every records file, fits the routing to the model, and writes it as a trace (without weights or text). */
 export function runImport(recordFiles: string[], options: ImportOptions): ImportedRouting {
+  checkOutputFiles(options.out);
   const layout = readMoeLayout(options.model);
   const plan = options.plan === undefined ? undefined : readPhysicalMap(options.plan);
   const records = recordFiles.map((file) => readServingRecords(file, layout, options.engine));

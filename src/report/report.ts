@@ -2,7 +2,7 @@ import path from 'node:path';
 import { analyseLoadMatrix, analyseTrace, type InputAnalysis } from '../analysis/analyse.js';
 import type { OffloadingOptions } from '../analysis/offloading.js';
 import type { ClusterOptions } from '../analysis/placement.js';
-import { writeFileAtomically } from '../files.js';
+import { checkOutputFiles, writeFileAtomically } from '../files.js';
 import { readLoadMatrix } from '../loaders/load-matrix.js';
 import { openTrace } from '../trace.js';
 import { planReportSections } from '../balance/plan-page.js';
@@ -42,6 +42,7 @@ export interface ReportResult {
 
 export async function runReport(inputs: string[], options: ReportOptions): Promise<ReportResult> {
   const { out, json, layers, onProgress, plan, expertBytes, ...analysisOptions } = options;
+  checkOutputFiles(out, json);
   const names = inputNames(inputs);
   const analyses: InputAnalysis[] = [];
   for (const [i, file] of inputs.entries()) {

@@ -32,6 +32,7 @@ import { planChunks, type Chunk } from './chunks.js';
 import { passStatePath, readPassState, removePassState, savePassState, type PassDims, type PassState } from './pass-state.js';
 import { signalAfterLayerForTest } from './test-interrupt.js';
 import { WorkDir, type ChunkRecord, type RunFingerprint } from './work-dir.js';
+import { checkOutputFiles, checkOutputFolder } from '../files.js';
 
 export interface RouteOptions {
   prompts: string;
@@ -119,6 +120,8 @@ export async function route(options: RouteOptions): Promise<RouteResult> {
   if (!Number.isInteger(batchTokens) || batchTokens < 1) throw new InputError(`invalid --batch-tokens: ${batchTokens} (expected a positive integer)`, 'usage-batch-tokens');
 
   if (path.resolve(out) === path.resolve(promptsFile)) throw fileError(out, 'usage-out-is-input', '--out names the prompts file itself; choose another output');
+  checkOutputFiles(out);
+  checkOutputFolder(WorkDir.pathFor(out));
   const config = readModelConfig(model);
   const { prompts, blankLines } = readPromptFile(promptsFile);
   const tokenizer = PromptTokenizer.load(model);

@@ -16,7 +16,7 @@ import { dtypeBytes, float32ToBf16, quantizeFp8Blocks } from '../loaders/dtypes.
 import { SafetensorsWriter, type TensorSpec } from '../loaders/safetensors-writer.js';
 import { isMoeLayer, moeLayers, parseModelConfig, type ModelConfig } from '../models/config.js';
 import { attentionTensors, checkpointTensors, expertTensors, ffnTensors, tensorNames } from '../models/tensor-names.js';
-import { writeAtomically } from '../files.js';
+import { checkOutputFolder, writeAtomically } from '../files.js';
 import { yieldToSignals } from '../signals.js';
 import { trainByteLevelBpe } from './bpe-trainer.js';
 import { trainMetaspaceBpe } from './metaspace-bpe-trainer.js';
@@ -424,7 +424,10 @@ function checkFreeSpace(out: string, bytes: number, presetName: string): void {
 }
 
 function prepareOutput(out: string, force: boolean): void {
-  if (!fs.existsSync(out)) return;
+  if (!fs.existsSync(out)) {
+    checkOutputFolder(out); // a new folder: refuse an empty path or one below a file before writing anything
+    return;
+  }
   if (!fs.statSync(out).isDirectory()) throw fileError(out, 'output-exists', 'exists and is not a folder');
   if (fs.readdirSync(out).length > 0 && !force) throw fileError(out, 'output-exists', 'folder exists and is not empty (use --force to replace it)');
   fs.rmSync(out, { recursive: true, force: true });

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { TokenOverlay } from '../analysis/token-overlay.js';
 import { wicOverlap, type WicPairRouting } from '../analysis/wic-overlap.js';
 import { fileError, InputError } from '../errors.js';
-import { writeFileAtomically } from '../files.js';
+import { checkOutputFiles, checkOutputFolder, writeFileAtomically } from '../files.js';
 import { readModelConfig } from '../models/config.js';
 import { renderHtmlReport } from '../page/html.js';
 import { route } from '../route/route.js';
@@ -46,14 +46,12 @@ export interface WicOptions {
 
 export const wicDefaults = { wordToken: 'last' as WordToken, skipBadPairs: false, device: 'auto' as Device, seed: 0 };
 
-/** The files `wic` writes into its output folder. */
-export function wicOutputs(out: string): { trace: string; json: string; report: string } {
-  return { trace: path.join(out, 'trace.safetensors'), json: path.join(out, 'wic.json'), report: path.join(out, 'report.html') };
-}
-
 export async function runWic(options: WicOptions): Promise<WicResult> {
   const { data, gold, model, out, wordToken = wicDefaults.wordToken, skipBadPairs = wicDefaults.skipBadPairs, device = wicDefaults.device, batchTokens, warn, seed = wicDefaults.seed } = options;
   checkWordToken(wordToken);
+  const files = { trace: path.join(out, 'trace.safetensors'), json: path.join(out, 'wic.json'), report: path.join(out, 'report.html') };
+  checkOutputFolder(out);
+  checkOutputFiles(files.trace, files.json, files.report);
   const pairs = readWicData(data, gold);
   // Refuse a word that cannot be found before the model spends any time on the sentences.
   for (const pair of pairs) {
@@ -67,7 +65,6 @@ export async function runWic(options: WicOptions): Promise<WicResult> {
   const config = readModelConfig(model);
 
   fs.mkdirSync(out, { recursive: true });
-  const files = wicOutputs(out);
   // .jsonl because a sentence may hold anything, a line break included; the trace keeps the text itself.
   const sentences = path.join(out, '.wic-sentences.jsonl');
   fs.writeFileSync(sentences, pairs.flatMap((pair) => pair.sentences.map((text) => `${JSON.stringify({ text })}\n`)).join(''));

@@ -21,15 +21,3 @@ export class InputError extends Error {
 export function fileError(file: string, code: ErrorCode, problem: string, cause?: unknown): InputError {
   return new InputError(`${file}: ${problem}`, code, cause === undefined ? undefined : { cause });
 }
-
-/**
- * Why a file could not be read, in the same words for every input: "no such file", "is a folder, not a file",
- * "permission denied", else the system's code.
- */
-export function readFailure(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EISDIR') return 'is a folder, not a file';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  return `cannot read (${code ?? (error as Error).message})`;
-}

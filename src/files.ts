@@ -1,7 +1,30 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { ErrorCode } from './error-codes.js';
 import { fileError } from './errors.js';
 import { signalExitCodes, watchSignals } from './signals.js';
+
+/**
+ * The bytes of an input file, or an InputError that names it and says why in the same words for every input
+ * (readFailure). `missing` replaces "no such file" where the reader can say why the file is needed.
+ */
+export function readInputFile(file: string, code: ErrorCode, missing?: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (error) {
+    const problem = missing !== undefined && (error as NodeJS.ErrnoException).code === 'ENOENT' ? missing : readFailure(error);
+    throw fileError(file, code, problem, error);
+  }
+}
+
+/** Why a file could not be read or opened: "no such file", "is a folder, not a file", "permission denied", else the system's code. */
+export function readFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EISDIR') return 'is a folder, not a file';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  return `cannot read (${code ?? (error as Error).message})`;
+}
 
 /**
  * The temporary name an output is written under before it is renamed into place: hidden, beside the final

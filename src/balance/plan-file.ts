@@ -1,18 +1,13 @@
-import fs from 'node:fs';
 import type { PlacementPlan } from './balance.js';
-import { fileError, readFailure } from '../errors.js';
+import { fileError } from '../errors.js';
+import { readInputFile } from '../files.js';
 
 /**
  * Reads a PLAN.json that `balance --out` wrote (contract.md, "Placement plan"), checking what the diff and
  * the report rely on: the sizes, one phy2log row of R slots per layer, expert ids in range.
  */
 export function readPlanFile(file: string): PlacementPlan {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    throw fileError(file, 'plan-unreadable', readFailure(error), error);
-  }
+  const text = readInputFile(file, 'plan-unreadable').toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -1,11 +1,11 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import { fileError, readFailure } from '../errors.js';
+import { fileError } from '../errors.js';
 import { ExpertLoadCounter } from '../analysis/load-stats.js';
 import { checkCounts, loadJsonList } from '../loaders/load-matrix.js';
 import { readNpy } from '../loaders/npy.js';
 import { openTrace } from '../trace.js';
 import { plural } from '../plural.js';
+import { readInputFile } from '../files.js';
 
 /**
  * Expert load over time (analyses.md, "Serving what-ifs", time axis): one count matrix per step, each with
@@ -30,12 +30,7 @@ export function readLoadSeries(file: string, options: { stepTokens?: number } = 
     if (options.stepTokens === undefined) throw fileError(file, 'series-step-tokens', 'a trace becomes a time series only with --step-tokens N (tokens per step)');
     return seriesFromTrace(file, options.stepTokens);
   }
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (error) {
-    throw fileError(file, 'load-unreadable', readFailure(error), error);
-  }
+  const bytes = readInputFile(file, 'load-unreadable');
   if (extension === '.json') return seriesFromSteps(stepsFromJson(bytes.toString('utf8'), file), file, []);
   if (extension === '.npy') return seriesFromSteps(stepsFromNpy(bytes, file), file, []);
   throw fileError(file, 'series-format', `a time series must be .json ({"logical_count": [[[...]]]}), a 3-D .npy, or a trace with --step-tokens; found "${extension}"`);

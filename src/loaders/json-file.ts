@@ -1,6 +1,6 @@
-import fs from 'node:fs';
 import type { ErrorCode } from '../error-codes.js';
-import { fileError, readFailure } from '../errors.js';
+import { fileError } from '../errors.js';
+import { readInputFile } from '../files.js';
 
 /** The error codes of the three ways reading a JSON object from a file fails. */
 export interface JsonFileCodes {
@@ -16,14 +16,8 @@ export interface JsonFileCodes {
  * Reads a JSON object from `file`, or throws an InputError naming the file and the problem. `missing` is
  * what to say when the file does not exist (why it is needed).
  */
-export function readJsonObject(file: string, codes: JsonFileCodes, missing = 'no such file'): Record<string, unknown> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    const problem = (error as NodeJS.ErrnoException).code === 'ENOENT' ? missing : readFailure(error);
-    throw fileError(file, codes.missing, problem, error);
-  }
+export function readJsonObject(file: string, codes: JsonFileCodes, missing?: string): Record<string, unknown> {
+  const text = readInputFile(file, codes.missing, missing).toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);

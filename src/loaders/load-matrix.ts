@@ -1,10 +1,10 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { ExpertLoadCounter } from '../analysis/load-stats.js';
 import { streamRouting } from '../analysis/routing-stream.js';
-import { fileError, readFailure } from '../errors.js';
+import { fileError } from '../errors.js';
 import { openTrace } from '../trace.js';
 import { readNpy } from './npy.js';
+import { readInputFile } from '../files.js';
 
 /**
  * A per-layer expert load matrix (contract.md, `LOAD`): how many tokens each expert of each layer received.
@@ -31,12 +31,7 @@ export interface LoadMatrix {
 export function readLoadMatrix(file: string): LoadMatrix {
   const extension = path.extname(file).toLowerCase();
   if (extension === '.safetensors') return loadMatrixFromTrace(file);
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (error) {
-    throw fileError(file, 'load-unreadable', readFailure(error), error);
-  }
+  const bytes = readInputFile(file, 'load-unreadable');
   switch (extension) {
     case '.json':
       return loadMatrixFromRows(fromJson(bytes.toString('utf8'), file), file);

@@ -1,5 +1,5 @@
-import fs from 'node:fs';
-import { fileError, readFailure } from '../errors.js';
+import { fileError } from '../errors.js';
+import { readInputFile } from '../files.js';
 
 /**
  * A prompts file: UTF-8 text with one prompt per line, or `.jsonl` with one `{"text": ..., "label": ...}` object
@@ -25,12 +25,7 @@ export function readPrompts(file: string): Prompt[] {
 }
 
 export function readPromptFile(file: string): PromptFile {
-  let bytes: Uint8Array;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (error) {
-    throw fileError(file, 'prompts-missing', readFailure(error), error);
-  }
+  const bytes = readInputFile(file, 'prompts-missing');
   const text = decodeUtf8(bytes, file);
   const lines = text.split('\n').map((line) => line.replace(/\r$/, ''));
   // A final newline ends the last line; it does not start an empty one.

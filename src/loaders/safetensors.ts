@@ -1,6 +1,7 @@
 import fs from 'node:fs';
-import { fileError, readFailure } from '../errors.js';
+import { fileError } from '../errors.js';
 import { DType, dtypeBytes, isDType } from './dtypes.js';
+import { readFailure } from '../files.js';
 
 /**
  * A safetensors file read through its header only: 8 bytes of little-endian u64 header length N, N bytes of

@@ -1,9 +1,9 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import { fileError, InputError, readFailure } from '../errors.js';
+import { fileError, InputError } from '../errors.js';
 import { moeLayers as moeLayersOf, readMoeConfig } from '../models/config.js';
 import { readNpy, type NpyArray } from './npy.js';
 import { noun, plural } from '../plural.js';
+import { readInputFile } from '../files.js';
 
 /**
  * Routed experts recorded by serving engines, per request (see docs/serving-engines.md for the request
@@ -54,12 +54,7 @@ export interface ServingRecords {
  * num_hidden_layers x top_k.
  */
 export function readServingRecords(file: string, layout: MoeLayout, engine?: Engine): ServingRecords {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (error) {
-    throw fileError(file, 'records-unreadable', readFailure(error), error);
-  }
+  const bytes = readInputFile(file, 'records-unreadable');
   if (path.extname(file).toLowerCase() === '.npy') {
     if (engine === undefined) {
       throw fileError(file, 'records-engine', '.npy records do not say which engine wrote them: pass --engine sglang or --engine vllm');
@@ -332,12 +327,7 @@ export interface PhysicalMap {
 }
 
 export function readPhysicalMap(file: string): PhysicalMap {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    throw fileError(file, 'plan-json', readFailure(error), error);
-  }
+  const text = readInputFile(file, 'plan-json').toString('utf8');
   let plan: unknown;
   try {
     plan = JSON.parse(text);

@@ -1,7 +1,7 @@
-import fs from 'node:fs';
 import type { ErrorCode } from '../error-codes.js';
-import { fileError, readFailure } from '../errors.js';
+import { fileError } from '../errors.js';
 import { decodeUtf8 } from '../loaders/prompts.js';
+import { readInputFile } from '../files.js';
 
 /**
  * The Word-in-Context files (Pilehvar and Camacho-Collados 2019): the data file has one pair per line,
@@ -38,12 +38,7 @@ export function readWicData(dataFile: string, goldFile: string): WicPair[] {
 
 /** Lines without their `\r`; blank lines at the end (a final newline) are dropped, blank lines between pairs refused. */
 function readLines(file: string, missingCode: ErrorCode): string[] {
-  let bytes: Uint8Array;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (error) {
-    throw fileError(file, missingCode, readFailure(error), error);
-  }
+  const bytes = readInputFile(file, missingCode);
   const lines = decodeUtf8(bytes, file).split('\n').map((line) => line.replace(/\r$/, ''));
   while (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
   // A blank line would shift every later pair against its gold label, so it is an error rather than skipped.

@@ -41,10 +41,7 @@ export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   // addCommand does not pass settings down, so each command gets them here. Usage errors read like every other
   // error: one line, `moe-inspect: ...`, with the hint on the same line.
-  const output = {
-    outputError: (message: string, write: (text: string) => void) =>
-      write(`moe-inspect: ${message.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} (add --help for usage)\n`),
-  };
+  const output = { outputError: (message: string, write: (text: string) => void) => write(errorLine(message.trim().replace(/^error: /, ''), true)) };
   for (const command of [program, ...program.commands]) command.exitOverride().configureOutput(output);
   try {
     await program.parseAsync(argv);
@@ -63,12 +60,16 @@ function exitCodeFor(error: unknown, debug: boolean): number {
     return error.exitCode;
   }
   if (error instanceof InputError) {
-    // One line, whatever the message quotes (a JSON parser may echo a multi-line input).
     const usage = error.code.startsWith('usage-');
-    process.stderr.write(`moe-inspect: ${error.message.replace(/\s*\n\s*/g, ' ')}${usage ? ' (add --help for usage)' : ''}\n`);
+    process.stderr.write(errorLine(error.message, usage));
     if (debug) process.stderr.write(`${error.stack}\n`);
     return usage ? 2 : 1;
   }
   process.stderr.write(`moe-inspect: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
   return 3;
+}
+
+/** An error as the one line on stderr, whatever the message quotes (a JSON parser may echo a multi-line input); bad usage ends with the help hint. */
+function errorLine(message: string, usage: boolean): string {
+  return `moe-inspect: ${message.replace(/\s*\n\s*/g, ' ')}${usage ? ' (add --help for usage)' : ''}\n`;
 }

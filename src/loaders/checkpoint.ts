@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileError } from '../errors.js';
-import { readFp8BlockSize } from '../models/config.js';
+import { checkModelFolder, readFp8BlockSize } from '../models/config.js';
 import { dequantizeFp8Blocks, toFloat32, toFloat64 } from './dtypes.js';
 import { SafetensorsFile, TensorInfo } from './safetensors.js';
 
@@ -51,8 +51,7 @@ export class Checkpoint {
 
   /** `fp8BlockSize` overrides the block size config.json gives (for folders without one). */
   static open(dir: string, options: { fp8BlockSize?: [number, number] } = {}): Checkpoint {
-    if (!fs.existsSync(dir)) throw fileError(dir, 'model-dir-missing', 'no such model folder');
-    if (!fs.statSync(dir).isDirectory()) throw fileError(dir, 'model-dir-missing', 'is a file, not a model folder (config.json, safetensors, tokenizer.json)');
+    checkModelFolder(dir, 'model-dir-missing');
     // The one reading of config.json's quantization_config (models/config.ts), so route and the weights agree.
     const configured = readFp8BlockSize(dir);
     const fp8BlockSize = options.fp8BlockSize ?? configured ?? defaults.fp8BlockSize;

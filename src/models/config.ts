@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { ErrorCode } from '../error-codes.js';
 import { fileError } from '../errors.js';
 import { readJsonObject, type JsonFileCodes } from '../loaders/json-file.js';
 
@@ -158,11 +159,15 @@ export function readFp8BlockSize(modelDir: string): [number, number] | null {
 /** How reading a model's config.json fails, the same for every reader. */
 const configJsonCodes: JsonFileCodes = { missing: 'config-missing', json: 'config-json', object: 'config-json' };
 
+/** Says what is wrong with a model folder path itself (missing, or a file) before anything looks inside it. */
+export function checkModelFolder(modelDir: string, code: ErrorCode): void {
+  if (!fs.existsSync(modelDir)) throw fileError(modelDir, code, 'no such model folder');
+  if (!fs.statSync(modelDir).isDirectory()) throw fileError(modelDir, code, 'is a file, not a model folder (config.json, safetensors, tokenizer.json)');
+}
+
 /** MODEL_DIR/config.json as a JSON object, with its path for errors. */
 function readConfigJson(modelDir: string): { raw: Record<string, unknown>; file: string } {
-  // Say what is wrong with the folder itself before looking inside it.
-  if (!fs.existsSync(modelDir)) throw fileError(modelDir, 'config-missing', 'no such model folder');
-  if (!fs.statSync(modelDir).isDirectory()) throw fileError(modelDir, 'config-missing', 'is a file, not a model folder (config.json, safetensors, tokenizer.json)');
+  checkModelFolder(modelDir, 'config-missing');
   const file = path.join(modelDir, 'config.json');
   return { raw: readJsonObject(file, configJsonCodes, 'no config.json in the model folder'), file };
 }
